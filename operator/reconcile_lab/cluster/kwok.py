@@ -1,0 +1,182 @@
+"""The embedded default cluster: a real control plane with simulated nodes, run by kwokctl.
+
+etcd, kube-apiserver, kube-controller-manager and kube-scheduler are real processes built from
+source (see building.py); kwok fakes the nodes and the pods' lifecycle. Everything lives under
+``state_dir()/kwok`` and every component listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from reconcile_lab import paths
+from reconcile_lab.cluster import building, probing
+from reconcile_lab.cluster.probing import ClusterError, Progress
+
+NAME = "reconcile-lab"
+NODES = 3
+
+_CONFIG = """\
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokctlConfiguration
+options:
+  bindAddress: 127.0.0.1
+"""
+
+
+def workdir() -> Path:
+    return paths.state_dir() / "kwok"
+
+
+def cluster_dir() -> Path:
+    return workdir() / "clusters" / NAME
+
+
+def kubeconfig() -> Path:
+    return cluster_dir() / "kubeconfig.yaml"
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "KWOK_WORKDIR": str(workdir())}
+
+
+def _kwokctl(*args: str, check: bool = True, capture: bool = True) -> subprocess.CompletedProcess[str]:
+    tool = building.KWOK.binary("kwokctl")
+    result = subprocess.run([str(tool), "--name", NAME, *args], env=_env(), text=True,
+                            capture_output=capture, check=False, timeout=600)
+    if check and result.returncode != 0:
+        raise ClusterError(
+            f"kwokctl {' '.join(args[:2])} failed (exit {result.returncode}):\n"
+            f"{(result.stderr or '').strip()[-2000:]}\n"
+            f"  component logs: {cluster_dir() / 'logs'}"
+        )
+    return result
+
+
+def exists() -> bool:
+    return (cluster_dir() / "kwok.yaml").is_file()
+
+
+def apiserver_url() -> str | None:
+    return probing.server_of(kubeconfig()) if kubeconfig().is_file() else None
+
+
+def is_running() -> bool:
+    url = apiserver_url()
+    return url is not None and probing.apiserver_ready(url) \
+        and probing.apiserver_ready_with(kubeconfig())
+
+
+def up(*, progress: Progress, apiserver_port: int | None = None) -> Path:
+    """Start the cluster (building what is missing); harmless when it already runs."""
+    building.build_all(progress=progress)
+    if is_running():
+        progress(f"kwok cluster {NAME!r} already running at {apiserver_url()}")
+        return kubeconfig()
+    if exists():
+        progress(f"kwok cluster {NAME!r} exists but is stopped: starting it")
+        _kwokctl("start", "cluster")
+    else:
+        if apiserver_port is not None:
+            probing.require_free_port(apiserver_port, what="kube-apiserver")
+        config = workdir() / "kwokctl-config.yaml"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(_CONFIG)
+        k8s, etcd, kwok = building.KUBERNETES, building.ETCD, building.KWOK
+        args = [
+            "create", "cluster",
+            "--runtime", "binary",
+            "--config", str(config),
+            "--kubeconfig", "",  # never add a context to the user's ~/.kube/config
+            "--etcd-binary", str(etcd.binary("etcd")),
+            "--kube-apiserver-binary", str(k8s.binary("kube-apiserver")),
+            "--kube-controller-manager-binary", str(k8s.binary("kube-controller-manager")),
+            "--kube-scheduler-binary", str(k8s.binary("kube-scheduler")),
+            "--kwok-controller-binary", str(kwok.binary("kwok")),
+            "--kube-authorization",
+            "--disable-qps-limits",
+            "--wait", "120s",
+        ]
+        if apiserver_port is not None:
+            args += ["--kube-apiserver-port", str(apiserver_port)]
+        progress(f"starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler and "
+                 f"kwok on 127.0.0.1 (data and logs: {cluster_dir()})")
+        started = time.monotonic()
+        try:
+            _kwokctl(*args)
+        except ClusterError:
+            _kwokctl("delete", "cluster", check=False)  # never leave half a cluster behind
+            raise
+        progress(f"control plane ready in {time.monotonic() - started:.0f}s")
+    _ensure_nodes(progress)
+    return kubeconfig()
+
+
+def _ensure_nodes(progress: Progress) -> None:
+    _kwokctl("scale", "node", "--replicas", str(NODES))
+    kubectl = probing.kubectl_binary()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready = probing.ready_nodes(kubectl, kubeconfig())
+        if len(ready) >= NODES:
+            progress(f"{len(ready)} simulated nodes Ready: {', '.join(sorted(ready))}")
+            return
+        time.sleep(0.5)
+    raise ClusterError(f"the {NODES} kwok nodes did not become Ready within 60s; "
+                       f"see {cluster_dir() / 'logs' / 'kwok-controller.log'}")
+
+
+def _our_pids() -> list[int]:
+    """Processes whose command line points into our cluster directory."""
+    marker = str(cluster_dir())
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmdline:
+            pids.append(int(proc.name))
+    return pids
+
+
+def down(*, progress: Progress) -> None:
+    """Stop every process ``up`` started and remove its data; nothing else."""
+    if not exists() and not _our_pids():
+        progress(f"kwok cluster {NAME!r} is not there: nothing to do")
+        return
+    url = apiserver_url()
+    if building.KWOK.is_built():
+        _kwokctl("delete", "cluster", check=False)
+    for pid in _our_pids():  # stragglers kwokctl lost track of
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 10
+    while _our_pids() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if cluster_dir().exists():
+        import shutil
+
+        shutil.rmtree(cluster_dir(), ignore_errors=True)
+    progress(f"kwok cluster {NAME!r} removed" + (f" (was {url})" if url else ""))
+
+
+def status() -> dict[str, object]:
+    return {
+        "provider": "kwok",
+        "name": NAME,
+        "exists": exists(),
+        "running": is_running(),
+        "apiserver": apiserver_url(),
+        "kubeconfig": str(kubeconfig()),
+        "processes": len(_our_pids()),
+        "data": str(cluster_dir()),
+    }
