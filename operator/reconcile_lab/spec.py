@@ -258,11 +258,13 @@ class WebAppSpec(_Model):
         description="HTTP readiness and liveness check; without it an instance is ready once started.",
     )
     rollout: Rollout = Field(
-        default_factory=Rollout, json_schema_extra={"default": {}},
+        default_factory=Rollout,
+        json_schema_extra={"default": Rollout().model_dump(mode="json", exclude_none=True)},
         description="How changes replace running instances.",
     )
     service: Service = Field(
-        default_factory=Service, json_schema_extra={"default": {}},
+        default_factory=Service,
+        json_schema_extra={"default": Service().model_dump(mode="json", exclude_none=True)},
         description="How the app is reached.",
     )
 

@@ -1,0 +1,256 @@
+"""``reconcile-lab``: the command line. It wires; the modules it calls decide."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import textwrap
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from reconcile_lab import __version__, paths, schema
+from reconcile_lab.cluster import building, dockerd, images, probing, providers
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _say(message: str) -> None:
+    print(f"reconcile-lab: {message}", file=sys.stderr, flush=True)
+
+
+def _help(text: str) -> str:
+    return textwrap.dedent(text).strip("\n")
+
+
+# --- cluster ------------------------------------------------------------------------------
+
+
+def cmd_cluster_up(args: argparse.Namespace) -> int:
+    name = providers.resolve(args.provider)
+    _say(f"provider: {name}" + (" (auto)" if args.provider == "auto" else ""))
+    module = providers.module(name)
+    if name == "kwok":
+        kubeconfig = module.up(progress=_say, apiserver_port=args.apiserver_port)
+    else:
+        kubeconfig = module.up(progress=_say)
+    providers.remember(name)
+    _say(f"ready. Point kubectl at it with:  eval \"$(reconcile-lab cluster env)\"  "
+         f"(kubeconfig: {kubeconfig})")
+    return EXIT_OK
+
+
+def cmd_cluster_down(args: argparse.Namespace) -> int:
+    names = [providers.resolve(args.provider)] if args.provider != "auto" else ["kwok", "kind"]
+    for name in names:
+        module = providers.module(name)
+        if name == "kind" and module.binary() is None:
+            continue
+        module.down(progress=_say)
+    return EXIT_OK
+
+
+def format_status(status: dict[str, object]) -> str:
+    width = max(len(k) for k in status)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in status.items())
+
+
+def cmd_cluster_status(args: argparse.Namespace) -> int:
+    name = providers.current() if args.provider == "auto" else args.provider
+    status = providers.module(name).status()
+    status["docker engine"] = "answers" if dockerd.answers() else "not running"
+    try:
+        status["kubectl"] = probing.kubectl_binary()
+    except probing.ClusterError:
+        status["kubectl"] = "not available yet (cluster up builds one)"
+    print(json.dumps(status, indent=2) if args.json else format_status(status))
+    return EXIT_OK if status.get("running") else EXIT_FAIL
+
+
+def format_env(kubeconfig: Path, kubectl: str | None) -> str:
+    lines = [f"export KUBECONFIG={kubeconfig}"]
+    if kubectl:
+        lines.append(f'export PATH="{Path(kubectl).parent}:$PATH"')
+    return "\n".join(lines)
+
+
+def cmd_cluster_env(args: argparse.Namespace) -> int:
+    name = providers.current() if args.provider == "auto" else args.provider
+    try:
+        kubectl: str | None = probing.kubectl_binary()
+    except probing.ClusterError:
+        kubectl = None
+    print(format_env(providers.kubeconfig(name), kubectl))
+    return EXIT_OK
+
+
+def cmd_cluster_kubectl(args: argparse.Namespace) -> int:
+    """Run the kit's kubectl against the kit's cluster (never the user's current context)."""
+    kubectl = probing.kubectl_binary()
+    argv = [kubectl, "--kubeconfig", str(providers.kubeconfig()), *args.kubectl_args]
+    os.execv(kubectl, argv)  # replaces this process: exit status and output are kubectl's
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    building.build_all(progress=_say)
+    return EXIT_OK
+
+
+# --- images and engine ----------------------------------------------------------------------
+
+
+def cmd_engine_up(args: argparse.Namespace) -> int:
+    dockerd.ensure(progress=_say)
+    _say(f"Docker engine answers on {dockerd.SOCKET}")
+    return EXIT_OK
+
+
+def cmd_image_build(args: argparse.Namespace) -> int:
+    dockerd.ensure(progress=_say)
+    images.build(progress=_say, force=args.force)
+    return EXIT_OK
+
+
+# --- manifests ------------------------------------------------------------------------------
+
+
+def cmd_manifests(args: argparse.Namespace) -> int:
+    target = Path(args.output) if args.output else REPO / schema.CRD_FILE
+    text = schema.crd_yaml()
+    if args.check:
+        current = target.read_text() if target.exists() else ""
+        if current != text:
+            _say(f"{target} is stale: run `make manifests` and commit the result")
+            return EXIT_FAIL
+        _say(f"{target} is up to date")
+        return EXIT_OK
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+    _say(f"wrote {target}")
+    return EXIT_OK
+
+
+# --- the parser -----------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="reconcile-lab",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=_help("""
+            One WebApp file, two engines that make it true:
+              - a kopf operator keeps a Deployment and a Service equal to it, forever;
+              - a Docker twin makes it true once, step by step, the way a person would.
+            Run the same faults against both and watch what each does.
+        """),
+        epilog=_help(f"""
+            first steps:
+              reconcile-lab cluster up            # a local control plane (kwok) or kind
+              eval "$(reconcile-lab cluster env)" # kubectl now talks to it
+              reconcile-lab cluster status
+
+            files live outside the repository:
+              cache  {paths.cache_dir()}   (RECONCILE_LAB_CACHE)
+              state  {paths.state_dir()}   (RECONCILE_LAB_STATE)
+        """),
+    )
+    parser.add_argument("--version", action="version", version=f"reconcile-lab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    cluster = sub.add_parser(
+        "cluster", help="start, stop and describe the local Kubernetes cluster",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=_help("""
+            The local cluster the kit runs on.
+
+            kwok (the embedded default): a real etcd, kube-apiserver, kube-controller-manager and
+            kube-scheduler, built from source on first use (10-25 min on 2 cores, then cached),
+            with kwok simulating nodes and pods. Deployments, ReplicaSets, garbage collection,
+            validation and RBAC are real; containers are not (no traffic, no logs).
+
+            kind (participants' laptops): real nodes in Docker containers, real traffic.
+            auto picks kind when kind and a Docker engine are there, kwok otherwise.
+
+            Your ~/.kube/config is never touched: use `eval "$(reconcile-lab cluster env)"`.
+        """))
+    csub = cluster.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    def provider_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--provider", choices=providers.CHOICES, default="auto",
+                       help="which cluster (default: auto)")
+
+    up = csub.add_parser("up", help="build what is missing and start the cluster (idempotent)")
+    provider_arg(up)
+    up.add_argument("--apiserver-port", type=int, default=None,
+                    help="fixed kube-apiserver port on 127.0.0.1 (kwok; default: a free one)")
+    up.set_defaults(func=cmd_cluster_up)
+    down = csub.add_parser("down", help="stop the cluster and remove its processes and data")
+    provider_arg(down)
+    down.set_defaults(func=cmd_cluster_down)
+    st = csub.add_parser("status", help="what runs where (exit 1 when the cluster is not running)")
+    provider_arg(st)
+    st.add_argument("--json", action="store_true", help="machine-readable output")
+    st.set_defaults(func=cmd_cluster_status)
+    env = csub.add_parser("env", help='print exports for: eval "$(reconcile-lab cluster env)"')
+    provider_arg(env)
+    env.set_defaults(func=cmd_cluster_env)
+    kc = csub.add_parser("kubectl", help="run the kit's kubectl against the kit's cluster",
+                         description="Example: reconcile-lab cluster kubectl -- get webapps -A")
+    kc.add_argument("kubectl_args", nargs=argparse.REMAINDER, help="arguments for kubectl")
+    kc.set_defaults(func=cmd_cluster_kubectl)
+    build = csub.add_parser("build", help="only build the control-plane binaries into the cache")
+    build.set_defaults(func=cmd_build)
+
+    engine = sub.add_parser("engine", help="make sure a Docker engine answers (install/start it)")
+    engine.add_argument("action", choices=["up"])
+    engine.set_defaults(func=cmd_engine_up)
+
+    image = sub.add_parser("image", help="build the demo image reconcile-lab/hello:v1 and :v2")
+    image.add_argument("action", choices=["build"])
+    image.add_argument("--force", action="store_true", help="rebuild even when present")
+    image.set_defaults(func=cmd_image_build)
+
+    manifests = sub.add_parser("manifests", help="generate the CRD from the spec model")
+    manifests.add_argument("--check", action="store_true",
+                           help="exit 1 when the committed CRD differs from the model")
+    manifests.add_argument("--output", help=f"file to write (default: {schema.CRD_FILE})")
+    manifests.set_defaults(func=cmd_manifests)
+
+    for register in _registrars():
+        register(sub)
+    return parser
+
+
+def _registrars() -> list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]]:
+    """Subcommands that live next to the code they wire."""
+    found = []
+    from reconcile_lab.declarative import command as operator_command
+
+    found.append(operator_command.register)
+    try:
+        from reconcile_lab.imperative import command as docker_command
+    except ImportError:
+        pass
+    else:
+        found.append(docker_command.register)
+    return found
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status: int = args.func(args)
+    except (probing.ClusterError, building.BuildError) as e:
+        _say(f"error: {e}")
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return 130
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

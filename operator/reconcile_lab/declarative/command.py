@@ -1,0 +1,91 @@
+"""``reconcile-lab operator run``: start the kopf operator against the kit's cluster.
+
+Wiring only: it chooses the kubeconfig (the kit's cluster unless told otherwise, never the
+user's current context) and runs ``kopf run -m reconcile_lab.declarative.handlers``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from reconcile_lab.cluster import probing, providers
+
+HANDLERS = "reconcile_lab.declarative.handlers"
+
+
+def kopf_argv(args: argparse.Namespace) -> list[str]:
+    argv = [sys.executable, "-m", "kopf", "run", "-m", HANDLERS,
+            f"--liveness=http://{args.bind}:{args.health_port}/healthz"]
+    argv += ["--namespace", args.namespace] if args.namespace else ["--all-namespaces"]
+    if args.verbose:
+        argv.append("--verbose")
+    return argv
+
+
+def kopf_env(args: argparse.Namespace) -> dict[str, str]:
+    env = dict(os.environ)
+    in_cluster = "KUBERNETES_SERVICE_HOST" in env and not args.kubeconfig
+    if not in_cluster:
+        kubeconfig = Path(args.kubeconfig) if args.kubeconfig else providers.kubeconfig()
+        if not kubeconfig.is_file():
+            raise probing.ClusterError(
+                f"no kubeconfig at {kubeconfig}.\n  fix: run `reconcile-lab cluster up` "
+                "first, or pass --kubeconfig PATH")
+        env["KUBECONFIG"] = str(kubeconfig)  # read by kopf and by the kubernetes client
+        env["RECONCILE_LAB_KUBECONFIG"] = str(kubeconfig)
+    env["RECONCILE_LAB_METRICS_PORT"] = str(args.metrics_port)
+    env["RECONCILE_LAB_METRICS_ADDR"] = args.bind
+    if args.log_format != "auto":
+        env["RECONCILE_LAB_LOG_FORMAT"] = args.log_format
+    if args.peering:
+        env["RECONCILE_LAB_PEERING"] = args.peering
+    return env
+
+
+def run(args: argparse.Namespace) -> int:
+    for port, what in ((args.metrics_port, "the metrics endpoint"),
+                       (args.health_port, "the liveness endpoint")):
+        if port and args.bind == "127.0.0.1":
+            probing.require_free_port(port, what=what)
+    env = kopf_env(args)
+    argv = kopf_argv(args)
+    print(f"reconcile-lab: running the operator against {env.get('KUBECONFIG', 'in-cluster')}: "
+          f"metrics http://{args.bind}:{args.metrics_port}/metrics, "
+          f"liveness http://{args.bind}:{args.health_port}/healthz", file=sys.stderr, flush=True)
+    os.execve(argv[0], argv, env)  # the operator replaces this process: signals reach kopf
+
+
+def register(sub: Any) -> None:
+    op = sub.add_parser(
+        "operator", help="run the WebApp operator (the declarative engine)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.dedent("""
+            The kopf operator: it watches WebApps and keeps a Deployment and a Service equal to
+            each, repairs drift, reports status conditions and exports Prometheus metrics.
+
+            examples:
+              reconcile-lab operator run                 # against `reconcile-lab cluster up`
+              reconcile-lab operator run --log-format json --metrics-port 9000
+              kubectl apply -f examples/01-hello/webapp.yaml
+              kubectl get webapps                        # Image, Desired, Ready, Status, Age
+        """).strip())
+    osub = op.add_subparsers(dest="action", metavar="ACTION", required=True)
+    r = osub.add_parser("run", help="run in the foreground until interrupted")
+    r.add_argument("--kubeconfig", help="cluster to use (default: the kit's own cluster)")
+    r.add_argument("--namespace", help="watch one namespace only (default: all)")
+    r.add_argument("--metrics-port", type=int, default=8000, help="Prometheus /metrics port "
+                   "(default 8000; 0 disables)")
+    r.add_argument("--health-port", type=int, default=8080, help="liveness /healthz port")
+    r.add_argument("--bind", default="127.0.0.1",
+                   help="address for metrics and health (in a pod: 0.0.0.0)")
+    r.add_argument("--log-format", choices=("auto", "json", "console"), default="auto",
+                   help="auto: console on a terminal, JSON otherwise")
+    r.add_argument("--peering", default="",
+                   help="kopf peering name: with several replicas only one acts at a time")
+    r.add_argument("--verbose", action="store_true", help="kopf's own debug logs too")
+    r.set_defaults(func=run)

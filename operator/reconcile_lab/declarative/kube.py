@@ -1,0 +1,102 @@
+"""The one module that talks to the Kubernetes API with the official client.
+
+Server-side apply for the children (field manager ``reconcile-lab``), a merge patch for the
+WebApp's status subresource, and a read by name. Responses are returned as plain dicts
+(``_preload_content=False``): the operator compares JSON, it has no use for model objects.
+The client is synchronous; callers run these functions in threads.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from reconcile_lab import spec
+from reconcile_lab.declarative import render
+
+_APPLY = "application/apply-patch+yaml"
+_MERGE = "application/merge-patch+json"
+
+
+class KubeError(RuntimeError):
+    """An API call failed; ``status`` is the HTTP status (0 when none came back)."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def connect(kubeconfig: str | None = None, *, pool_size: int = 32) -> None:
+    """Use the given kubeconfig, else the in-cluster service account, else $KUBECONFIG."""
+    try:
+        if kubeconfig:
+            config.load_kube_config(config_file=kubeconfig)
+        else:
+            try:
+                config.load_incluster_config()
+            except config.ConfigException:
+                config.load_kube_config()
+    except (config.ConfigException, OSError) as e:
+        raise KubeError(f"cannot load Kubernetes credentials: {e}\n"
+                        "  fix: run `reconcile-lab cluster up`, or pass --kubeconfig") from e
+    configuration = client.Configuration.get_default_copy()
+    configuration.connection_pool_maxsize = pool_size
+    client.Configuration.set_default(configuration)
+
+
+def _json(response: Any) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(response.data)
+    return data
+
+
+def _fail(what: str, e: ApiException) -> KubeError:
+    try:
+        message = json.loads(e.body).get("message", e.reason)
+    except (TypeError, ValueError):
+        message = e.reason
+    return KubeError(f"{what}: {message}", e.status or 0)
+
+
+def apply(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """Server-side apply a Deployment or a Service; returns the object as stored."""
+    meta = manifest["metadata"]
+    name, namespace = meta["name"], meta["namespace"]
+    kwargs = {"field_manager": render.FIELD_MANAGER, "force": True, "_content_type": _APPLY,
+              "_preload_content": False}
+    try:
+        if manifest["kind"] == "Deployment":
+            return _json(client.AppsV1Api().patch_namespaced_deployment(
+                name, namespace, dict(manifest), **kwargs))
+        return _json(client.CoreV1Api().patch_namespaced_service(
+            name, namespace, dict(manifest), **kwargs))
+    except ApiException as e:
+        raise _fail(f"applying {manifest['kind']} {namespace}/{name}", e) from None
+
+
+def read(kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+    """A Deployment or Service by name, or None when there is none."""
+    try:
+        if kind == "Deployment":
+            response = client.AppsV1Api().read_namespaced_deployment(
+                name, namespace, _preload_content=False)
+        else:
+            response = client.CoreV1Api().read_namespaced_service(
+                name, namespace, _preload_content=False)
+        return _json(response)
+    except ApiException as e:
+        if e.status == 404:
+            return None
+        raise _fail(f"reading {kind} {namespace}/{name}", e) from None
+
+
+def patch_status(namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        return _json(client.CustomObjectsApi().patch_namespaced_custom_object_status(
+            spec.GROUP, spec.VERSION, namespace, spec.PLURAL, name, {"status": dict(status)},
+            _content_type=_MERGE, _preload_content=False))
+    except ApiException as e:
+        raise _fail(f"writing the status of WebApp {namespace}/{name}", e) from None

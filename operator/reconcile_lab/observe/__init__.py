@@ -1,0 +1,1 @@
+"""Observability shared by both engines: Prometheus metrics and structlog logging."""
