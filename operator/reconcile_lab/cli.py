@@ -88,9 +88,8 @@ def cmd_cluster_env(args: argparse.Namespace) -> int:
 
 def cmd_cluster_kubectl(args: argparse.Namespace) -> int:
     """Run the kit's kubectl against the kit's cluster (never the user's current context)."""
-    kubectl = probing.kubectl_binary()
-    argv = [kubectl, "--kubeconfig", str(providers.kubeconfig()), *args.kubectl_args]
-    os.execv(kubectl, argv)  # replaces this process: exit status and output are kubectl's
+    argv = [*probing.kubectl_args(providers.kubeconfig()), *args.kubectl_args]
+    os.execve(argv[0], argv, probing.kubectl_env())  # replaces this process: exit status and output are kubectl's
 
 
 def cmd_build(args: argparse.Namespace) -> int:

@@ -41,7 +41,9 @@ def kubeconfig() -> Path:
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "KWOK_WORKDIR": str(workdir())}
+    # client-go keeps a discovery cache in ~/.kube/cache unless told otherwise.
+    return {**os.environ, "KWOK_WORKDIR": str(workdir()),
+            "KUBECACHEDIR": str(paths.state_dir() / "kube-cache")}
 
 
 def _kwokctl(*args: str, check: bool = True, capture: bool = True) -> subprocess.CompletedProcess[str]:
@@ -118,10 +120,9 @@ def up(*, progress: Progress, apiserver_port: int | None = None) -> Path:
 
 def _ensure_nodes(progress: Progress) -> None:
     _kwokctl("scale", "node", "--replicas", str(NODES))
-    kubectl = probing.kubectl_binary()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        ready = probing.ready_nodes(kubectl, kubeconfig())
+        ready = probing.ready_nodes(kubeconfig())
         if len(ready) >= NODES:
             progress(f"{len(ready)} simulated nodes Ready: {', '.join(sorted(ready))}")
             return

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -53,7 +54,7 @@ def server_of(kubeconfig: Path) -> str | None:
 def _kubectl_version(path: str) -> str | None:
     try:
         out = subprocess.run([path, "version", "--client", "-o", "json"], capture_output=True,
-                             text=True, timeout=20, check=False).stdout
+                             env=kubectl_env(), text=True, timeout=20, check=False).stdout
         return str(json.loads(out)["clientVersion"]["gitVersion"])
     except (OSError, ValueError, KeyError, subprocess.TimeoutExpired):
         return None
@@ -82,8 +83,22 @@ def kubectl_binary() -> str:
     )
 
 
+def kubectl_args(kubeconfig: Path) -> list[str]:
+    """kubectl pointed at one cluster, with its discovery cache kept out of ~/.kube."""
+    from reconcile_lab import paths
+
+    return [kubectl_binary(), "--kubeconfig", str(kubeconfig),
+            "--cache-dir", str(paths.state_dir() / "kube-cache")]
+
+
+def kubectl_env() -> dict[str, str]:
+    from reconcile_lab import paths
+
+    return {**os.environ, "KUBECACHEDIR": str(paths.state_dir() / "kube-cache")}
+
+
 def kubectl(kubeconfig: Path, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([kubectl_binary(), "--kubeconfig", str(kubeconfig), *args],
+    return subprocess.run([*kubectl_args(kubeconfig), *args], env=kubectl_env(),
                           capture_output=True, text=True, timeout=timeout, check=False)
 
 
@@ -106,9 +121,8 @@ def apiserver_ready(url: str) -> bool:
         return False
 
 
-def ready_nodes(kubectl_path: str, kubeconfig: Path) -> list[str]:
-    result = subprocess.run([kubectl_path, "--kubeconfig", str(kubeconfig), "get", "nodes",
-                             "-o", "json"], capture_output=True, text=True, timeout=30, check=False)
+def ready_nodes(kubeconfig: Path) -> list[str]:
+    result = kubectl(kubeconfig, "get", "nodes", "-o", "json")
     if result.returncode != 0:
         return []
     ready = []

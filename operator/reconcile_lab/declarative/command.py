@@ -76,6 +76,15 @@ def register(sub: Any) -> None:
         """).strip())
     osub = op.add_subparsers(dest="action", metavar="ACTION", required=True)
     r = osub.add_parser("run", help="run in the foreground until interrupted")
+    bg = osub.add_parser("start", help="run in the background (log and pid in the state dir)")
+    osub.add_parser("stop", help="stop the background operator").set_defaults(func=stop)
+    for p in (r, bg):
+        _run_options(p)
+    r.set_defaults(func=run)
+    bg.set_defaults(func=start)
+
+
+def _run_options(r: argparse.ArgumentParser) -> None:
     r.add_argument("--kubeconfig", help="cluster to use (default: the kit's own cluster)")
     r.add_argument("--namespace", help="watch one namespace only (default: all)")
     r.add_argument("--metrics-port", type=int, default=8000, help="Prometheus /metrics port "
@@ -88,4 +97,70 @@ def register(sub: Any) -> None:
     r.add_argument("--peering", default="",
                    help="kopf peering name: with several replicas only one acts at a time")
     r.add_argument("--verbose", action="store_true", help="kopf's own debug logs too")
-    r.set_defaults(func=run)
+
+
+# --- in the background, for the demo and the exercises ------------------------------------
+
+
+def _pid_file() -> Path:
+    from reconcile_lab import paths
+
+    return paths.state_dir() / "operator.pid"
+
+
+def log_file() -> Path:
+    from reconcile_lab import paths
+
+    return paths.state_dir() / "operator.log"
+
+
+def running_pid() -> int | None:
+    try:
+        pid = int(_pid_file().read_text())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return None
+    return pid
+
+
+def start(args: argparse.Namespace) -> int:
+    """Start the operator in the background (log in the state directory); idempotent."""
+    import subprocess
+
+    if (pid := running_pid()) is not None:
+        print(f"reconcile-lab: the operator already runs (pid {pid}); log: {log_file()}",
+              file=sys.stderr)
+        return 0
+    for port, what in ((args.metrics_port, "the metrics endpoint"),
+                       (args.health_port, "the liveness endpoint")):
+        if port and args.bind == "127.0.0.1":
+            probing.require_free_port(port, what=what)
+    env = kopf_env(args)
+    env["RECONCILE_LAB_LOG_FORMAT"] = "json" if args.log_format == "auto" else args.log_format
+    log_file().parent.mkdir(parents=True, exist_ok=True)
+    with log_file().open("a") as out:
+        proc = subprocess.Popen(kopf_argv(args), env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    _pid_file().write_text(str(proc.pid))
+    print(f"reconcile-lab: operator started (pid {proc.pid}); log: {log_file()}; "
+          f"metrics: http://{args.bind}:{args.metrics_port}/metrics", file=sys.stderr)
+    return 0
+
+
+def stop(args: argparse.Namespace) -> int:
+    import signal
+    import time
+
+    pid = running_pid()
+    if pid is None:
+        print("reconcile-lab: the operator is not running", file=sys.stderr)
+        return 0
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and running_pid() is not None:
+        time.sleep(0.2)
+    if running_pid() is not None:
+        os.kill(pid, signal.SIGKILL)
+    _pid_file().unlink(missing_ok=True)
+    print(f"reconcile-lab: operator stopped (pid {pid})", file=sys.stderr)
+    return 0

@@ -1,0 +1,125 @@
+# reconcile-lab: `make help` lists the targets.
+#
+# Everything this Makefile installs or builds lives outside the repository, under $(CACHE):
+# the Python environment (keyed by the dependency list), the control-plane binaries (keyed by
+# version) and the state of running clusters. A second run reuses all of it.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CACHE ?= $(or $(RECONCILE_LAB_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/reconcile-lab)
+PYTHON ?= python3
+PROVIDER ?= auto
+IMG ?= reconcile-lab/operator:dev
+PYTEST_ARGS ?=
+
+export RECONCILE_LAB_CACHE := $(CACHE)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+VENV := $(CACHE)/venv-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+PY := $(VENV)/bin/python
+RL := $(PY) -m reconcile_lab
+KUBECTL := $(RL) cluster kubectl --
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m\n"} \
+	  /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } \
+	  /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+##@ Quick start
+
+.PHONY: demo
+demo: deps ## Bring everything up and show both engines making one WebApp true.
+	$(RL) demo --provider $(PROVIDER)
+
+.PHONY: test
+test: deps engine image control-plane ## Run every test: unit, then integration on a real cluster and Docker.
+	$(RL) manifests --check
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+##@ Development
+
+.PHONY: manifests
+manifests: deps ## Generate crds/ from the spec model (operator/reconcile_lab/spec.py).
+	$(RL) manifests
+
+.PHONY: fmt
+fmt: deps ## Format and auto-fix the code.
+	$(VENV)/bin/ruff check --fix operator tests bench
+	$(VENV)/bin/ruff format operator tests bench
+
+.PHONY: lint
+lint: deps ## ruff, strict mypy and the import-linter layering contracts.
+	$(VENV)/bin/ruff check operator tests bench
+	$(VENV)/bin/mypy
+	cd operator && $(VENV)/bin/lint-imports --config ../pyproject.toml
+
+.PHONY: test-unit
+test-unit: deps ## Only the fast, pure unit tests.
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+.PHONY: test-integration
+test-integration: deps engine image control-plane ## Only the tests against a real cluster and Docker.
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+##@ Build
+
+.PHONY: deps
+deps: $(VENV)/.installed ## Create the Python environment (cached by dependency list).
+	@# The environment is shared by every checkout: point it at this one when needed.
+	@$(PY) -c 'import reconcile_lab, sys; sys.exit(not reconcile_lab.__file__.startswith("$(CURDIR)/"))' \
+	  2>/dev/null || $(VENV)/bin/pip install -q --no-deps -e .
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import venv' 2>/dev/null || { echo "python3 has no venv module: apt-get install python3-venv" >&2; exit 1; }
+	@echo "reconcile-lab: creating the Python environment in $(VENV)"
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	@touch $@
+
+.PHONY: control-plane
+control-plane: deps ## Build etcd, the Kubernetes components, kubectl and kwok from source (cached by version).
+	$(RL) cluster build
+
+.PHONY: engine
+engine: deps ## Make sure a Docker engine answers (installs docker.io and starts dockerd if needed).
+	$(RL) engine up
+
+.PHONY: image
+image: engine ## Build the demo image reconcile-lab/hello:v1 and :v2 (FROM scratch, offline).
+	$(RL) image build
+
+##@ Cluster
+
+.PHONY: cluster
+cluster: deps ## Start the local cluster (PROVIDER=auto|kwok|kind) and install the CRD.
+	$(RL) cluster up --provider $(PROVIDER)
+	$(MAKE) --no-print-directory install
+
+.PHONY: down
+down: deps ## Stop the operator and the cluster; remove their processes and data.
+	-$(RL) operator stop
+	$(RL) cluster down --provider $(PROVIDER)
+
+.PHONY: status
+status: deps ## Say what runs where.
+	$(RL) cluster status
+
+##@ Deployment
+
+.PHONY: install
+install: deps ## Install the CRD into the cluster.
+	$(KUBECTL) apply --server-side --field-manager=reconcile-lab -f crds/
+	$(KUBECTL) wait --for condition=established --timeout=60s -f crds/
+
+.PHONY: uninstall
+uninstall: deps ## Remove the CRD (and with it every WebApp).
+	$(KUBECTL) delete --ignore-not-found -f crds/
+
+.PHONY: run
+run: deps install ## Run the operator locally, in the foreground, against the cluster.
+	$(RL) operator run

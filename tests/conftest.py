@@ -1,0 +1,196 @@
+"""Fixtures every test builds on: a real cluster, a real operator, a real Docker engine.
+
+The session's cluster lives in its own state directory, so a participant's demo cluster is
+never touched by the tests. ``--cluster-provider kind`` runs the same tests on a kind cluster
+made by pytest-kind-ng (``--kind-bin`` points at a local kind binary).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--cluster-provider", choices=("kwok", "kind"), default="kwok",
+                     help="which real cluster the integration tests use (default: kwok)")
+
+
+def free_port() -> int:
+    with contextlib.closing(socket.socket()) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], Any], *, timeout: float = 30, interval: float = 0.1,
+             what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Cluster:
+    """A real cluster reached with the kit's own kubectl."""
+
+    def __init__(self, kubeconfig: Path, kubectl: str) -> None:
+        self.kubeconfig = kubeconfig
+        self.kubectl_bin = kubectl
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
+                timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([self.kubectl_bin, "--kubeconfig", str(self.kubeconfig), *args],
+                                input=input, capture_output=True, text=True, timeout=timeout,
+                                check=False)
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr}")
+        return result
+
+    def apply(self, obj: dict[str, Any] | str, *, check: bool = True,
+              server_side: bool = False) -> subprocess.CompletedProcess[str]:
+        text = obj if isinstance(obj, str) else yaml.safe_dump(obj)
+        extra = ["--server-side", "--field-manager=tests"] if server_side else []
+        return self.kubectl("apply", *extra, "-f", "-", input=text, check=check)
+
+    def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        ns = ["-n", namespace] if namespace else []
+        result = self.kubectl("get", kind, name, *ns, "-o", "json", check=False)
+        if result.returncode != 0:
+            if "NotFound" in result.stderr or "not found" in result.stderr:
+                return None
+            raise AssertionError(result.stderr)
+        obj: dict[str, Any] = json.loads(result.stdout)
+        return obj
+
+    def list(self, kind: str, namespace: str, selector: str = "") -> list[dict[str, Any]]:
+        args = ["get", kind, "-n", namespace, "-o", "json"]
+        if selector:
+            args += ["-l", selector]
+        items: list[dict[str, Any]] = json.loads(self.kubectl(*args).stdout)["items"]
+        return items
+
+
+@pytest.fixture(scope="session")
+def test_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A state directory of the tests' own: clusters they start never collide with the user's."""
+    state = tmp_path_factory.mktemp("state")
+    os.environ["RECONCILE_LAB_STATE"] = str(state)
+    return state
+
+
+@pytest.fixture(scope="session")
+def cluster(request: pytest.FixtureRequest, test_state: Path) -> Iterator[Cluster]:
+    from reconcile_lab.cluster import kwok, probing
+
+    if request.config.getoption("cluster_provider") == "kind":
+        kind_cluster = request.getfixturevalue("kind_cluster")
+        yield Cluster(Path(kind_cluster.kubeconfig_path), probing.kubectl_binary())
+        return
+    kubeconfig = kwok.up(progress=lambda m: print(f"[cluster] {m}", file=sys.stderr))
+    c = Cluster(kubeconfig, probing.kubectl_binary())
+    c.kubectl("apply", "--server-side", "--field-manager=reconcile-lab", "-f",
+              str(REPO / "crds"))
+    c.kubectl("wait", "--for", "condition=established", "--timeout=60s", "-f", str(REPO / "crds"))
+    yield c
+    kwok.down(progress=lambda m: print(f"[cluster] {m}", file=sys.stderr))
+
+
+@pytest.fixture
+def namespace(cluster: Cluster) -> Iterator[str]:
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    cluster.kubectl("create", "namespace", name)
+    yield name
+    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+class Operator:
+    """The real operator, as a subprocess: `reconcile-lab operator run`."""
+
+    def __init__(self, cluster: Cluster, log: Path) -> None:
+        self.cluster = cluster
+        self.log = log
+        self.metrics_port = free_port()
+        self.health_port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "reconcile_lab", "operator", "run",
+                 "--kubeconfig", str(self.cluster.kubeconfig), "--log-format", "json",
+                 "--metrics-port", str(self.metrics_port), "--health-port", str(self.health_port)],
+                stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        wait_for(self.healthy, timeout=60, what="the operator's liveness endpoint")
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz",
+                                        timeout=1) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics",
+                                    timeout=5) as r:
+            return str(r.read().decode())
+
+    def metric(self, name: str, **labels: str) -> float:
+        """Sum of the samples of ``name`` whose labels include ``labels``."""
+        total = 0.0
+        for line in self.metrics().splitlines():
+            if not line.startswith(name + "{") and not line.startswith(name + " "):
+                continue
+            head, value = line.rsplit(" ", 1)
+            if all(f'{k}="{v}"' in head for k, v in labels.items()):
+                total += float(value)
+        return total
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            self.proc.wait(timeout=30)
+        self.proc = None
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
+    op = Operator(cluster, tmp_path_factory.mktemp("operator") / "operator.log")
+    op.start()
+    yield op
+    op.kill(signal.SIGTERM)
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Iterator[Any]:
+    """The real Docker engine (started if needed) with the demo images built."""
+    import docker
+
+    from reconcile_lab.cluster import dockerd, images
+
+    dockerd.ensure(progress=lambda m: print(f"[docker] {m}", file=sys.stderr))
+    images.build(progress=lambda m: print(f"[docker] {m}", file=sys.stderr))
+    client = docker.from_env()
+    yield client
+    client.close()

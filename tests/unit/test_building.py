@@ -1,0 +1,49 @@
+"""Building the control plane: pinned versions agree, and failures say what to do."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from reconcile_lab.cluster import building, versions
+
+
+@pytest.mark.parametrize(("component", "module"), [
+    (building.KUBERNETES, "k8s.io/kubernetes"),
+    (building.ETCD, "go.etcd.io/etcd/server/v3"),
+    (building.KWOK, "sigs.k8s.io/kwok"),
+])
+def test_wrapper_modules_require_the_pinned_versions(component: building.Component,
+                                                     module: str) -> None:
+    gomod = (resources.files("reconcile_lab") / "assets" / "go" / component.name / "go.mod")
+    assert re.search(rf"^require {re.escape(module)} {component.version}$", gomod.read_text(), re.M)
+
+
+def test_kubernetes_versions_are_stamped_into_the_binaries() -> None:
+    assert f"gitVersion={versions.KUBERNETES}" in building.KUBERNETES.ldflags
+
+
+def test_no_go_toolchain_is_named_with_the_fix(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECONCILE_LAB_CACHE", str(tmp_path))
+    monkeypatch.setenv("PATH", str(tmp_path))  # no go here
+    with pytest.raises(building.BuildError, match="Go toolchain is not on PATH") as caught:
+        building.build(building.ETCD, progress=lambda _: None)
+    assert "fix:" in str(caught.value)
+
+
+@pytest.mark.slow
+def test_a_failed_build_shows_the_log_and_caches_nothing(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECONCILE_LAB_CACHE", str(tmp_path))
+    broken = building.Component("kwok", "v0.0.0-broken",
+                                (("sigs.k8s.io/kwok/cmd/does-not-exist", "nothing"),))
+    lines: list[str] = []
+    with pytest.raises(building.BuildError, match="compiling kwok failed") as caught:
+        building.build(broken, progress=lines.append)
+    assert "does-not-exist" in str(caught.value)
+    assert not broken.directory.exists()
+    assert any("downloading modules" in line for line in lines)
