@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,7 +26,8 @@ import yaml
 from docker.models.containers import Container
 
 from reconcile_lab import spec
-from reconcile_lab.cluster import dockerd, images
+from tests import cases
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 LABEL = "reconcile-lab/app"
@@ -47,13 +47,10 @@ Run = Callable[..., Result]
 # --- fixtures ---------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def client() -> Iterator[docker.DockerClient]:
-    dockerd.ensure(progress=print)
-    images.build(progress=print)
-    engine = docker.from_env()
-    yield engine
-    engine.close()
+@pytest.fixture
+def client(docker_engine: Any) -> docker.DockerClient:
+    """The session's Docker engine (tests/conftest.py), with the demo images built."""
+    return cast(docker.DockerClient, docker_engine)
 
 
 @pytest.fixture(autouse=True)
@@ -111,12 +108,6 @@ def get(port: int, timeout: float = 2.0) -> dict[str, str]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=timeout) as response:
         answer: dict[str, str] = json.loads(response.read())
         return answer
-
-
-def free_port() -> int:
-    with contextlib.closing(socket.socket()) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def twin_env(state: Path) -> dict[str, str]:
@@ -349,31 +340,52 @@ def test_under_watch_a_killed_container_comes_back_on_the_next_poll(
 # --- bad input changes nothing ----------------------------------------------------------------
 
 
+def invalid_document(case: cases.Invalid, name: str) -> dict[str, Any]:
+    """The shared invalid case, under the test's own app name unless the name is the point."""
+    doc = cases.document(case)
+    if case.name == "web":
+        doc["metadata"]["name"] = name
+    return doc
+
+
+# One invocation each for the cases a participant meets first; all the others in one file below.
+FIRST_CASES = ["negative-replicas", "port-too-high", "env-bad-name", "env-duplicate",
+               "cpu-request-above-limit", "unknown-field", "missing-image", "rollout-both-zero"]
+
+
 @pytest.mark.docker
-@pytest.mark.parametrize(("fields", "field"), [
-    ({"replicas": -1}, "spec.replicas"),
-    ({"port": 70000}, "spec.port"),
-    ({"env": [{"name": "1GREETING", "value": "hi"}]}, "spec.env[0].name"),
-    ({"env": [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]}, "spec.env"),
-    ({"resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}},
-     "spec.resources.requests.cpu"),
-    ({"replica": 2}, "spec.replica"),
-    ({"image": None}, "spec.image"),
-    ({"rollout": {"maxSurge": 0, "maxUnavailable": 0}}, "spec.rollout.maxSurge"),
-], ids=["replicas-1", "port70000", "env-name", "env-duplicate", "requests>limits",
-        "unknown-field", "no-image", "rollout-stuck"])
+@pytest.mark.parametrize("case", [c for c in cases.INVALID if c.id in FIRST_CASES],
+                         ids=lambda c: str(c.id))
 def test_an_invalid_file_exits_2_names_the_field_and_changes_nothing(
         client: docker.DockerClient, name: str, run: Run, tmp_path: Path,
-        fields: dict[str, Any], field: str) -> None:
-    path = write(tmp_path / "bad.yaml", name, **fields)
+        case: cases.Invalid) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(invalid_document(case, name)))
 
     result = run("apply", "-f", str(path))
 
     assert result.code == 2
-    assert str(path) in result.err and f"{field}:" in result.err and "fix:" in result.err
+    assert str(path) in result.err and f"{case.field}:" in result.err and "fix:" in result.err
     assert result.out == ""
     assert containers(client, name) == {}
     assert [n for n in client.networks.list(names=[name]) if n.name == name] == []
+
+
+@pytest.mark.docker
+def test_every_shared_invalid_case_is_refused_in_one_file_naming_its_field(
+        client: docker.DockerClient, name: str, run: Run, tmp_path: Path) -> None:
+    path = tmp_path / "all-bad.yaml"
+    path.write_text(yaml.safe_dump_all([invalid_document(c, name) for c in cases.INVALID]))
+
+    result = run("apply", "-f", str(path))
+
+    assert result.code == 2 and result.out == ""
+    # one block per document, in file order, each starting with "FILE:LINE WebApp …: invalid"
+    blocks = [b for b in result.err.split(f"{path}:")[1:] if "invalid" in b.splitlines()[0]]
+    assert len(blocks) == len(cases.INVALID)
+    for case, block in zip(cases.INVALID, blocks, strict=True):
+        assert f"{case.field}:" in block, (case.id, block)
+    assert containers(client, name) == {}
 
 
 @pytest.mark.docker

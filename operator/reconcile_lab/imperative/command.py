@@ -200,10 +200,10 @@ def format_deleted(report: engine.Report) -> str:
 
 
 def _render(renderable: Any) -> str:
+    buffer = io.StringIO()
     width = max(100, shutil.get_terminal_size((120, 24)).columns)
-    console = Console(file=io.StringIO(), width=width, color_system=None, highlight=False)
-    console.print(renderable)
-    return console.file.getvalue()  # type: ignore[attr-defined, no-any-return]
+    Console(file=buffer, width=width, color_system=None, highlight=False).print(renderable)
+    return buffer.getvalue()
 
 
 def format_status(name: str, seen: engine.Observation, app: spec.WebApp | None = None) -> str:
@@ -300,6 +300,11 @@ def _log_report(app: spec.WebApp, report: engine.Report) -> None:
 # --- the verbs ------------------------------------------------------------------------------
 
 
+def _configure_logs(args: argparse.Namespace) -> None:
+    json = {"auto": None, "json": True, "console": False}[args.log_format]
+    logs.configure(json=json, level=args.log_level)
+
+
 def connect() -> engine.Engine:
     if not dockerd.answers():
         raise engine.EngineUnavailable(str(dockerd.SOCKET))
@@ -323,7 +328,7 @@ def apply_once(eng: engine.Engine, app: spec.WebApp, *, dry_run: bool = False,
 
 
 def run_apply(args: argparse.Namespace) -> int:
-    logs.configure(level=args.log_level)
+    _configure_logs(args)
     try:
         apps = load(args.filename)
     except InputError as e:
@@ -425,7 +430,7 @@ def _watch_one(eng: engine.Engine, app: spec.WebApp, previous: dict[str, spec.We
 
 
 def run_status(args: argparse.Namespace) -> int:
-    logs.configure(level=args.log_level)
+    _configure_logs(args)
     try:
         apps = load(args.filename) if args.filename else []
     except InputError as e:
@@ -459,7 +464,7 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def run_delete(args: argparse.Namespace) -> int:
-    logs.configure(level=args.log_level)
+    _configure_logs(args)
     try:
         apps = load(args.filename) if args.filename else []
     except InputError as e:
@@ -530,9 +535,11 @@ def _port(text: str) -> int:
 def _common(parser: argparse.ArgumentParser, *, files_help: str, required: bool = False) -> None:
     parser.add_argument("-f", "--filename", action="append", default=[], metavar="FILE",
                         required=required, help=files_help)
+    parser.add_argument("--log-format", choices=("auto", "json", "console"), default="auto",
+                        help="logs on stderr; auto: console on a terminal, JSON otherwise")
     parser.add_argument("--log-level", default="INFO", metavar="LEVEL",
                         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
-                        type=str.upper, help="structured log level on stderr (default: INFO)")
+                        type=str.upper, help="DEBUG, INFO, WARNING or ERROR (default: INFO)")
 
 
 def _usage(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
