@@ -9,6 +9,7 @@ import sys
 import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from reconcile_lab import __version__, paths, schema
 from reconcile_lab.cluster import building, dockerd, images, probing, providers
@@ -37,7 +38,7 @@ def cmd_cluster_up(args: argparse.Namespace) -> int:
     else:
         kubeconfig = module.up(progress=_say)
     providers.remember(name)
-    _say(f"ready. Point kubectl at it with:  eval \"$(reconcile-lab cluster env)\"  "
+    _say(f'ready. Point kubectl at it with:  eval "$(reconcile-lab cluster env)"  '
          f"(kubeconfig: {kubeconfig})")
     return EXIT_OK
 
@@ -89,7 +90,8 @@ def cmd_cluster_env(args: argparse.Namespace) -> int:
 def cmd_cluster_kubectl(args: argparse.Namespace) -> int:
     """Run the kit's kubectl against the kit's cluster (never the user's current context)."""
     argv = [*probing.kubectl_args(providers.kubeconfig()), *args.kubectl_args]
-    os.execve(argv[0], argv, probing.kubectl_env())  # replaces this process: exit status and output are kubectl's
+    # Replaces this process: exit status and output are kubectl's own.
+    os.execve(argv[0], argv, probing.kubectl_env())
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -222,19 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _registrars() -> list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]]:
+def _registrars() -> list[Callable[[Any], None]]:
     """Subcommands that live next to the code they wire."""
-    found = []
     from reconcile_lab.declarative import command as operator_command
+    from reconcile_lab.imperative import command as docker_command
 
-    found.append(operator_command.register)
-    try:
-        from reconcile_lab.imperative import command as docker_command
-    except ImportError:
-        pass
-    else:
-        found.append(docker_command.register)
-    return found
+    return [operator_command.register, docker_command.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -410,8 +410,10 @@ def parse_document(doc: Any, *, source: str = "") -> WebApp:
     if doc.get("kind") != KIND:
         problems.append(Problem("kind", f"Unsupported value: {doc.get('kind')!r}",
                                 f"set kind: {KIND}"))
-    metadata = doc.get("metadata") if isinstance(doc.get("metadata"), Mapping) else {}
-    name = metadata.get("name") if isinstance(metadata.get("name"), str) else ""
+    raw_meta = doc.get("metadata")
+    metadata: Mapping[str, Any] = raw_meta if isinstance(raw_meta, Mapping) else {}
+    raw_name = metadata.get("name")
+    name = raw_name if isinstance(raw_name, str) else ""
     namespace = metadata.get("namespace")
     if not name:
         problems.append(Problem("metadata.name", "Required value", "add metadata.name"))

@@ -91,9 +91,12 @@ def test_drift_is_repaired_within_two_seconds(cluster: Cluster, operator: Operat
                                               namespace: str) -> None:
     cluster.apply(cases.webapp("drift", namespace, replicas=2))
     _ready(cluster, "drift", namespace)
-    recreated = (lambda now, before: now is not None
-                 and now["metadata"]["uid"] != before["metadata"]["uid"])
-    rescaled = lambda now, before: now is not None and now["spec"]["replicas"] == 2  # noqa: E731
+    def recreated(now: dict[str, Any] | None, before: dict[str, Any]) -> bool:
+        return now is not None and now["metadata"]["uid"] != before["metadata"]["uid"]
+
+    def rescaled(now: dict[str, Any] | None, before: dict[str, Any]) -> bool:
+        return now is not None and now["spec"]["replicas"] == 2
+
     times: dict[str, list[float]] = {"deployment deleted": [], "service deleted": [],
                                      "scaled by hand": []}
     repairs_before = operator.metric("reconcile_lab_drift_corrections_total")

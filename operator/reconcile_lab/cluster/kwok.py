@@ -7,7 +7,9 @@ source (see building.py); kwok fakes the nodes and the pods' lifecycle. Everythi
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -156,17 +158,12 @@ def down(*, progress: Progress) -> None:
     if building.KWOK.is_built():
         _kwokctl("delete", "cluster", check=False)
     for pid in _our_pids():  # stragglers kwokctl lost track of
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     deadline = time.monotonic() + 10
     while _our_pids() and time.monotonic() < deadline:
         time.sleep(0.1)
-    if cluster_dir().exists():
-        import shutil
-
-        shutil.rmtree(cluster_dir(), ignore_errors=True)
+    shutil.rmtree(cluster_dir(), ignore_errors=True)
     progress(f"kwok cluster {NAME!r} removed" + (f" (was {url})" if url else ""))
 
 

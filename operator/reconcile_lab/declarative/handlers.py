@@ -1,5 +1,6 @@
-"""kopf wiring for the WebApp operator. Run it with ``kopf run -m reconcile_lab.declarative.handlers``
-(or ``reconcile-lab operator run``).
+"""kopf wiring for the WebApp operator.
+
+Run it with ``kopf run -m reconcile_lab.declarative.handlers`` (or ``reconcile-lab operator run``).
 
 This module only wires: kopf events in, :func:`reconciling.reconcile` decides, ``kube`` writes.
 
@@ -25,7 +26,7 @@ from typing import Any
 import kopf
 
 from reconcile_lab import spec as specs
-from reconcile_lab.declarative import kube, reconciling, render
+from reconcile_lab.declarative import kube, reconciling
 from reconcile_lab.declarative import status as statuses
 from reconcile_lab.observe import logs, metrics
 
@@ -155,7 +156,7 @@ class _Kube:
         return result
 
     def event(self, webapp: Mapping[str, Any], *, type: str, reason: str, message: str) -> None:
-        kopf.event(dict(webapp), type=type, reason=reason, message=message)
+        kopf.event(kopf.Body(dict(webapp)), type=type, reason=reason, message=message)
 
 
 _CLUSTER = _Kube()
@@ -215,13 +216,14 @@ async def _reconcile(key: Key, webapps: kopf.Index[Key, Any], deployments: kopf.
         _failures.pop(key, None)
 
 
-def _schedule(key: Key, delay: float, *indexes: kopf.Index[Key, Any]) -> None:
+def _schedule(key: Key, delay: float, webapps: kopf.Index[Key, Any],
+              deployments: kopf.Index[Key, Any], services: kopf.Index[Key, Any]) -> None:
     """kopf does not retry event handlers: failures are re-queued here, with backoff."""
     if (old := _retries.pop(key, None)) is not None:
         old.cancel()
     loop = asyncio.get_running_loop()
-    _retries[key] = loop.call_later(
-        delay, lambda: loop.create_task(_reconcile(key, *indexes, trigger="retry")))
+    _retries[key] = loop.call_later(delay, lambda: loop.create_task(
+        _reconcile(key, webapps, deployments, services, trigger="retry")))
 
 
 @kopf.on.event(specs.GROUP, specs.VERSION, specs.PLURAL)
@@ -231,8 +233,9 @@ async def webapp_changed(event: Mapping[str, Any], namespace: str, name: str,
     key = (namespace, name)
     if event.get("type") == "DELETED":
         metrics.forget_app(ENGINE, namespace, name)
-        for table in (_pending, _failures, _locks):
-            table.pop(key, None)  # type: ignore[attr-defined]
+        _pending.pop(key, None)
+        _failures.pop(key, None)
+        _locks.pop(key, None)
         for kind in (specs.KIND, *reconciling.KINDS):
             _written.pop((kind, *key), None)
         if (timer := _retries.pop(key, None)) is not None:

@@ -34,12 +34,12 @@ def connect(kubeconfig: str | None = None, *, pool_size: int = 32) -> None:
     """Use the given kubeconfig, else the in-cluster service account, else $KUBECONFIG."""
     try:
         if kubeconfig:
-            config.load_kube_config(config_file=kubeconfig)
+            config.load_kube_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
         else:
             try:
-                config.load_incluster_config()
+                config.load_incluster_config()  # type: ignore[no-untyped-call]
             except config.ConfigException:
-                config.load_kube_config()
+                config.load_kube_config()  # type: ignore[no-untyped-call]
     except (config.ConfigException, OSError) as e:
         raise KubeError(f"cannot load Kubernetes credentials: {e}\n"
                         "  fix: run `reconcile-lab cluster up`, or pass --kubeconfig") from e
@@ -55,7 +55,7 @@ def _json(response: Any) -> dict[str, Any]:
 
 def _fail(what: str, e: ApiException) -> KubeError:
     try:
-        message = json.loads(e.body).get("message", e.reason)
+        message = json.loads(e.body or "").get("message", e.reason)
     except (TypeError, ValueError):
         message = e.reason
     return KubeError(f"{what}: {message}", e.status or 0)
@@ -65,8 +65,8 @@ def apply(manifest: Mapping[str, Any]) -> dict[str, Any]:
     """Server-side apply a Deployment or a Service; returns the object as stored."""
     meta = manifest["metadata"]
     name, namespace = meta["name"], meta["namespace"]
-    kwargs = {"field_manager": render.FIELD_MANAGER, "force": True, "_content_type": _APPLY,
-              "_preload_content": False}
+    kwargs: dict[str, Any] = {"field_manager": render.FIELD_MANAGER, "force": True,
+                              "_content_type": _APPLY, "_preload_content": False}
     try:
         if manifest["kind"] == "Deployment":
             return _json(client.AppsV1Api().patch_namespaced_deployment(
@@ -80,6 +80,7 @@ def apply(manifest: Mapping[str, Any]) -> dict[str, Any]:
 def read(kind: str, namespace: str, name: str) -> dict[str, Any] | None:
     """A Deployment or Service by name, or None when there is none."""
     try:
+        response: Any
         if kind == "Deployment":
             response = client.AppsV1Api().read_namespaced_deployment(
                 name, namespace, _preload_content=False)

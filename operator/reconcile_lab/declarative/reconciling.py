@@ -70,12 +70,12 @@ async def reconcile(
         spec = specs.parse_spec(webapp.get("spec"), name=name)
     except specs.InvalidWebApp as e:
         # The CRD schema normally refuses this; an old CRD may not. Retrying cannot help.
-        problems = [status.Problem(status.Reason.INVALID_SPEC, "; ".join(map(str, e.problems)))]
+        refusal = [status.Problem(status.Reason.INVALID_SPEC, "; ".join(map(str, e.problems)))]
         new = status.compute(name=name, generation=generation, desired_replicas=0,
-                             deployment=observed.get("Deployment"), problems=problems,
+                             deployment=observed.get("Deployment"), problems=refusal,
                              selector=render.selector_string(name))
-        writes = await _write_status(cluster, namespace, name, old_status, new, now)
-        return Outcome("invalid", writes, new)
+        invalid_writes = await _write_status(cluster, namespace, name, old_status, new, now)
+        return Outcome("invalid", tuple(invalid_writes), new)
 
     owner = render.Owner(name, namespace, uid)
     current: dict[str, Mapping[str, Any] | None] = {}
@@ -103,7 +103,7 @@ async def reconcile(
         verb = "repaired" if not spec_changed else ("created" if child is None else "updated")
         try:
             current[kind] = await cluster.apply(desired)
-        except Exception as e:  # noqa: BLE001 - any failure becomes a condition and a retry
+        except Exception as e:  # any failure becomes a condition and a retry
             error = str(e)
             problems.append(status.Problem(status.Reason.APPLY_FAILED, error))
             current[kind] = child
@@ -116,7 +116,7 @@ async def reconcile(
     _announce(cluster, webapp, writes, problems, old_status, new)
     try:
         writes += await _write_status(cluster, namespace, name, old_status, new, now)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:  # reported, and retried by the caller
         error = error or str(e)
     if error:
         return Outcome("error", tuple(writes), new, error)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import prometheus_client as prom
 
 # The *_created series double every counter and no dashboard here reads them.
-prom.disable_created_metrics()
+prom.disable_created_metrics()  # type: ignore[no-untyped-call]
 
 KUBERNETES = "kubernetes"
 DOCKER = "docker"
