@@ -114,6 +114,15 @@ def cmd_image_build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- demo -----------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from reconcile_lab import demoing
+
+    return demoing.run(provider=args.provider, say=lambda m: print(m, flush=True))
+
+
 # --- manifests ------------------------------------------------------------------------------
 
 
@@ -203,6 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
     kc.set_defaults(func=cmd_cluster_kubectl)
     build = csub.add_parser("build", help="only build the control-plane binaries into the cache")
     build.set_defaults(func=cmd_build)
+
+    demo = sub.add_parser("demo", help="bring everything up and show both engines side by side",
+                          description="Docker engine, demo image, cluster, CRD, operator; then "
+                          "one WebApp made true by both engines, and one fault on each side.")
+    provider_arg(demo)
+    demo.set_defaults(func=cmd_demo)
 
     engine = sub.add_parser("engine", help="make sure a Docker engine answers (install/start it)")
     engine.add_argument("action", choices=["up"])
