@@ -65,6 +65,10 @@ test-unit: deps ## Only the fast, pure unit tests.
 test-integration: deps engine image control-plane ## Only the tests against a real cluster and Docker.
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
+.PHONY: bench-drift
+bench-drift: deps control-plane ## Benchmark drift-repair and spec-change latency; updates bench/RESULTS.md.
+	$(PY) bench/drift_repair.py --rounds 50 --apps 100 --write
+
 ##@ Build
 
 .PHONY: deps
@@ -123,3 +127,17 @@ uninstall: deps ## Remove the CRD (and with it every WebApp).
 .PHONY: run
 run: deps install ## Run the operator locally, in the foreground, against the cluster.
 	$(RL) operator run
+
+.PHONY: docker-build
+docker-build: engine ## Build the operator image IMG (needs a registry for its base image).
+	docker build -f deploy/Dockerfile -t $(IMG) .
+
+.PHONY: deploy
+deploy: install ## Run the operator in the cluster: least-privilege RBAC, Deployment, metrics Service.
+	$(KUBECTL) apply -f deploy/rbac.yaml
+	sed 's|image: reconcile-lab/operator:dev|image: $(IMG)|' deploy/operator.yaml | $(KUBECTL) apply -f -
+
+.PHONY: undeploy
+undeploy: deps ## Remove the in-cluster operator and its RBAC.
+	$(KUBECTL) delete --ignore-not-found -f deploy/operator.yaml
+	$(KUBECTL) delete --ignore-not-found -f deploy/rbac.yaml

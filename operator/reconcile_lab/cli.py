@@ -126,19 +126,34 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # --- manifests ------------------------------------------------------------------------------
 
 
+def generated() -> dict[str, str]:
+    """Every generated file: relative path → content."""
+    from reconcile_lab.declarative import permissions
+
+    source = "declarative/permissions.py"
+    return {
+        schema.CRD_FILE: schema.crd_yaml(),
+        "deploy/rbac.yaml": schema.documents_yaml(permissions.rbac(), source),
+        "deploy/operator.yaml": schema.documents_yaml(permissions.operator(), source),
+    }
+
+
 def cmd_manifests(args: argparse.Namespace) -> int:
-    target = Path(args.output) if args.output else REPO / schema.CRD_FILE
-    text = schema.crd_yaml()
+    stale = []
+    for relative, text in generated().items():
+        target = REPO / relative
+        if args.check:
+            if not target.exists() or target.read_text() != text:
+                stale.append(relative)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+        _say(f"wrote {relative}")
+    if stale:
+        _say(f"stale: {', '.join(stale)}: run `make manifests` and commit the result")
+        return EXIT_FAIL
     if args.check:
-        current = target.read_text() if target.exists() else ""
-        if current != text:
-            _say(f"{target} is stale: run `make manifests` and commit the result")
-            return EXIT_FAIL
-        _say(f"{target} is up to date")
-        return EXIT_OK
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text)
-    _say(f"wrote {target}")
+        _say("generated manifests are up to date")
     return EXIT_OK
 
 
@@ -228,10 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
     image.add_argument("--force", action="store_true", help="rebuild even when present")
     image.set_defaults(func=cmd_image_build)
 
-    manifests = sub.add_parser("manifests", help="generate the CRD from the spec model")
+    manifests = sub.add_parser("manifests",
+                               help="generate crds/ and deploy/ (RBAC, operator) from the code")
     manifests.add_argument("--check", action="store_true",
-                           help="exit 1 when the committed CRD differs from the model")
-    manifests.add_argument("--output", help=f"file to write (default: {schema.CRD_FILE})")
+                           help="exit 1 when a committed file differs from what the code says")
     manifests.set_defaults(func=cmd_manifests)
 
     for register in _registrars():

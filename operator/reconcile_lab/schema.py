@@ -158,6 +158,13 @@ def crd() -> dict[str, Any]:
     }
 
 
+def _header(source: str) -> str:
+    return f"# Generated from operator/reconcile_lab/{source} by `make manifests`. Do not edit.\n"
+
+
 def crd_yaml() -> str:
-    header = "# Generated from operator/reconcile_lab/spec.py by `make manifests`. Do not edit.\n"
-    return header + yaml.safe_dump(crd(), sort_keys=False, width=100)
+    return _header("spec.py") + yaml.safe_dump(crd(), sort_keys=False, width=100)
+
+
+def documents_yaml(docs: list[dict[str, Any]], source: str) -> str:
+    return _header(source) + yaml.safe_dump_all(docs, sort_keys=False, width=100)

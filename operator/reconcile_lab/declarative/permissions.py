@@ -1,0 +1,96 @@
+"""What the operator may do in the cluster, and the manifests that run it there.
+
+Least privilege, written next to the code that needs it: the operator reads WebApps and writes
+their status; reads and server-side applies (patch, and create for a first apply) its
+Deployments and Services; posts Events. It never deletes (garbage collection does) and never
+reads Secrets. ``make manifests`` writes these to ``deploy/``; a test fails when they are stale.
+
+Purely data: no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reconcile_lab import spec
+
+NAMESPACE = "reconcile-lab-system"
+NAME = "reconcile-lab-operator"
+IMAGE = "reconcile-lab/operator:dev"
+LABELS = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": "reconcile-lab",
+          "app.kubernetes.io/component": "operator"}
+METRICS_PORT, HEALTH_PORT = 8000, 8080
+
+RULES: list[dict[str, Any]] = [
+    {"apiGroups": [spec.GROUP], "resources": [spec.PLURAL], "verbs": ["get", "list", "watch"]},
+    # status is the only part of a WebApp the operator writes
+    {"apiGroups": [spec.GROUP], "resources": [f"{spec.PLURAL}/status"],
+     "verbs": ["get", "patch", "update"]},
+    # blockOwnerDeletion on the children needs this when OwnerReferencesPermissionEnforcement is on
+    {"apiGroups": [spec.GROUP], "resources": [f"{spec.PLURAL}/finalizers"], "verbs": ["update"]},
+    {"apiGroups": ["apps"], "resources": ["deployments"],
+     "verbs": ["get", "list", "watch", "create", "patch"]},
+    {"apiGroups": [""], "resources": ["services"],
+     "verbs": ["get", "list", "watch", "create", "patch"]},
+    {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
+]
+
+
+def rbac() -> list[dict[str, Any]]:
+    meta = {"name": NAME, "labels": LABELS}
+    return [
+        {"apiVersion": "v1", "kind": "Namespace",
+         "metadata": {"name": NAMESPACE, "labels": {
+             **LABELS, "pod-security.kubernetes.io/enforce": "restricted"}}},
+        {"apiVersion": "v1", "kind": "ServiceAccount",
+         "metadata": {**meta, "namespace": NAMESPACE}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": meta,
+         "rules": RULES},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+         "metadata": meta,
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": NAME},
+         "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": NAMESPACE}]},
+    ]
+
+
+def operator(image: str = IMAGE) -> list[dict[str, Any]]:
+    probe = {"httpGet": {"path": "/healthz", "port": "health"}, "periodSeconds": 10}
+    return [
+        {"apiVersion": "apps/v1", "kind": "Deployment",
+         "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": LABELS},
+         "spec": {
+             "replicas": 1,
+             "strategy": {"type": "Recreate"},  # one operator at a time, without peering
+             "selector": {"matchLabels": LABELS},
+             "template": {
+                 "metadata": {"labels": LABELS},
+                 "spec": {
+                     "serviceAccountName": NAME,
+                     "securityContext": {"runAsNonRoot": True, "runAsUser": 65532,
+                                         "seccompProfile": {"type": "RuntimeDefault"}},
+                     "containers": [{
+                         "name": "operator",
+                         "image": image,
+                         # In a pod, probes and Prometheus come from other hosts.
+                         "args": ["operator", "run", "--bind", "0.0.0.0",  # noqa: S104
+                                  "--log-format", "json",
+                                  "--metrics-port", str(METRICS_PORT),
+                                  "--health-port", str(HEALTH_PORT)],
+                         "ports": [{"name": "metrics", "containerPort": METRICS_PORT},
+                                   {"name": "health", "containerPort": HEALTH_PORT}],
+                         "livenessProbe": probe,
+                         "readinessProbe": {**probe, "periodSeconds": 5},
+                         "resources": {"requests": {"cpu": "50m", "memory": "96Mi"},
+                                       "limits": {"cpu": "1", "memory": "256Mi"}},
+                         "securityContext": {"allowPrivilegeEscalation": False,
+                                             "readOnlyRootFilesystem": True,
+                                             "capabilities": {"drop": ["ALL"]}},
+                     }],
+                 },
+             },
+         }},
+        {"apiVersion": "v1", "kind": "Service",
+         "metadata": {"name": f"{NAME}-metrics", "namespace": NAMESPACE, "labels": LABELS},
+         "spec": {"selector": LABELS,
+                  "ports": [{"name": "metrics", "port": METRICS_PORT, "targetPort": "metrics"}]}},
+    ]
