@@ -47,3 +47,15 @@ def test_a_failed_build_shows_the_log_and_caches_nothing(tmp_path: Path,
     assert "does-not-exist" in str(caught.value)
     assert not broken.directory.exists()
     assert any("downloading modules" in line for line in lines)
+
+
+def test_no_docker_engine_is_named_with_the_fix(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from reconcile_lab.cluster import dockerd, probing
+
+    monkeypatch.setattr(dockerd, "SOCKET", tmp_path / "docker.sock")  # nothing listens here
+    monkeypatch.setattr(dockerd, "_is_debian_root", lambda: False)
+    with pytest.raises(probing.ClusterError, match="no Docker engine answers") as caught:
+        dockerd.ensure(progress=lambda _: None)
+    assert str(tmp_path / "docker.sock") in str(caught.value)
+    assert "fix:" in str(caught.value)
