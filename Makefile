@@ -38,13 +38,21 @@ demo: deps ## Bring everything up and show both engines making one WebApp true.
 .PHONY: test
 test: deps engine image control-plane ## Run every test: unit, then integration on a real cluster and Docker.
 	$(RL) manifests --check
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not chaos" $(PYTEST_ARGS)
+
+.PHONY: test-chaos
+test-chaos: deps engine image control-plane ## Fault drills: restart the apiserver, etcd, dockerd; kill the operator mid-work.
+	$(PY) -m pytest -m chaos $(PYTEST_ARGS)
 
 ##@ Development
 
 .PHONY: manifests
 manifests: deps ## Generate crds/ from the spec model (operator/reconcile_lab/spec.py).
 	$(RL) manifests
+
+.PHONY: dashboards
+dashboards: deps ## Generate the Grafana dashboards and in-cluster ConfigMaps (observe/dashboards.py).
+	$(RL) observe dashboards
 
 .PHONY: fmt
 fmt: deps ## Format and auto-fix the code.
@@ -112,6 +120,24 @@ down: deps ## Stop the operator and the cluster; remove their processes and data
 .PHONY: status
 status: deps ## Say what runs where.
 	$(RL) cluster status
+
+##@ Observability
+
+.PHONY: grafana
+grafana: deps ## Start Prometheus and Grafana (docker compose, images must be present) and print the URL.
+	$(RL) observe up
+
+.PHONY: grafana-down
+grafana-down: deps ## Stop Prometheus and Grafana and remove their data.
+	$(RL) observe down
+
+.PHONY: prometheus
+prometheus: deps ## Run Debian's Prometheus on 127.0.0.1:9090 scraping both engines (no image needed).
+	$(RL) observe prometheus
+
+.PHONY: render
+render: deps ## Plot the Reconciliation dashboard from Prometheus on :9090 to reconciliation.png.
+	$(RL) observe render -o reconciliation.png
 
 ##@ Deployment
 

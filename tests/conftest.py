@@ -126,9 +126,10 @@ def namespace(cluster: Cluster) -> Iterator[str]:
 class Operator:
     """The real operator, as a subprocess: `reconcile-lab operator run`."""
 
-    def __init__(self, cluster: Cluster, log: Path) -> None:
+    def __init__(self, cluster: Cluster, log: Path, *extra: str) -> None:
         self.cluster = cluster
         self.log = log
+        self.extra = list(extra)
         self.metrics_port = free_port()
         self.health_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -139,7 +140,8 @@ class Operator:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "reconcile_lab", "operator", "run",
                  "--kubeconfig", str(self.cluster.kubeconfig), "--log-format", "json",
-                 "--metrics-port", str(self.metrics_port), "--health-port", str(self.health_port)],
+                 "--metrics-port", str(self.metrics_port), "--health-port", str(self.health_port),
+                 *self.extra],
                 stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         wait_for(self.healthy, timeout=60, what="the operator's liveness endpoint")
 
@@ -166,6 +168,15 @@ class Operator:
             if all(f'{k}="{v}"' in head for k, v in labels.items()):
                 total += float(value)
         return total
+
+    def logged(self, event: str) -> int:
+        """How many JSON log lines of this operator have this event."""
+        count = 0
+        for line in self.log.read_text(errors="replace").splitlines():
+            with contextlib.suppress(ValueError):
+                if json.loads(line).get("event") == event:
+                    count += 1
+        return count
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.proc is not None and self.proc.poll() is None:

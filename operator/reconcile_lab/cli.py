@@ -135,6 +135,7 @@ def generated() -> dict[str, str]:
         schema.CRD_FILE: schema.crd_yaml(),
         "deploy/rbac.yaml": schema.documents_yaml(permissions.rbac(), source),
         "deploy/operator.yaml": schema.documents_yaml(permissions.operator(), source),
+        "deploy/peering.yaml": schema.documents_yaml(permissions.peering(), source),
     }
 
 
@@ -258,8 +259,9 @@ def _registrars() -> list[Callable[[Any], None]]:
     """Subcommands that live next to the code they wire."""
     from reconcile_lab.declarative import command as operator_command
     from reconcile_lab.imperative import command as docker_command
+    from reconcile_lab.observe import command as observe_command
 
-    return [operator_command.register, docker_command.register]
+    return [operator_command.register, docker_command.register, observe_command.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

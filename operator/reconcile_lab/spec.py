@@ -33,7 +33,12 @@ QUANTITY = (
     r"^(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
     r"(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
 )
-IMAGE = r"^[^\s]+$"
+# A registry/repository[:tag][@digest] reference, as Docker and the kubelet accept it.
+IMAGE = r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*$"
+# Printable ASCII without spaces: an HTTP path as a probe and wget send it.
+HTTP_PATH = r"^/[!-~]*$"
+# Text without control characters: kubectl and server-side apply send YAML, which refuses them.
+TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
 MAX_NAME = 63
 
 
@@ -126,7 +131,8 @@ class EnvVar(_Model):
         pattern=ENV_NAME, max_length=128,
         description="Variable name: letters, digits and '_', not starting with a digit. Unique.",
     )
-    value: str = Field(default="", max_length=4096, description="Variable value (a plain string).")
+    value: str = Field(default="", max_length=4096, pattern=TEXT,
+                       description="Variable value: text, without control characters.")
 
 
 class ResourceList(_Model):
@@ -173,7 +179,7 @@ class HealthCheck(_Model):
     """An HTTP GET that says whether an instance may receive traffic."""
 
     path: str = Field(
-        default="/", pattern=r"^/", max_length=1024,
+        default="/", pattern=HTTP_PATH, max_length=1024,
         description="HTTP path probed on the app's port; must start with '/'.",
     )
     initialDelaySeconds: int = Field(
@@ -373,8 +379,9 @@ def _describe(error: Mapping[str, Any], root: str) -> Problem:
 _PATTERN_FIXES = {
     ENV_NAME: "use letters, digits and '_' only, not starting with a digit",
     QUANTITY: "write a quantity such as 250m, 0.5, 64Mi or 1Gi",
-    r"^/": "start the path with '/'",
-    IMAGE: "write an image reference without spaces, e.g. reconcile-lab/hello:v1",
+    HTTP_PATH: "start the path with '/' and use printable characters without spaces",
+    IMAGE: "write an image reference such as reconcile-lab/hello:v1",
+    TEXT: "remove control characters from the value",
 }
 _RULES_BY_MESSAGE = {r.message: r for m in (Resources, Rollout, Service) for r in m.RULES}
 _RULE_FIXES = {

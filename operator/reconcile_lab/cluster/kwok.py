@@ -178,3 +178,35 @@ def status() -> dict[str, object]:
         "processes": len(_our_pids()),
         "data": str(cluster_dir()),
     }
+
+
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
+              "kwok-controller")
+
+
+def restart(component: str, *, down_for: float = 0.0) -> float:
+    """Kill one control-plane component and start it again with the same command line.
+
+    For fault drills: what happens to the operator while the apiserver (or etcd) is gone?
+    Returns the seconds the component was down.
+    """
+    if component not in COMPONENTS:
+        raise ClusterError(f"unknown component {component!r}; one of {', '.join(COMPONENTS)}")
+    pid_file = cluster_dir() / "pids" / f"{component}.pid"
+    try:
+        pid = int(pid_file.read_text().strip())
+        proc = Path(f"/proc/{pid}")
+        argv = [a.decode() for a in (proc / "cmdline").read_bytes().split(b"\0") if a]
+        cwd = os.readlink(proc / "cwd")
+    except (OSError, ValueError) as e:
+        raise ClusterError(f"{component} is not running in {cluster_dir()}: {e}") from None
+    stopped = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+    while Path(f"/proc/{pid}").exists() and time.monotonic() - stopped < 10:
+        time.sleep(0.02)
+    time.sleep(down_for)
+    with (cluster_dir() / "logs" / f"{component}.log").open("a") as log:
+        new = subprocess.Popen(argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL, start_new_session=True)
+    pid_file.write_text(str(new.pid))
+    return time.monotonic() - stopped

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import sys
 import textwrap
 from pathlib import Path
@@ -22,6 +23,12 @@ def kopf_argv(args: argparse.Namespace) -> list[str]:
     argv = [sys.executable, "-m", "kopf", "run", "-m", HANDLERS,
             f"--liveness=http://{args.bind}:{args.health_port}/healthz"]
     argv += ["--namespace", args.namespace] if args.namespace else ["--all-namespaces"]
+    if args.peering:
+        # Peers with the same priority would all pause: each replica draws its own.
+        priority = args.priority if args.priority is not None else secrets.randbelow(10**6) + 1
+        argv += ["--peering", args.peering, "--priority", str(priority)]
+    else:
+        argv.append("--standalone")
     if args.verbose:
         argv.append("--verbose")
     return argv
@@ -42,8 +49,6 @@ def kopf_env(args: argparse.Namespace) -> dict[str, str]:
     env["RECONCILE_LAB_METRICS_ADDR"] = args.bind
     if args.log_format != "auto":
         env["RECONCILE_LAB_LOG_FORMAT"] = args.log_format
-    if args.peering:
-        env["RECONCILE_LAB_PEERING"] = args.peering
     return env
 
 
@@ -95,7 +100,10 @@ def _run_options(r: argparse.ArgumentParser) -> None:
     r.add_argument("--log-format", choices=("auto", "json", "console"), default="auto",
                    help="auto: console on a terminal, JSON otherwise")
     r.add_argument("--peering", default="",
-                   help="kopf peering name: with several replicas only one acts at a time")
+                   help="kopf peering name (a ClusterKopfPeering, see deploy/peering.yaml): with "
+                   "several replicas only the one with the highest priority acts")
+    r.add_argument("--priority", type=int, default=None,
+                   help="peering priority (default: random, so that replicas differ)")
     r.add_argument("--verbose", action="store_true", help="kopf's own debug logs too")
 
 

@@ -92,10 +92,10 @@ def _slim(body: Mapping[str, Any]) -> dict[str, Any]:
 async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     logs.configure(json=os.environ.get("RECONCILE_LAB_LOG_FORMAT") == "json"
                    if os.environ.get("RECONCILE_LAB_LOG_FORMAT") else None)
-    settings.peering.standalone = os.environ.get("RECONCILE_LAB_PEERING", "") == ""
-    if not settings.peering.standalone:
-        settings.peering.name = os.environ["RECONCILE_LAB_PEERING"]
-        settings.peering.mandatory = True
+    # Peering (several replicas, one active) is chosen on the command line; a dead peer's
+    # record must expire quickly for a standby to take over.
+    settings.peering.lifetime = int(os.environ.get("RECONCILE_LAB_PEERING_LIFETIME", "10"))
+    settings.peering.stealth = True
     # kopf would post every INFO log line as an Event; post only what we decide to.
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
@@ -105,7 +105,7 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     port = int(os.environ.get("RECONCILE_LAB_METRICS_PORT", "8000"))
     if port:
         metrics.serve(port, addr=os.environ.get("RECONCILE_LAB_METRICS_ADDR", "127.0.0.1"))
-    metrics.cr_max_concurrent.labels(metrics.CONTROLLER).set(WORKERS)
+    metrics.init_controller(max_concurrent=WORKERS)
     logs.get(engine=ENGINE).info("operator started", metrics_port=port, workers=WORKERS)
 
 
@@ -169,7 +169,7 @@ async def _reconcile(key: Key, webapps: kopf.Index[Key, Any], deployments: kopf.
                      services: kopf.Index[Key, Any], trigger: str) -> None:
     namespace, name = key
     lock = _locks.setdefault(key, asyncio.Lock())
-    async with lock:
+    async with metrics.queued(lock):
         if _one(webapps, key, name) is None:
             return  # deleted: children go by garbage collection
         webapp = _freshest(specs.KIND, key, _one(webapps, key, name))
@@ -219,6 +219,7 @@ async def _reconcile(key: Key, webapps: kopf.Index[Key, Any], deployments: kopf.
 def _schedule(key: Key, delay: float, webapps: kopf.Index[Key, Any],
               deployments: kopf.Index[Key, Any], services: kopf.Index[Key, Any]) -> None:
     """kopf does not retry event handlers: failures are re-queued here, with backoff."""
+    metrics.count_retry()
     if (old := _retries.pop(key, None)) is not None:
         old.cancel()
     loop = asyncio.get_running_loop()

@@ -33,7 +33,28 @@ RULES: list[dict[str, Any]] = [
     {"apiGroups": [""], "resources": ["services"],
      "verbs": ["get", "list", "watch", "create", "patch"]},
     {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
+    # kopf peering: replicas announce themselves so that only one acts at a time
+    {"apiGroups": ["kopf.dev"], "resources": ["clusterkopfpeerings"],
+     "verbs": ["get", "list", "watch", "patch"]},
 ]
+PEERING = "reconcile-lab"
+
+
+def peering() -> list[dict[str, Any]]:
+    """kopf's peering CRD and the one peering object the operator's replicas share."""
+    return [
+        {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+         "metadata": {"name": "clusterkopfpeerings.kopf.dev"},
+         "spec": {"scope": "Cluster", "group": "kopf.dev",
+                  "names": {"kind": "ClusterKopfPeering", "plural": "clusterkopfpeerings",
+                            "singular": "clusterkopfpeering"},
+                  "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
+                      "openAPIV3Schema": {"type": "object", "properties": {
+                          "status": {"type": "object",
+                                     "x-kubernetes-preserve-unknown-fields": True}}}}}]}},
+        {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering",
+         "metadata": {"name": PEERING}},
+    ]
 
 
 def rbac() -> list[dict[str, Any]]:

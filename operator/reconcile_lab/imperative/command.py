@@ -364,6 +364,7 @@ def run_apply(args: argparse.Namespace) -> int:
 
 def _watch(args: argparse.Namespace, apps: list[spec.WebApp]) -> int:
     log = logs.get(engine=metrics.DOCKER)
+    metrics.init_engine(metrics.DOCKER)
     if args.metrics_port:
         try:
             metrics.serve(args.metrics_port)

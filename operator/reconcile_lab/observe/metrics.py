@@ -2,15 +2,18 @@
 
 Every ``reconcile_lab_*`` series carries ``engine="kubernetes"`` or ``engine="docker"`` so that
 one Grafana panel shows both side by side. The operator also exports the controller-runtime
-names that kubebuilder's dashboards query. Metrics live in the default registry, which also
+names that kubebuilder's dashboards query (``controller_runtime_*`` and client-go's
+``workqueue_*``). Metrics live in the default registry, which also
 carries the process_* series (CPU, memory) for free.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import prometheus_client as prom
 
@@ -64,6 +67,99 @@ cr_max_concurrent = prom.Gauge(
     "Maximum number of concurrent reconciles per controller.", ("controller",))
 
 
+# client-go's workqueue metrics, as controller-runtime exports them, for the one queue this
+# operator has: triggers of one WebApp waiting for its lock (one reconcile at a time per key).
+# kopf queues each object's events before that, out of sight: depth and queue time are a
+# lower bound. Retries are the failed reconciles put back with backoff.
+_WQ = ("controller", "name")
+_WQ_BUCKETS = (1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.1, 1, 10, 100, 1000)
+wq_depth = prom.Gauge("workqueue_depth", "Current depth of workqueue.", _WQ)
+wq_adds = prom.Counter("workqueue_adds", "Total number of adds handled by workqueue.", _WQ)
+wq_queue_duration = prom.Histogram(
+    "workqueue_queue_duration_seconds",
+    "How long in seconds an item stays in workqueue before being requested.", _WQ,
+    buckets=_WQ_BUCKETS)
+wq_work_duration = prom.Histogram(
+    "workqueue_work_duration_seconds", "How long in seconds processing an item from workqueue takes.",
+    _WQ, buckets=_WQ_BUCKETS)
+wq_unfinished = prom.Gauge(
+    "workqueue_unfinished_work_seconds",
+    "How many seconds of work has been done that is in progress and hasn't been observed by "
+    "work_duration. Large values indicate stuck threads.", _WQ)
+wq_longest = prom.Gauge(
+    "workqueue_longest_running_processor_seconds",
+    "How many seconds has the longest running processor for workqueue been running.", _WQ)
+wq_retries = prom.Counter("workqueue_retries", "Total number of retries handled by workqueue.", _WQ)
+_working: dict[object, float] = {}  # reconciles in progress → when they started
+
+# Every label value an engine can produce, created at zero on start-up: a series that appears
+# at its first increment hides that increment from rate() and increase().
+DRIFT_KINDS = {KUBERNETES: ("Deployment", "Service"), DOCKER: ("Container", "Network")}
+WRITE_KINDS = {
+    KUBERNETES: (("Deployment", "apply"), ("Service", "apply"), ("WebApp", "status")),
+    DOCKER: (*(("Container", verb) for verb in ("create", "start", "restart", "delete", "replace")),
+             ("Network", "create"), ("Network", "delete")),
+}
+RESULTS = ("success", "error", "conflict")
+
+
+def init_engine(engine: str) -> None:
+    """Create the engine's series at zero, so the first event of each kind shows in a rate."""
+    for result in RESULTS:
+        reconciliations.labels(engine, result)
+    for kind in DRIFT_KINDS[engine]:
+        drift_corrections.labels(engine, kind)
+    for kind, verb in WRITE_KINDS[engine]:
+        writes.labels(engine, kind, verb)
+    reconcile_duration.labels(engine)
+    time_to_converge.labels(engine)
+
+
+def init_controller(max_concurrent: int) -> None:
+    """The operator's series at zero, as controller-runtime creates them with the controller."""
+    init_engine(KUBERNETES)
+    cr_max_concurrent.labels(CONTROLLER).set(max_concurrent)
+    cr_active_workers.labels(CONTROLLER).set(0)
+    for result in ("success", "error"):
+        cr_reconcile_total.labels(CONTROLLER, result)
+    cr_reconcile_errors.labels(CONTROLLER)
+    cr_reconcile_time.labels(CONTROLLER)
+    for family in (wq_depth, wq_adds, wq_queue_duration, wq_work_duration, wq_retries):
+        family.labels(CONTROLLER, CONTROLLER)
+    now = time.perf_counter
+    wq_unfinished.labels(CONTROLLER, CONTROLLER).set_function(
+        lambda: sum(now() - t for t in list(_working.values())))
+    wq_longest.labels(CONTROLLER, CONTROLLER).set_function(
+        lambda: max((now() - t for t in list(_working.values())), default=0.0))
+
+
+@contextlib.asynccontextmanager
+async def queued(lock: asyncio.Lock) -> AsyncIterator[None]:
+    """Hold ``lock`` for one reconcile, counted as a workqueue item: add, wait, work."""
+    wq_adds.labels(CONTROLLER, CONTROLLER).inc()
+    wq_depth.labels(CONTROLLER, CONTROLLER).inc()
+    added = time.perf_counter()
+    try:
+        await lock.acquire()
+    finally:
+        wq_depth.labels(CONTROLLER, CONTROLLER).dec()
+    started = time.perf_counter()
+    wq_queue_duration.labels(CONTROLLER, CONTROLLER).observe(started - added)
+    token = object()
+    _working[token] = started
+    try:
+        yield
+    finally:
+        del _working[token]
+        wq_work_duration.labels(CONTROLLER, CONTROLLER).observe(time.perf_counter() - started)
+        lock.release()
+
+
+def count_retry() -> None:
+    wq_retries.labels(CONTROLLER, CONTROLLER).inc()
+
+
+
 def forget_app(engine: str, namespace: str, app: str) -> None:
     for gauge in (desired_replicas, ready_replicas):
         with contextlib.suppress(KeyError):
@@ -96,9 +192,12 @@ def count_reconcile(engine: str, result: str) -> None:
             cr_reconcile_errors.labels(CONTROLLER).inc()
 
 
-def serve(port: int, addr: str = "127.0.0.1") -> None:
-    """Expose /metrics on addr:port in a background thread."""
-    prom.start_http_server(port, addr=addr)
+def serve(port: int, addr: str | None = None) -> None:
+    """Expose /metrics on addr:port in a background thread. addr defaults to
+    $RECONCILE_LAB_METRICS_ADDR, else 127.0.0.1: on Linux a Prometheus in a container reaches
+    the host only on the Docker bridge's address, never on its loopback."""
+    prom.start_http_server(port, addr=addr or os.environ.get("RECONCILE_LAB_METRICS_ADDR",
+                                                             "127.0.0.1"))
 
 
 def render_text() -> str:

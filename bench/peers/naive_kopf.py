@@ -1,0 +1,37 @@
+"""A naive kopf operator for the same WebApp, written the way kopf's documentation teaches.
+
+An ``@kopf.on.create`` handler with default settings: build the children, ``kopf.adopt`` them,
+create them with the official client, return a result (kopf stores it in the status). kopf
+keeps its own progress and the last handled spec in annotations, as it does by default. Nothing
+watches the children, so nothing repairs them: this is the peer for convergence throughput only.
+
+    kopf run --standalone -n NAMESPACE bench/peers/naive_kopf.py
+
+Used by ``bench/convergence.py``; the children are the very objects the real operator renders,
+so both peers create identical Deployments and Services.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+import kubernetes
+
+from reconcile_lab import spec as specs
+from reconcile_lab.declarative import render
+
+
+@kopf.on.create(specs.GROUP, specs.VERSION, specs.PLURAL)
+def create_fn(spec: kopf.Spec, name: str, namespace: str, uid: str,
+              logger: kopf.Logger, **_: Any) -> dict[str, Any]:
+    deployment, service = render.children(render.Owner(name, namespace, uid),
+                                          specs.parse_spec(dict(spec), name=name))
+    for child in (deployment, service):
+        del child["metadata"]["ownerReferences"]
+    kopf.adopt([deployment, service])
+
+    kubernetes.client.AppsV1Api().create_namespaced_deployment(namespace, deployment)
+    kubernetes.client.CoreV1Api().create_namespaced_service(namespace, service)
+    logger.info(f"Deployment and Service {name} created")
+    return {"children": [f"deployment/{name}", f"service/{name}"]}

@@ -1,0 +1,248 @@
+"""The comparison matrix: which scenarios, against which engines, and what "recovered" means.
+
+A scenario is a list of abstract steps (scale, kill one instance, roll out…); each engine's
+driver turns a step into the commands a person would type on that engine. Some steps are
+faults (the world breaking: nobody typed them on purpose), the others are changes a person
+makes. The target state after the last step is what every engine is measured against.
+
+Purely data: no I/O, no clock, no client library. Changing a scenario here changes the
+harness, the table and the plots at once.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+APP_IMAGE = "reconcile-lab/hello"
+V1, V2 = f"{APP_IMAGE}:v1", f"{APP_IMAGE}:v2"
+REPLICAS = 3
+
+# Sampling period of every timeline: fine enough to see a pod come back, cheap on 2 cores.
+SAMPLE_PERIOD = 0.1
+# How long a matching state must hold before it counts as recovered (a flicker is not).
+HOLD = 1.0
+# The Docker twin's --watch interval: its default, so the numbers are what a person gets.
+WATCH_INTERVAL = 2.0
+# Health checks probe every second on Docker (the WebApp's periodSeconds), so a replacement is
+# seen healthy within ~1 s of starting; the kwok pods are Ready as soon as kwok says so.
+HEALTH_PERIOD = 1
+
+
+# --- engines --------------------------------------------------------------------------------
+
+
+class Engine(NamedTuple):
+    id: str
+    title: str  # column header in the table, panel title in the plots
+    how: str  # one line: what this engine is
+    simulated: bool = False  # instances are simulated (kwok): no processes, no traffic
+    controller: bool = True  # something keeps watching after the command returns
+
+
+OPERATOR = Engine(
+    "operator", "Kubernetes operator (kwok)",
+    "the kopf operator on the embedded kwok cluster: real control plane, simulated pods",
+    simulated=True)
+TWIN = Engine(
+    "twin", "Docker twin, one-shot",
+    "`reconcile-lab docker apply -f FILE`: makes the file true once and returns",
+    controller=False)
+WATCH = Engine(
+    "twin-watch", "Docker twin --watch",
+    f"`reconcile-lab docker apply -f FILE --watch` (a polling loop, every {WATCH_INTERVAL:g} s)")
+RESTART = Engine(
+    "restart-always", "docker run --restart always",
+    "plain `docker run --restart always` containers, one per replica: dockerd's own answer")
+SWARM = Engine(
+    "swarm", "Docker Swarm service",
+    "`docker service create --replicas N` on a single-node swarm: Docker's orchestrator")
+
+ENGINES: tuple[Engine, ...] = (OPERATOR, TWIN, WATCH, RESTART, SWARM)
+BY_ID = {e.id: e for e in ENGINES}
+
+
+# --- steps ----------------------------------------------------------------------------------
+
+
+class Step(NamedTuple):
+    """One thing that happens in a scenario. ``fault``: the world breaks, nobody asked for it."""
+
+    action: str
+    label: str  # as shown on the plots' markers
+    fault: bool = False
+    replicas: int | None = None  # for create, scale, change
+    image: str | None = None  # for create, rollout
+    seconds: float = 0.0  # for wait, wait-converged (a bound)
+
+
+def create(replicas: int = REPLICAS, image: str = V1) -> Step:
+    return Step("create", "create", replicas=replicas, image=image)
+
+
+def scale(replicas: int) -> Step:
+    return Step("scale", f"scale to {replicas}", replicas=replicas)
+
+
+def rollout(image: str) -> Step:
+    return Step("rollout", f"roll out {image.rsplit(':', 1)[-1]}", image=image)
+
+
+KILL_ONE = Step("kill-one", "kill one", fault=True)
+CRASH_ONE = Step("crash-one", "crash one", fault=True)
+DELETE_CHILD = Step("delete-child", "delete child", fault=True)
+DRIFT = Step("drift", "drift by hand", fault=True)
+KILL_CONTROLLER = Step("kill-controller", "controller killed", fault=True)
+RESTART_CONTROLLER = Step("restart-controller", "controller restarted")
+DELETE_APP = Step("delete-app", "delete app")
+
+
+def change(replicas: int) -> Step:
+    return Step("change", f"spec: replicas {replicas}", replicas=replicas)
+
+
+def wait(seconds: float) -> Step:
+    return Step("wait", f"wait {seconds:g} s", seconds=seconds)
+
+
+def wait_converged(seconds: float) -> Step:
+    return Step("wait-converged", "converged", seconds=seconds)
+
+
+# --- targets --------------------------------------------------------------------------------
+
+
+class Target(NamedTuple):
+    """The state an engine must reach: ``replicas`` ready on ``image``; ``gone``: nothing left."""
+
+    replicas: int
+    image: str
+    gone: bool = False
+
+
+def target_after(initial: Target, steps: tuple[Step, ...]) -> Target:
+    """The desired state once ``steps`` have all happened (faults change no desired state)."""
+    current = initial
+    for step in steps:
+        if step.action in ("create", "scale", "change") and step.replicas is not None:
+            current = current._replace(replicas=step.replicas, gone=False)
+        if step.action in ("create", "rollout") and step.image is not None:
+            current = current._replace(image=step.image)
+        if step.action == "delete-app":
+            current = current._replace(replicas=0, gone=True)
+    return current
+
+
+# --- scenarios ------------------------------------------------------------------------------
+
+
+class Scenario(NamedTuple):
+    id: str
+    title: str  # the table's row header
+    fault_docker: str  # what is done on the Docker side, said in commands
+    fault_kubernetes: str  # and on the Kubernetes side
+    steps: tuple[Step, ...]
+    window: float  # seconds to watch for recovery after the first step
+    setup: bool = True  # start from the app converged at REPLICAS × V1
+    quick: bool = False  # part of `compare --quick`
+    traffic: bool = False  # send real requests to 127.0.0.1 while it runs (Docker only)
+    measure_from: int = 0  # which step's time starts the clock for "time to recover"
+    not_applicable: tuple[tuple[str, str], ...] = ()  # (engine id, why) pairs
+
+    @property
+    def initial(self) -> Target:
+        return Target(0, V1, gone=True) if not self.setup else Target(REPLICAS, V1)
+
+    @property
+    def target(self) -> Target:
+        return target_after(self.initial, self.steps)
+
+    def why_not(self, engine: str) -> str | None:
+        """Why this scenario does not apply to ``engine``; None when it does."""
+        return dict(self.not_applicable).get(engine)
+
+    @property
+    def faulty(self) -> bool:
+        return any(s.fault for s in self.steps)
+
+
+_NO_ENGINE_KILL = ("the restart policy is enforced by dockerd itself; stopping the shared "
+                   "engine would stop every container on the host, so it is not measured")
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        "create", "Create the app (3 replicas)",
+        "`reconcile-lab docker apply` / `docker run` ×3 / `docker service create`",
+        "`kubectl apply -f webapp.yaml`",
+        (create(),), window=20, setup=False, quick=True),
+    Scenario(
+        "scale", "Scale 3 → 5",
+        "edit the file + `apply` / `docker run` ×2 / `docker service scale`",
+        "`kubectl apply` with replicas: 5",
+        (scale(5),), window=20),
+    Scenario(
+        "kill-one", "Kill one instance",
+        "`docker kill NAME-1` (a task container for Swarm)",
+        "`kubectl delete pod` (one of the three)",
+        (KILL_ONE,), window=14, quick=True),
+    Scenario(
+        "crash-one", "An instance crashes (its process dies)",
+        "`kill -9` of a container's main process, from the host",
+        "(a container's process dies: the kubelet restarts it)",
+        (CRASH_ONE,), window=14,
+        not_applicable=(("operator", "kwok simulates pods: there is no process to crash. On kind "
+                                     "the kubelet restarts the container in place "
+                                     "(restartPolicy: Always), like dockerd does"),)),
+    Scenario(
+        "delete-child", "Delete a child object",
+        "`docker rm -f` every container (+ `docker network rm` for the twin)",
+        "`kubectl delete deployment,service NAME`",
+        (DELETE_CHILD,), window=14, quick=True),
+    Scenario(
+        "drift", "Manual drift",
+        "`docker stop NAME-1`",
+        "`kubectl scale deployment NAME --replicas=1`",
+        (DRIFT,), window=14),
+    Scenario(
+        "rollout", "Roll out v1 → v2, then back to v1",
+        "edit + `apply` / `docker rm -f` + `docker run` per container / `docker service update`",
+        "`kubectl apply` with the new image (RollingUpdate maxSurge 1, maxUnavailable 0)",
+        (rollout(V2), wait_converged(25), rollout(V1)), window=30, traffic=True),
+    Scenario(
+        "kill-controller", "Controller down while the spec changes (3 → 5)",
+        "SIGKILL the --watch loop, edit the file, start the loop again",
+        "SIGKILL the operator, `kubectl apply` replicas 5, start the operator again",
+        (KILL_CONTROLLER, change(5), wait(5), RESTART_CONTROLLER), window=22, measure_from=3,
+        not_applicable=(
+            ("twin", "there is no controller to kill: the person who types `apply` is the "
+                     "controller, and nothing happens until they do"),
+            ("restart-always", _NO_ENGINE_KILL),
+            ("swarm", "the swarm manager runs inside dockerd; stopping the shared engine would "
+                      "stop every container on the host, so it is not measured"),
+        )),
+    Scenario(
+        "delete-app", "Delete the app",
+        "`reconcile-lab docker delete` / `docker rm -f` ×3 / `docker service rm`",
+        "`kubectl delete webapp NAME` (ownerReferences → garbage collection)",
+        (DELETE_APP,), window=14),
+)
+
+BY_SCENARIO = {s.id: s for s in SCENARIOS}
+QUICK = tuple(s.id for s in SCENARIOS if s.quick)
+
+
+def select(ids: tuple[str, ...] | None = None, *, quick: bool = False) -> tuple[Scenario, ...]:
+    """The scenarios to run, in the canonical order; unknown ids raise KeyError."""
+    if ids:
+        wanted = set(ids)
+        unknown = wanted - set(BY_SCENARIO)
+        if unknown:
+            raise KeyError(", ".join(sorted(unknown)))
+        return tuple(s for s in SCENARIOS if s.id in wanted)
+    return tuple(s for s in SCENARIOS if s.quick or not quick)
+
+
+def app_name(run: str, scenario: str, engine: str) -> str:
+    """A DNS-1035 name unique to one run, scenario and engine (≤ 63 characters)."""
+    short = {"operator": "k8s", "twin": "twin", "twin-watch": "watch", "restart-always": "rp",
+             "swarm": "swarm"}.get(engine, engine)
+    return f"c{run}-{scenario}-{short}"[:63].rstrip("-")

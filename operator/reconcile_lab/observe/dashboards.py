@@ -1,0 +1,490 @@
+"""The Grafana dashboards and the in-cluster monitoring ConfigMaps, generated from code.
+
+``make dashboards`` (``reconcile-lab observe dashboards``) writes what :func:`generated`
+returns; a unit test fails when a committed file differs. Two dashboards:
+
+- **Reconciliation**: both engines side by side, from the shared ``reconcile_lab_*`` family
+  (``engine`` label) and each process' ``process_*`` series (told apart by scrape job);
+- **Controller-Runtime**: the panels kubebuilder's Grafana plugin scaffolds, on the operator's
+  controller-runtime compatible ``controller_runtime_*`` and ``workqueue_*`` series.
+
+Every datasource reference is the fixed uid :data:`DATASOURCE_UID` that the provisioned
+datasource carries, never an import-time input such as ``${DS_PROMETHEUS}``: provisioned files
+are not imported, so such an input would stay unresolved.
+
+This module decides what is shown and how; it must not talk to Prometheus or Grafana.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DATASOURCE_UID = "reconcile-lab-prometheus"
+DATASOURCE = {"type": "prometheus", "uid": DATASOURCE_UID}
+OPERATOR_JOB = "reconcile-lab-operator"
+TWIN_JOB = "reconcile-lab-docker-twin"
+ENGINES = ("kubernetes", "docker")
+
+OBSERVABILITY = "examples/observability"
+DASHBOARDS = f"{OBSERVABILITY}/grafana/dashboards"
+PROVISIONING = f"{OBSERVABILITY}/grafana/provisioning"
+IN_CLUSTER = f"{OBSERVABILITY}/in-cluster"
+MONITORING_NAMESPACE = "reconcile-lab-monitoring"
+
+_JOBS = f'job=~"{OPERATOR_JOB}|{TWIN_JOB}"'
+_VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+
+
+@dataclass(frozen=True)
+class Query:
+    expr: str
+    legend: str
+    instant: bool = False  # one value per series (bar gauges), not a line
+
+
+@dataclass(frozen=True)
+class Panel:
+    title: str
+    description: str
+    unit: str
+    queries: tuple[Query, ...]
+    kind: str = "timeseries"  # timeseries | bargauge | gauge
+    width: int = 12
+    height: int = 8
+    axis: str = ""  # y-axis label
+    stepped: bool = False  # values that jump (replica counts), not ones that glide
+    maximum: float | None = None
+    dashed: str = ""  # regex of legends drawn dashed (the desired state)
+
+
+@dataclass(frozen=True)
+class Row:
+    title: str
+    panels: tuple[Panel, ...]
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    label: str
+    query: str  # label_values(...)
+    all_value: str | None = ".*"  # None: one value must be chosen
+    hidden: bool = False
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    uid: str
+    file: str
+    title: str
+    description: str
+    variables: tuple[Variable, ...]
+    rows: tuple[Row, ...]
+    tags: tuple[str, ...] = field(default=("reconcile-lab",))
+
+
+# --- Reconciliation: both engines side by side ---------------------------------------------
+
+
+def _replicas(engine: str, who: str) -> Panel:
+    sel = f'engine="{engine}", namespace=~"$namespace", app=~"$app"'
+    return Panel(
+        f"{who}: desired vs ready replicas",
+        f"Dashed: replicas the WebApp asks for. Solid: replicas ready to serve, as {who.lower()} "
+        "last saw them. A gap between the two is the work still to do; how fast it closes after "
+        "a fault is what reconciliation buys.",
+        "none",
+        (Query(f"reconcile_lab_desired_replicas{{{sel}}}", "desired {{namespace}}/{{app}}"),
+         Query(f"reconcile_lab_ready_replicas{{{sel}}}", "ready {{namespace}}/{{app}}")),
+        axis="replicas", stepped=True, dashed="^desired")
+
+
+def _quantiles(metric: str, by: str, quantiles: tuple[str, ...], legend: str) -> tuple[Query, ...]:
+    return tuple(Query(f"histogram_quantile({q}, sum by ({by}, le) "
+                       f"(rate({metric}_bucket[$__rate_interval])))",
+                       f"{legend} p{round(float(q) * 100)}")
+                 for q in quantiles)
+
+
+_RECONCILES = "sum by (engine) (rate(reconcile_lab_reconciliations_total[$__rate_interval]))"
+
+RECONCILIATION = Dashboard(
+    uid="reconcile-lab-reconciliation",
+    file="reconciliation.json",
+    title="Reconciliation: Kubernetes operator vs Docker twin",
+    description="One WebApp file, two engines: the kopf operator (engine=kubernetes) and the "
+                "Docker twin under --watch (engine=docker), side by side.",
+    variables=(
+        Variable("namespace", "Namespace", "label_values(reconcile_lab_desired_replicas, namespace)"),
+        Variable("app", "App",
+                 'label_values(reconcile_lab_desired_replicas{namespace=~"$namespace"}, app)'),
+    ),
+    rows=(
+        Row("Is it true? Desired vs ready", (
+            _replicas("kubernetes", "Kubernetes operator"),
+            _replicas("docker", "Docker twin"),
+        )),
+        Row("How often, and how well", (
+            Panel("Reconciliations per second, by result",
+                  "How often each engine compares the desired state with the world. The "
+                  "operator reconciles on events (a change, a deleted child); the twin on "
+                  "every poll. conflict: a same-named object it does not own.",
+                  "ops",
+                  (Query("sum by (engine, result) "
+                         "(rate(reconcile_lab_reconciliations_total[$__rate_interval]))",
+                         "{{engine}} {{result}}"),),
+                  axis="reconciliations/s"),
+            Panel("Error rate: share of reconciliations not successful",
+                  "Failed or conflicting reconciliations divided by all of them. 0 % while "
+                  "every reconciliation succeeds; no line while an engine does not reconcile.",
+                  "percentunit",
+                  (Query('(sum by (engine) (rate(reconcile_lab_reconciliations_total'
+                         '{result!="success"}[$__rate_interval])) '
+                         f"or {_RECONCILES} * 0) / {_RECONCILES}", "{{engine}}"),),
+                  axis="not successful", maximum=1),
+        )),
+        Row("How long", (
+            Panel("Reconcile duration p50 / p95 / p99",
+                  "Time one reconciliation takes: for the operator one compare-and-apply, for the "
+                  "twin one poll including the docker commands it runs and the wait until ready.",
+                  "s",
+                  _quantiles("reconcile_lab_reconcile_duration_seconds", "engine",
+                             ("0.5", "0.95", "0.99"), "{{engine}}"),
+                  axis="seconds"),
+            Panel("Time to converge (over the selected time range)",
+                  "From a change of the desired state (or of the world) being seen to every "
+                  "replica ready: p50 and p95 of the convergences in the dashboard's time range.",
+                  "s",
+                  tuple(Query(f"histogram_quantile({q}, sum by (engine, le) (increase("
+                              "reconcile_lab_time_to_converge_seconds_bucket[$__range])))",
+                              f"{{{{engine}}}} p{round(float(q) * 100)}", instant=True)
+                        for q in ("0.5", "0.95")),
+                  kind="bargauge", axis="seconds"),
+        )),
+        Row("What it had to do", (
+            Panel("Drift corrections per minute, by kind",
+                  "Children found different from the spec, or missing, and put back: a deleted "
+                  "Deployment, a scaled ReplicaSet, a killed container.",
+                  "short",
+                  (Query("sum by (engine, kind) "
+                         "(increase(reconcile_lab_drift_corrections_total[1m]))",
+                         "{{engine}} {{kind}}"),),
+                  axis="corrections/min"),
+            Panel("Writes per minute, by kind",
+                  "Every write an engine makes to reach the desired state (server-side apply, "
+                  "status updates, docker run/start/rm …). Converged and unchanged: zero.",
+                  "short",
+                  (Query("sum by (engine, kind) (increase(reconcile_lab_writes_total[1m]))",
+                         "{{engine}} {{kind}}"),),
+                  axis="writes/min"),
+        )),
+        Row("What it costs", (
+            Panel("CPU, by process",
+                  "CPU time the operator and the twin use, as a share of one core "
+                  "(scrape job reconcile-lab-operator vs reconcile-lab-docker-twin).",
+                  "percentunit",
+                  (Query(f"rate(process_cpu_seconds_total{{{_JOBS}}}[$__rate_interval])",
+                         "{{job}}"),),
+                  axis="share of one core"),
+            Panel("Resident memory, by process",
+                  "Memory each process holds (RSS).",
+                  "bytes",
+                  (Query(f"process_resident_memory_bytes{{{_JOBS}}}", "{{job}}"),),
+                  axis="bytes"),
+        )),
+    ),
+)
+
+
+# --- Controller-Runtime: what kubebuilder's Grafana plugin scaffolds -----------------------
+
+_CR = 'job=~"$job", namespace=~"$namespace"'
+_WQ_QUANTILES = ("0.50", "0.90", "0.99")
+
+
+def _wq(metric: str) -> tuple[Query, ...]:
+    return tuple(Query(f"histogram_quantile({q}, sum(rate({metric}_bucket{{{_CR}}}"
+                       "[$__rate_interval])) by (instance, name, le))",
+                       f"P{round(float(q) * 100)} {{{{name}}}} {{{{instance}}}}")
+                 for q in _WQ_QUANTILES)
+
+
+CONTROLLER_RUNTIME = Dashboard(
+    uid="reconcile-lab-controller-runtime",
+    file="controller-runtime.json",
+    title="Controller-Runtime-Metrics",
+    description="The panels kubebuilder's Grafana plugin (grafana/v1-alpha) scaffolds for a "
+                "controller-runtime operator, on the operator's compatible series.",
+    variables=(
+        Variable("job", "job", "label_values(controller_runtime_reconcile_total, job)",
+                 all_value=None),
+        Variable("namespace", "namespace",
+                 'label_values(controller_runtime_reconcile_total{job=~"$job"}, namespace)'),
+        Variable("pod", "pod", 'label_values(controller_runtime_reconcile_total{job=~"$job"}, pod)',
+                 hidden=True),
+    ),
+    rows=(
+        Row("Reconciliation Metrics", (
+            Panel("Number of workers in use",
+                  "Reconciles running now, and how many may run at once.",
+                  "none",
+                  (Query(f"controller_runtime_active_workers{{{_CR}}}", "in use {{controller}}"),
+                   Query(f"controller_runtime_max_concurrent_reconciles{{{_CR}}}",
+                         "max {{controller}}")),
+                  kind="gauge", width=4),
+            Panel("Total Reconciliation Count Per Controller",
+                  "Total number of reconciliations per controller, per second.",
+                  "ops",
+                  (Query(f"sum(rate(controller_runtime_reconcile_total{{{_CR}}}"
+                         "[$__rate_interval])) by (instance, pod)", "{{instance}} {{pod}}"),),
+                  width=10),
+            Panel("Reconciliation Error Count Per Controller",
+                  "Total number of reconciliation errors per controller, per second.",
+                  "ops",
+                  (Query(f"sum(rate(controller_runtime_reconcile_errors_total{{{_CR}}}"
+                         "[$__rate_interval])) by (instance, pod)", "{{instance}} {{pod}}"),),
+                  width=10),
+            Panel("Seconds Per Reconciliation (P50, P90, P99)",
+                  "Length of time per reconciliation per controller.",
+                  "s",
+                  tuple(Query(f"histogram_quantile({q}, sum(rate("
+                              f"controller_runtime_reconcile_time_seconds_bucket{{{_CR}}}"
+                              "[$__rate_interval])) by (instance, controller, le))",
+                              f"P{round(float(q) * 100)} {{{{controller}}}} {{{{instance}}}}")
+                        for q in _WQ_QUANTILES),
+                  width=24),
+        )),
+        Row("Work Queue Metrics", (
+            Panel("WorkQueue Depth",
+                  "Reconciles of a WebApp waiting for the one already running on it.",
+                  "none", (Query(f"workqueue_depth{{{_CR}}}", "{{name}}"),),
+                  kind="gauge", width=4),
+            Panel("Seconds For Items Stay In Queue (before being requested) (P50, P90, P99)",
+                  "How long in seconds an item stays in workqueue before being requested.",
+                  "s", _wq("workqueue_queue_duration_seconds"), width=10),
+            Panel("Work Queue Add Rate",
+                  "Reconciles asked for, per second (every event on a WebApp or a child, "
+                  "every retry).",
+                  "ops",
+                  (Query(f"sum(rate(workqueue_adds_total{{{_CR}}}[$__rate_interval])) "
+                         "by (instance, name)", "{{name}} {{instance}}"),),
+                  width=10),
+            Panel("Unfinished Seconds",
+                  "How many seconds of work is in progress and not yet observed by "
+                  "work_duration, per second. Large values indicate stuck reconciles.",
+                  "s",
+                  (Query(f"rate(workqueue_unfinished_work_seconds{{{_CR}}}[$__rate_interval])",
+                         "{{name}}"),),
+                  kind="gauge", width=4),
+            Panel("Seconds Processing Items From WorkQueue (P50, P90, P99)",
+                  "How long in seconds processing an item from workqueue takes.",
+                  "s", _wq("workqueue_work_duration_seconds"), width=10),
+            Panel("Work Queue Retries Rate",
+                  "Failed reconciles put back with backoff, per second.",
+                  "ops",
+                  (Query(f"sum(rate(workqueue_retries_total{{{_CR}}}[$__rate_interval])) "
+                         "by (instance, name)", "{{name}} {{instance}}"),),
+                  width=10),
+        )),
+        Row("Controller Resources", (
+            Panel("Controller CPU Usage", "CPU time the operator uses, in % of one core.",
+                  "percent",
+                  (Query(f'rate(process_cpu_seconds_total{{{_CR}, pod=~"$pod"}}'
+                         "[$__rate_interval]) * 100", "{{job}} {{pod}}"),)),
+            Panel("Controller Memory Usage", "Resident memory of the operator.", "bytes",
+                  (Query(f'process_resident_memory_bytes{{{_CR}, pod=~"$pod"}}',
+                         "{{job}} {{pod}}"),)),
+        )),
+    ),
+)
+
+ALL = (RECONCILIATION, CONTROLLER_RUNTIME)
+
+
+# --- Grafana's JSON -------------------------------------------------------------------------
+
+
+def _target(query: Query, ref: str) -> dict[str, Any]:
+    return {"datasource": DATASOURCE, "editorMode": "code", "expr": query.expr,
+            "instant": query.instant, "range": not query.instant,
+            "legendFormat": query.legend, "refId": ref}
+
+
+def _panel(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
+    defaults: dict[str, Any] = {"unit": panel.unit, "min": 0}
+    if panel.maximum is not None:
+        defaults["max"] = panel.maximum
+    if panel.unit == "none":
+        defaults["decimals"] = 0
+    overrides: list[dict[str, Any]] = []
+    options: dict[str, Any]
+    if panel.kind == "timeseries":
+        defaults["color"] = {"mode": "palette-classic"}
+        defaults["custom"] = {
+            "drawStyle": "line", "lineWidth": 2, "fillOpacity": 10, "showPoints": "never",
+            "lineInterpolation": "stepAfter" if panel.stepped else "linear",
+            "axisLabel": panel.axis, "axisSoftMin": 0, "spanNulls": False}
+        options = {"legend": {"displayMode": "table", "placement": "bottom", "showLegend": True,
+                              "calcs": ["lastNotNull", "max"]},
+                   "tooltip": {"mode": "multi", "sort": "desc"}}
+        if panel.dashed:
+            overrides.append({
+                "matcher": {"id": "byRegexp", "options": panel.dashed},
+                "properties": [{"id": "custom.lineStyle",
+                                "value": {"fill": "dash", "dash": [10, 10]}}]})
+    else:
+        defaults["thresholds"] = {"mode": "absolute",
+                                  "steps": [{"color": "green", "value": None}]}
+        defaults["color"] = {"mode": "palette-classic"}
+        options = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                   "orientation": "horizontal" if panel.kind == "bargauge" else "auto"}
+        if panel.kind == "bargauge":
+            options |= {"displayMode": "gradient", "showUnfilled": True}
+    refs = "ABCDEFGH"
+    return {
+        "id": panel_id, "type": panel.kind, "title": panel.title,
+        "description": panel.description, "datasource": DATASOURCE,
+        "gridPos": {"h": panel.height, "w": panel.width, "x": x, "y": y},
+        "fieldConfig": {"defaults": defaults, "overrides": overrides},
+        "options": options,
+        "targets": [_target(q, refs[i]) for i, q in enumerate(panel.queries)],
+    }
+
+
+def _variable(v: Variable) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": v.name, "label": v.label, "type": "query", "datasource": DATASOURCE,
+        "definition": v.query,
+        "query": {"query": v.query, "refId": "StandardVariableQuery"},
+        "refresh": 2, "sort": 1, "regex": "", "hide": 2 if v.hidden else 0,
+        "includeAll": v.all_value is not None, "multi": v.all_value is not None,
+        "options": [], "skipUrlSync": False,
+    }
+    if v.all_value is not None:
+        # ".*" also matches a series without the label: an operator run outside a cluster
+        # has no namespace or pod label, and its panels must not go empty.
+        out["allValue"] = v.all_value
+        out["current"] = {"selected": True, "text": ["All"], "value": ["$__all"]}
+    return out
+
+
+def build(dashboard: Dashboard) -> dict[str, Any]:
+    """The dashboard as Grafana's JSON model: rows and panels laid out on the 24-column grid."""
+    panels: list[dict[str, Any]] = []
+    next_id, y = 1, 0
+    for row in dashboard.rows:
+        panels.append({"id": next_id, "type": "row", "title": row.title, "collapsed": False,
+                       "gridPos": {"h": 1, "w": 24, "x": 0, "y": y}, "panels": []})
+        next_id, y = next_id + 1, y + 1
+        x, height = 0, 0
+        for panel in row.panels:
+            if x + panel.width > 24:
+                x, y, height = 0, y + height, 0
+            panels.append(_panel(panel, next_id, x, y))
+            next_id, x, height = next_id + 1, x + panel.width, max(height, panel.height)
+        y += height
+    return {
+        "uid": dashboard.uid, "title": dashboard.title, "description": dashboard.description,
+        "tags": list(dashboard.tags), "editable": True, "graphTooltip": 1,
+        "schemaVersion": 39, "version": 1, "refresh": "5s", "timezone": "browser",
+        "time": {"from": "now-15m", "to": "now"}, "timepicker": {},
+        "fiscalYearStartMonth": 0, "liveNow": False, "weekStart": "",
+        "links": [{"title": "reconcile-lab", "type": "dashboards", "tags": ["reconcile-lab"],
+                   "asDropdown": False, "includeVars": False, "keepTime": True}],
+        "templating": {"list": [_variable(v) for v in dashboard.variables]},
+        "annotations": {"list": []},
+        "panels": panels,
+    }
+
+
+def dashboard_json(dashboard: Dashboard) -> str:
+    return json.dumps(build(dashboard), indent=2, ensure_ascii=False) + "\n"
+
+
+# --- reading dashboards back: for tests and the renderer ------------------------------------
+
+
+def panels(model: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every panel with queries, rows flattened (collapsed rows keep theirs inside)."""
+    for panel in model.get("panels", []):
+        if panel.get("type") == "row":
+            yield from (p for p in panel.get("panels", []) if p.get("targets"))
+        elif panel.get("targets"):
+            yield panel
+
+
+def substitute(expr: str, values: Mapping[str, str]) -> str:
+    """Replace Grafana's $var and ${var} with values; an unknown variable is an error."""
+    def one(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        if name not in values:
+            raise KeyError(f"no value for ${name} in {expr!r}")
+        return values[name]
+    return _VARIABLE.sub(one, expr)
+
+
+def legend(template: str, labels: Mapping[str, str]) -> str:
+    """Grafana's legendFormat: {{label}} replaced by the series' value of it."""
+    text = re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: labels.get(m.group(1), ""), template)
+    return " ".join(text.split())
+
+
+# --- files ----------------------------------------------------------------------------------
+
+
+def _configmap(name: str, files: Mapping[str, str], comment: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": MONITORING_NAMESPACE,
+                         "labels": {"app.kubernetes.io/part-of": "reconcile-lab",
+                                    "app.kubernetes.io/component": comment}},
+            "data": dict(files)}
+
+
+class _Literal(str):
+    """A multi-line string dumped as a YAML block, so the ConfigMaps stay readable."""
+
+
+def _literal(dumper: yaml.SafeDumper, text: _Literal) -> yaml.Node:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", str(text), style="|")
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+_Dumper.add_representer(_Literal, _literal)
+
+
+def _configmaps(root: Path) -> str:
+    def read(relative: str) -> _Literal:
+        return _Literal((root / relative).read_text())
+
+    maps = [
+        _configmap("prometheus-config", {
+            "prometheus.yml": read(f"{OBSERVABILITY}/prometheus/prometheus-in-cluster.yml")},
+            "prometheus"),
+        _configmap("grafana-provisioning-datasources", {
+            "prometheus.yaml": read(f"{PROVISIONING}/datasources/prometheus.yaml")}, "grafana"),
+        _configmap("grafana-provisioning-dashboards", {
+            "reconcile-lab.yaml": read(f"{PROVISIONING}/dashboards/reconcile-lab.yaml")},
+            "grafana"),
+        _configmap("grafana-dashboards",
+                   {d.file: _Literal(dashboard_json(d)) for d in ALL}, "grafana"),
+    ]
+    header = ("# Generated by `make dashboards` (operator/reconcile_lab/observe/dashboards.py) "
+              f"from the files under {OBSERVABILITY}/. Do not edit.\n")
+    return header + yaml.dump_all(maps, Dumper=_Dumper, sort_keys=False, width=1000)
+
+
+def generated(root: Path) -> dict[str, str]:
+    """Every generated file: path relative to the repository → content."""
+    files = {f"{DASHBOARDS}/{d.file}": dashboard_json(d) for d in ALL}
+    files[f"{IN_CLUSTER}/configmaps.yaml"] = _configmaps(root)
+    return files
