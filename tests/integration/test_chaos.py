@@ -1,0 +1,137 @@
+"""Fault drills against real components: the operator killed mid-work, the apiserver and etcd
+restarted under it, the Docker engine restarted under the twin's watch loop.
+
+Marked ``chaos``: they break what other tests share, so `make test-chaos` runs them on their own.
+Each prints its figure; docs/reliability.md records them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from reconcile_lab.cluster import dockerd, kwok
+from tests import cases
+from tests.conftest import Cluster, Operator, free_port, wait_for
+
+pytestmark = [pytest.mark.chaos, pytest.mark.slow]
+
+
+def _all_ready(cluster: Cluster, namespace: str, expected: int) -> bool:
+    items = cluster.list("webapps", namespace)
+    return len(items) == expected and all(
+        any(c["type"] == "Ready" and c["status"] == "True"
+            for c in w.get("status", {}).get("conditions", [])) for w in items)
+
+
+@pytest.mark.cluster
+def test_sigkill_while_converging_200_webapps_loses_and_duplicates_nothing(
+        cluster: Cluster, operator: Operator, namespace: str) -> None:
+    names = [f"w-{i:03d}" for i in range(200)]
+    cluster.apply("---\n".join(yaml.safe_dump(cases.webapp(n, namespace)) for n in names))
+    wait_for(lambda: len(cluster.list("deployments", namespace)) >= 40, timeout=120,
+             interval=0.05, what="the operator to be well into the work")
+    operator.kill(signal.SIGKILL)
+    done_at_kill = len(cluster.list("deployments", namespace))
+    operator.start()
+    started = time.monotonic()
+    wait_for(lambda: _all_ready(cluster, namespace, len(names)), timeout=300, interval=1,
+             what="all 200 WebApps Ready after the restart")
+    print(f"SIGKILL with {done_at_kill}/200 Deployments made; all 200 Ready "
+          f"{time.monotonic() - started:.1f}s after the restart")
+    deployments = cluster.list("deployments", namespace)
+    services = cluster.list("services", namespace)
+    assert sorted(d["metadata"]["name"] for d in deployments) == names  # none missing, none extra
+    assert sorted(s["metadata"]["name"] for s in services) == names
+    webapp_uids = {w["metadata"]["uid"] for w in cluster.list("webapps", namespace)}
+    for child in deployments + services:  # no orphan: every child owned by a live WebApp
+        refs = child["metadata"]["ownerReferences"]
+        assert len(refs) == 1 and refs[0]["uid"] in webapp_uids
+    assert all(d["metadata"]["generation"] == 1 for d in deployments)  # nothing applied twice
+
+
+@pytest.mark.cluster
+@pytest.mark.parametrize("component", ["kube-apiserver", "etcd"])
+def test_the_operator_recovers_by_itself_when_the_control_plane_restarts(
+        cluster: Cluster, operator: Operator, namespace: str, component: str) -> None:
+    cluster.apply(cases.webapp("steady", namespace, replicas=1))
+    wait_for(lambda: _all_ready(cluster, namespace, 1), timeout=60, what="Ready")
+    down = kwok.restart(component, down_for=3.0)
+    back = time.monotonic()
+    wait_for(lambda: cluster.kubectl("get", "--raw", "/readyz", check=False).returncode == 0,
+             timeout=120, interval=0.2, what=f"{component} to serve again")
+    serving = time.monotonic() - back
+    # Changes made as soon as the API answers are applied without anyone restarting anything.
+    cluster.kubectl("scale", "-n", namespace, "webapp/steady", "--replicas=3")
+    cluster.kubectl("delete", "-n", namespace, "service", "steady", "--wait=false")
+    changed = time.monotonic()
+    wait_for(lambda: (cluster.get("deployment", "steady", namespace) or {})
+             .get("spec", {}).get("replicas") == 3
+             and cluster.get("service", "steady", namespace) is not None,
+             timeout=120, interval=0.1, what="the operator to apply changes after the restart")
+    recovered = time.monotonic() - changed
+    print(f"{component} down {down:.1f}s; API ready {serving:.1f}s after restart; "
+          f"changes applied {recovered:.1f}s after being made")
+    assert operator.healthy()
+    assert operator.proc is not None and operator.proc.poll() is None  # no crash, no restart
+
+
+@pytest.fixture
+def twin_watch(docker_engine: Any, tmp_path: Path) -> Iterator[tuple[str, Path, int]]:
+    name = f"chaos-{uuid.uuid4().hex[:6]}"
+    path = tmp_path / "app.yaml"
+    path.write_text(yaml.safe_dump(cases.webapp(name, replicas=2,
+                                                healthCheck={"path": "/healthz",
+                                                             "periodSeconds": 1})))
+    log = tmp_path / "watch.log"
+    port = free_port()
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "reconcile_lab", "docker", "apply", "-f",
+                                 str(path), "--watch", "--interval", "1", "--metrics-port",
+                                 str(port), "--log-format", "json"],
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    yield name, log, port
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=30)
+    dockerd.ensure(progress=print)
+    subprocess.run([sys.executable, "-m", "reconcile_lab", "docker", "delete", name],
+                   capture_output=True, check=False)
+
+
+def _running(name: str) -> int:
+    out = subprocess.run(["docker", "ps", "-q", "--filter", f"label=reconcile-lab/app={name}",
+                          "--filter", "health=healthy"], capture_output=True, text=True,
+                         check=False).stdout
+    return len(out.split())
+
+
+@pytest.mark.docker
+def test_the_watch_loop_survives_a_docker_engine_restart(twin_watch: tuple[str, Path, int]) -> None:
+    name, log, port = twin_watch
+    wait_for(lambda: _running(name) == 2, timeout=60, what="2 healthy containers")
+    pid = int(subprocess.run(["pidof", "dockerd"], capture_output=True, text=True,
+                             check=False).stdout.split()[0])
+    os.kill(pid, signal.SIGTERM)  # containers without a restart policy stop with the engine
+    wait_for(lambda: not dockerd.answers(), timeout=30, what="the engine to stop")
+    time.sleep(4)  # a few polls against a dead engine
+    assert Path(f"/proc/{os.getpgid(os.getpid())}").exists()
+    during = log.read_text(errors="replace")
+    dockerd.ensure(progress=print)
+    back = time.monotonic()
+    wait_for(lambda: _running(name) == 2, timeout=90, interval=0.5,
+             what="the watch loop to bring both containers back")
+    print(f"engine restarted; 2/2 healthy again {time.monotonic() - back:.1f}s after it answered")
+    assert "docker" in during.lower() and ("engine" in during.lower() or "socket" in during)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        assert b'reconcile_lab_ready_replicas{app="' in r.read()
