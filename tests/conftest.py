@@ -102,17 +102,24 @@ def test_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def cluster(request: pytest.FixtureRequest, test_state: Path) -> Iterator[Cluster]:
     from reconcile_lab.cluster import kwok, probing
 
-    if request.config.getoption("cluster_provider") == "kind":
-        kind_cluster = request.getfixturevalue("kind_cluster")
-        yield Cluster(Path(kind_cluster.kubeconfig_path), probing.kubectl_binary())
-        return
-    kubeconfig = kwok.up(progress=lambda m: print(f"[cluster] {m}", file=sys.stderr))
-    c = Cluster(kubeconfig, probing.kubectl_binary())
+    say = lambda m: print(f"[cluster] {m}", file=sys.stderr)  # noqa: E731
+    on_kind = request.config.getoption("cluster_provider") == "kind"
+    if on_kind:
+        from reconcile_lab.cluster import images
+
+        kind_cluster = request.getfixturevalue("kind_cluster")  # pytest-kind-ng
+        images.build(progress=say)
+        for tag in images.TAGS:
+            kind_cluster.load_docker_image(images.image(tag))
+        c = Cluster(Path(kind_cluster.kubeconfig_path), probing.kubectl_binary())
+    else:
+        c = Cluster(kwok.up(progress=say), probing.kubectl_binary())
     c.kubectl("apply", "--server-side", "--field-manager=reconcile-lab", "-f",
               str(REPO / "crds"))
     c.kubectl("wait", "--for", "condition=established", "--timeout=60s", "-f", str(REPO / "crds"))
     yield c
-    kwok.down(progress=lambda m: print(f"[cluster] {m}", file=sys.stderr))
+    if not on_kind and not os.environ.get("RECONCILE_LAB_KEEP_CLUSTER"):  # for post-mortems
+        kwok.down(progress=say)  # pytest-kind-ng deletes its own cluster
 
 
 @pytest.fixture

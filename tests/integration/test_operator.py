@@ -70,7 +70,7 @@ def test_children_follow_every_change_and_go_with_the_webapp(
     cluster.kubectl("delete", "webapp", "shop", "-n", namespace, "--wait=true")
     wait_for(lambda: cluster.get("deployment", "shop", namespace) is None
              and cluster.get("service", "shop", namespace) is None,
-             timeout=30, what="garbage collection of the children")
+             timeout=90, what="garbage collection of the children")
     assert cluster.list("pods", namespace, "app.kubernetes.io/name=shop") == [] or wait_for(
         lambda: cluster.list("pods", namespace, "app.kubernetes.io/name=shop") == [],
         timeout=30, what="pods to go")

@@ -29,8 +29,12 @@ def kopf_argv(args: argparse.Namespace) -> list[str]:
         argv += ["--peering", args.peering, "--priority", str(priority)]
     else:
         argv.append("--standalone")
-    if args.verbose:
-        argv.append("--verbose")
+    # kopf's own lines: warnings and errors only (one INFO line per handled event would drown
+    # the operator's own log), in JSON when the operator logs JSON.
+    argv.append("--verbose" if args.verbose else "--quiet")
+    json_logs = args.log_format == "json" or (args.log_format == "auto" and not sys.stderr.isatty())
+    if json_logs:
+        argv += ["--log-format", "json"]
     return argv
 
 
@@ -143,8 +147,9 @@ def start(args: argparse.Namespace) -> int:
                        (args.health_port, "the liveness endpoint")):
         if port and args.bind == "127.0.0.1":
             probing.require_free_port(port, what=what)
+    if args.log_format == "auto":  # it writes to a file, not to this terminal
+        args.log_format = "json"
     env = kopf_env(args)
-    env["RECONCILE_LAB_LOG_FORMAT"] = "json" if args.log_format == "auto" else args.log_format
     log_file().parent.mkdir(parents=True, exist_ok=True)
     with log_file().open("a") as out:
         proc = subprocess.Popen(kopf_argv(args), env=env, stdout=out, stderr=subprocess.STDOUT,
