@@ -35,6 +35,14 @@ help: ## Show this help.
 demo: deps ## Bring everything up and show both engines making one WebApp true.
 	$(RL) demo --provider $(PROVIDER)
 
+.PHONY: compare
+compare: deps engine image control-plane ## Measure both engines side by side (QUICK=1: a short subset); writes out/compare/.
+	$(RL) compare --out out/compare $(if $(QUICK),--quick,)
+
+.PHONY: watch
+watch: deps ## Live view of both engines side by side (Ctrl-C to quit).
+	$(RL) watch
+
 .PHONY: test
 test: deps engine image control-plane ## Run every test: unit, then integration on a real cluster and Docker.
 	$(RL) manifests --check
@@ -136,8 +144,8 @@ prometheus: deps ## Run Debian's Prometheus on 127.0.0.1:9090 scraping both engi
 	$(RL) observe prometheus
 
 .PHONY: render
-render: deps ## Plot the Reconciliation dashboard from Prometheus on :9090 to reconciliation.png.
-	$(RL) observe render -o reconciliation.png
+render: deps ## Plot the Reconciliation dashboard from Prometheus on :9090 to out/reconciliation.png.
+	$(RL) observe render -o out/reconciliation.png
 
 ##@ Deployment
 

@@ -322,7 +322,7 @@ def test_under_watch_a_killed_container_comes_back_on_the_next_poll(
         for _ in range(40):  # the metric is recorded once the poll's apply returns
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
                 text = r.read().decode()
-            if drift in text:
+            if f'{drift} 1.0' in text:  # the series exists from the start, at 0
                 break
             time.sleep(0.25)
         assert f'{drift} 1.0' in text

@@ -80,7 +80,7 @@ def _compose_command() -> list[str] | None:
     return ["docker-compose"] if shutil.which("docker-compose") else None
 
 
-def _missing_images(images: list[str]) -> list[str]:
+def missing_images(images: list[str]) -> list[str]:
     return [image for image in images
             if subprocess.run(["docker", "image", "inspect", image], capture_output=True,
                               check=False).returncode != 0]
@@ -90,7 +90,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     if shutil.which("docker") is None or not dockerd.answers():
         _say("no Docker engine answers (fix: `make engine`, or start Docker Desktop)")
         return FAIL
-    if missing := _missing_images(compose_images()):
+    if missing := missing_images(compose_images()):
         _say("these images are not on this machine: " + ", ".join(missing) + "\n"
              "  Nothing is pulled for you. With internet access run:\n"
              + "".join(f"    docker pull {image}\n" for image in missing)

@@ -61,7 +61,9 @@ class Panel:
     axis: str = ""  # y-axis label
     stepped: bool = False  # values that jump (replica counts), not ones that glide
     maximum: float | None = None
-    dashed: str = ""  # regex of legends drawn dashed (the desired state)
+    dashed: str = ""  # regex of legends drawn dashed, on top and unfilled (the desired state)
+    fill: int = 10  # opacity (%) of the area under each line
+    log: bool = False  # a logarithmic y axis: milliseconds and seconds on one panel
 
 
 @dataclass(frozen=True)
@@ -97,13 +99,14 @@ def _replicas(engine: str, who: str) -> Panel:
     sel = f'engine="{engine}", namespace=~"$namespace", app=~"$app"'
     return Panel(
         f"{who}: desired vs ready replicas",
-        f"Dashed: replicas the WebApp asks for. Solid: replicas ready to serve, as {who.lower()} "
+        f"Dashed: replicas the WebApp asks for. Solid: replicas ready to serve, as the {who} "
         "last saw them. A gap between the two is the work still to do; how fast it closes after "
         "a fault is what reconciliation buys.",
         "none",
-        (Query(f"reconcile_lab_desired_replicas{{{sel}}}", "desired {{namespace}}/{{app}}"),
-         Query(f"reconcile_lab_ready_replicas{{{sel}}}", "ready {{namespace}}/{{app}}")),
-        axis="replicas", stepped=True, dashed="^desired")
+        # ready first: Grafana draws in order, and the desired line must stay visible on top.
+        (Query(f"reconcile_lab_ready_replicas{{{sel}}}", "ready {{namespace}}/{{app}}"),
+         Query(f"reconcile_lab_desired_replicas{{{sel}}}", "desired {{namespace}}/{{app}}")),
+        axis="replicas", stepped=True, dashed="^desired", fill=25)
 
 
 def _quantiles(metric: str, by: str, quantiles: tuple[str, ...], legend: str) -> tuple[Query, ...]:
@@ -157,15 +160,22 @@ RECONCILIATION = Dashboard(
                   "s",
                   _quantiles("reconcile_lab_reconcile_duration_seconds", "engine",
                              ("0.5", "0.95", "0.99"), "{{engine}}"),
-                  axis="seconds"),
+                  axis="seconds (log scale)", log=True, fill=0),
             Panel("Time to converge (over the selected time range)",
                   "From a change of the desired state (or of the world) being seen to every "
-                  "replica ready: p50 and p95 of the convergences in the dashboard's time range.",
+                  "replica ready, over the convergences in the dashboard's time range. The mean "
+                  "is exact; p50 and p95 are estimated within histogram buckets "
+                  "(… 1, 2, 5, 10 s …): read them to the bucket.",
                   "s",
-                  tuple(Query(f"histogram_quantile({q}, sum by (engine, le) (increase("
-                              "reconcile_lab_time_to_converge_seconds_bucket[$__range])))",
-                              f"{{{{engine}}}} p{round(float(q) * 100)}", instant=True)
-                        for q in ("0.5", "0.95")),
+                  (Query("sum by (engine) (increase("
+                         "reconcile_lab_time_to_converge_seconds_sum[$__range])) / "
+                         "sum by (engine) (increase("
+                         "reconcile_lab_time_to_converge_seconds_count[$__range]))",
+                         "{{engine}} mean", instant=True),
+                   *(Query(f"histogram_quantile({q}, sum by (engine, le) (increase("
+                           "reconcile_lab_time_to_converge_seconds_bucket[$__range])))",
+                           f"{{{{engine}}}} p{round(float(q) * 100)}", instant=True)
+                     for q in ("0.5", "0.95"))),
                   kind="bargauge", axis="seconds"),
         )),
         Row("What it had to do", (
@@ -318,7 +328,8 @@ def _target(query: Query, ref: str) -> dict[str, Any]:
 
 
 def _panel(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
-    defaults: dict[str, Any] = {"unit": panel.unit, "min": 0}
+    defaults: dict[str, Any] = {"unit": panel.unit} if panel.log else {"unit": panel.unit,
+                                                                        "min": 0}
     if panel.maximum is not None:
         defaults["max"] = panel.maximum
     if panel.unit == "none":
@@ -328,9 +339,12 @@ def _panel(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
     if panel.kind == "timeseries":
         defaults["color"] = {"mode": "palette-classic"}
         defaults["custom"] = {
-            "drawStyle": "line", "lineWidth": 2, "fillOpacity": 10, "showPoints": "never",
+            "drawStyle": "line", "lineWidth": 2, "fillOpacity": panel.fill, "showPoints": "never",
             "lineInterpolation": "stepAfter" if panel.stepped else "linear",
-            "axisLabel": panel.axis, "axisSoftMin": 0, "spanNulls": False}
+            "axisLabel": panel.axis, "spanNulls": False,
+            "scaleDistribution": {"type": "log", "log": 10} if panel.log else {"type": "linear"}}
+        if not panel.log:
+            defaults["custom"]["axisSoftMin"] = 0
         options = {"legend": {"displayMode": "table", "placement": "bottom", "showLegend": True,
                               "calcs": ["lastNotNull", "max"]},
                    "tooltip": {"mode": "multi", "sort": "desc"}}
@@ -338,7 +352,9 @@ def _panel(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
             overrides.append({
                 "matcher": {"id": "byRegexp", "options": panel.dashed},
                 "properties": [{"id": "custom.lineStyle",
-                                "value": {"fill": "dash", "dash": [10, 10]}}]})
+                                "value": {"fill": "dash", "dash": [10, 10]}},
+                               {"id": "custom.lineWidth", "value": 3},
+                               {"id": "custom.fillOpacity", "value": 0}]})
     else:
         defaults["thresholds"] = {"mode": "absolute",
                                   "steps": [{"color": "green", "value": None}]}

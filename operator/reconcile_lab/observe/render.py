@@ -1,8 +1,8 @@
 """A dashboard as a PNG, for people without Grafana: query Prometheus, plot with matplotlib.
 
 Every panel of the generated dashboard (:mod:`.dashboards`) is queried over HTTP exactly as
-Grafana would (template variables substituted) and drawn where Grafana puts it on its
-24-column grid, with the panel's title, unit, axis label and legend. Time series become lines
+Grafana would (template variables substituted) and drawn two a row in the dashboard's order,
+with the panel's title, unit, axis label and legend (last value included). Time series become lines
 (the desired state dashed), bar gauges horizontal bars.
 
 It reads from Prometheus and writes one file; it must not decide what a panel shows.
@@ -71,6 +71,8 @@ def query(base: str, expr: str, *, start: float | None = None, end: float,
 def _seconds_label(v: float) -> str:
     if v == 0:
         return "0"
+    if abs(v) < 1e-3:
+        return f"{v * 1e6:.3g} µs"
     return f"{v * 1000:.3g} ms" if abs(v) < 1 else f"{v:.3g} s"
 
 
@@ -116,6 +118,116 @@ def _model(uid: str) -> dict[str, Any]:
     raise RenderError(f"no dashboard {uid!r}")
 
 
+_FAMILIES = {"kubernetes": "Blues", "docker": "Oranges"}  # one hue per engine, everywhere
+_JOB_ENGINE = {dashboards.OPERATOR_JOB: "kubernetes", dashboards.TWIN_JOB: "docker"}
+
+
+def _engine(labels: dict[str, str]) -> str | None:
+    return labels.get("engine") or _JOB_ENGINE.get(labels.get("job", ""))
+
+
+class _Colors:
+    """Each engine in shades of its own hue; series of one key (an app's desired and ready
+    lines) share a colour."""
+
+    def __init__(self, keys: list[tuple[str | None, str]]) -> None:
+        import matplotlib
+
+        self.colors: dict[tuple[str | None, str], Any] = {}
+        for engine in {e for e, _ in keys}:
+            mine = sorted({k for e, k in keys if e == engine})
+            for i, key in enumerate(mine):
+                if engine in _FAMILIES:
+                    shade = 0.85 - 0.45 * i / max(len(mine) - 1, 1)
+                    self.colors[(engine, key)] = matplotlib.colormaps[_FAMILIES[engine]](shade)
+                else:
+                    self.colors[(engine, key)] = f"C{(i + 2) % 10}"
+
+    def __call__(self, engine: str | None, key: str) -> Any:
+        return self.colors[(engine, key)]
+
+
+def _time_axis(ax: Any, start: float, end: float) -> None:
+    from matplotlib.ticker import FuncFormatter
+
+    ax.set_xlim(_day(start), _day(end))
+    ax.xaxis.set_major_formatter(FuncFormatter(
+        lambda v, _: datetime.datetime.fromtimestamp(v * 86400).strftime("%H:%M:%S")))
+
+
+def _timeseries(ax: Any, panel: dict[str, Any], found: list[tuple[str, Series]],
+                start: float, end: float) -> int:
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    defaults = panel["fieldConfig"]["defaults"]
+    unit = defaults.get("unit", "short")
+    dashed = [re.compile(o["matcher"]["options"]) for o in panel["fieldConfig"]["overrides"]
+              if o["matcher"]["id"] == "byRegexp"]
+    stepped = defaults["custom"]["lineInterpolation"] == "stepAfter"
+    fill = defaults["custom"].get("fillOpacity", 0) / 100
+    scale, unit_shown = (2**20, "MiB") if unit == "bytes" else (1, unit)
+
+    def key(name: str) -> str:  # "desired ns/app" and "ready ns/app" share a colour
+        return name.split(" ", 1)[-1] if dashed else name
+
+    lines = [(dashboards.legend(legend, labels) or legend, labels, points)
+             for legend, series in found for labels, points in series]
+    colors = _Colors([(_engine(labels), key(name)) for name, labels, _ in lines])
+    for name, labels, points in lines:
+        xs = [_day(t) for t, _ in points]
+        ys = [v / scale for _, v in points]
+        last = next((v for _, v in reversed(points) if math.isfinite(v)), math.nan)
+        label = f"{name}  (now {unit_label(unit, last)})" if math.isfinite(last) else name
+        color = colors(_engine(labels), key(name))
+        is_dashed = any(d.search(name) for d in dashed)
+        style = {"color": color, "label": label, "linewidth": 2.5 if is_dashed else 2,
+                 "linestyle": "--" if is_dashed else "-", "zorder": 3 if is_dashed else 2}
+        if stepped:
+            ax.step(xs, ys, where="post", **style)
+        else:
+            ax.plot(xs, ys, **style)
+        if fill and not is_dashed:
+            ax.fill_between(xs, ys, step="post" if stepped else None, color=color, alpha=fill,
+                            linewidth=0)
+    _time_axis(ax, start, end)
+    if defaults["custom"].get("scaleDistribution", {}).get("type") == "log":
+        ax.set_yscale("log")
+    else:
+        ax.set_ylim(bottom=0, top=defaults.get("max"))
+    ax.yaxis.set_major_formatter(FuncFormatter(
+        lambda v, _: f"{v:.0f} MiB" if unit_shown == "MiB" else unit_label(unit_shown, v)))
+    if unit == "none":
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel(defaults["custom"].get("axisLabel") or unit)
+    ax.grid(alpha=0.3)
+    if lines:
+        ax.legend(fontsize=8, loc="upper left", ncols=2 if len(lines) > 4 else 1,
+                  framealpha=0.85)
+    return len(lines)
+
+
+def _bars(ax: Any, panel: dict[str, Any], found: list[tuple[str, Series]]) -> int:
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    unit = panel["fieldConfig"]["defaults"].get("unit", "short")
+    bars = sorted((dashboards.legend(legend, labels) or legend, labels, points[-1][1])
+                  for legend, series in found for labels, points in series)
+    colors = _Colors([(_engine(labels), name) for name, labels, _ in bars])
+    widths = [0.0 if math.isnan(v) else v for _, _, v in bars]
+    ax.barh([name for name, _, _ in bars], widths,
+            color=[colors(_engine(labels), name) for name, labels, _ in bars])
+    for i, (_, _, value) in enumerate(bars):
+        text = "no data" if math.isnan(value) else unit_label(unit, value)
+        ax.annotate(f" {text}", (widths[i], i), va="center", fontsize=10)
+    ax.invert_yaxis()
+    ax.set_xlim(left=0, right=(max(widths, default=0) * 1.25) or 1)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: unit_label(unit, v)))
+    if unit == "none":
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(axis="x", alpha=0.3)
+    return len(bars)
+
+
 def render(base: str, out: Path, *, dashboard: str = dashboards.RECONCILIATION.uid,
            since: str = "15m", namespace: str = ".*", app: str = ".*",
            rate_interval: str = "30s", now: float | None = None) -> None:
@@ -124,81 +236,34 @@ def render(base: str, out: Path, *, dashboard: str = dashboards.RECONCILIATION.u
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.gridspec import GridSpec
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     model = _model(dashboard)
     values = _values(since=since, namespace=namespace, app=app, rate_interval=rate_interval)
     end = now if now is not None else datetime.datetime.now(datetime.UTC).timestamp()
     start = end - seconds(since)
     step = max(1.0, seconds(since) / 240)
-    height = max(p["gridPos"]["y"] + p["gridPos"]["h"] for p in model["panels"])
-    fig = plt.figure(figsize=(16, height * 0.42), layout="constrained")
-    grid = GridSpec(height, 24, figure=fig)
+    # Two panels a row, in the dashboard's order: the Reconciliation dashboard's own layout,
+    # and one where Grafana's narrow gauges would be too small to read on paper.
+    shown = list(dashboards.panels(model))
+    rows = (len(shown) + 1) // 2
+    fig = plt.figure(figsize=(16, 3.8 * rows + 1), layout="constrained")
+    grid = GridSpec(rows, 2, figure=fig)
     when = (f"{datetime.datetime.fromtimestamp(start).strftime('%Y-%m-%d %H:%M:%S')} – "
             f"{datetime.datetime.fromtimestamp(end).strftime('%H:%M:%S')}")
-    fig.suptitle(f"{model['title']}\n{when} · namespace={namespace} app={app} · from {base}",
-                 fontsize=14)
-    for panel in model["panels"]:
-        pos = panel["gridPos"]
-        if panel["type"] == "row":
-            continue  # the layout keeps the rows apart; their titles would crowd the plots
-        ax = fig.add_subplot(grid[pos["y"]:pos["y"] + pos["h"], pos["x"]:pos["x"] + pos["w"]])
-        defaults = panel["fieldConfig"]["defaults"]
-        unit = defaults.get("unit", "short")
-        dashed = [re.compile(o["matcher"]["options"]) for o in panel["fieldConfig"]["overrides"]
-                  if o["matcher"]["id"] == "byRegexp"]
+    fig.suptitle(f"{model['title']}\n{when} · namespace={namespace} app={app} · "
+                 f"rate window {rate_interval} · from {base}", fontsize=14)
+    for index, panel in enumerate(shown):
+        ax = fig.add_subplot(grid[index // 2, index % 2])
         ax.set_title(panel["title"], fontsize=11, loc="left", fontweight="bold")
-        drawn = 0
-        if panel["type"] == "timeseries":
-            for target in panel["targets"]:
-                expr = dashboards.substitute(target["expr"], values)
-                for labels, points in query(base, expr, start=start, end=end, step=step):
-                    name = dashboards.legend(target["legendFormat"], labels) or expr
-                    xs = [_day(t) for t, _ in points]
-                    ys = [v for _, v in points]
-                    style = "--" if any(d.search(name) for d in dashed) else "-"
-                    if defaults["custom"]["lineInterpolation"] == "stepAfter":
-                        ax.step(xs, ys, style, where="post", label=name, linewidth=2)
-                    else:
-                        ax.plot(xs, ys, style, label=name, linewidth=2)
-                    drawn += 1
-            ax.set_xlim(_day(start), _day(end))
-            ax.xaxis.set_major_formatter(FuncFormatter(
-                lambda v, _: datetime.datetime.fromtimestamp(v * 86400).strftime("%H:%M:%S")))
-            ax.set_ylim(bottom=0, top=defaults.get("max"))
-            ax.grid(alpha=0.3)
-        else:
-            bars: list[tuple[str, float]] = []
-            for target in panel["targets"]:
-                expr = dashboards.substitute(target["expr"], values)
-                for labels, points in query(base, expr, end=end):
-                    bars.append((dashboards.legend(target["legendFormat"], labels) or expr,
-                                 points[-1][1]))
-            bars.sort()
-            names = [b[0] for b in bars]
-            widths = [0.0 if math.isnan(b[1]) else b[1] for b in bars]
-            ax.barh(names, widths, color=[f"C{i % 10}" for i in range(len(bars))])
-            for i, (_, value) in enumerate(bars):
-                text = "no data" if math.isnan(value) else unit_label(unit, value)
-                ax.annotate(f" {text}", (widths[i], i), va="center", fontsize=10)
-            ax.invert_yaxis()
-            ax.set_xlim(left=0, right=max(widths, default=1) * 1.25 or 1)
-            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _, u=unit: unit_label(u, v)))
-            ax.grid(axis="x", alpha=0.3)
-            drawn = len(bars)
-        axis = defaults.get("custom", {}).get("axisLabel", "")
-        if panel["type"] == "timeseries":
-            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _, u=unit: unit_label(u, v)))
-            if unit == "none":
-                ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.set_ylabel(axis or unit)
-            if drawn:
-                ax.legend(fontsize=8, loc="upper left", ncols=2 if drawn > 4 else 1,
-                          framealpha=0.8)
+        found = [(t["legendFormat"],
+                  query(base, dashboards.substitute(t["expr"], values), end=end,
+                        start=None if t.get("instant") else start, step=step))
+                 for t in panel["targets"]]
+        drawn = (_timeseries(ax, panel, found, start, end) if panel["type"] == "timeseries"
+                 else _bars(ax, panel, found))
         if not drawn:
             ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", va="center",
                     fontsize=14, color="grey")
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=80)
     plt.close(fig)
-
