@@ -197,7 +197,7 @@ def restart(component: str, *, down_for: float = 0.0) -> float:
         pid = int(pid_file.read_text().strip())
         proc = Path(f"/proc/{pid}")
         argv = [a.decode() for a in (proc / "cmdline").read_bytes().split(b"\0") if a]
-        cwd = os.readlink(proc / "cwd")
+        cwd = str((proc / "cwd").readlink())
     except (OSError, ValueError) as e:
         raise ClusterError(f"{component} is not running in {cluster_dir()}: {e}") from None
     stopped = time.monotonic()
