@@ -65,7 +65,8 @@ def name(client: docker.DockerClient) -> Iterator[str]:
     """A fresh app name; whatever carries it is removed afterwards, whatever the test did."""
     app = f"t{uuid.uuid4().hex[:8]}"
     yield app
-    for c in client.containers.list(all=True, filters={"label": f"{LABEL}={app}"}):
+    for c in client.containers.list(all=True, filters={"label": f"{LABEL}={app}"},
+                                    ignore_removed=True):
         c.remove(force=True)
     for n in client.networks.list(names=[app]):
         if n.name == app:
@@ -93,7 +94,9 @@ def write(path: Path, name: str, **fields: Any) -> Path:
 
 
 def containers(client: docker.DockerClient, name: str) -> dict[str, Container]:
-    found = client.containers.list(all=True, filters={"label": f"{LABEL}={name}"})
+    # ignore_removed: a watch loop may remove a container between the list and its inspect.
+    found = client.containers.list(all=True, filters={"label": f"{LABEL}={name}"},
+                                   ignore_removed=True)
     return {str(c.name): c for c in found}
 
 
