@@ -294,52 +294,46 @@ class Create(_Step):
 
 
 @dataclasses.dataclass(frozen=True)
-class Start(_Step):
+class _ContainerCommand(_Step):
+    """A step that is one docker command on one container, named."""
+
+    docker: ClassVar[tuple[str, ...]] = ()
+    name: str
+
+    @property
+    def target(self) -> str:
+        return self.name
+
+    def commands(self) -> list[list[str]]:
+        return [["docker", *self.docker, self.name]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Start(_ContainerCommand):
     """Start a stopped container again: same id, same configuration."""
 
     verb: ClassVar[str] = "start"
-    name: str
+    docker: ClassVar[tuple[str, ...]] = ("start",)
     reason: str = "stopped"
     drift: bool = True
 
-    @property
-    def target(self) -> str:
-        return self.name
-
-    def commands(self) -> list[list[str]]:
-        return [["docker", "start", self.name]]
-
 
 @dataclasses.dataclass(frozen=True)
-class Restart(_Step):
+class Restart(_ContainerCommand):
     """What a failing liveness probe does to a pod; Docker itself never acts on 'unhealthy'."""
 
     verb: ClassVar[str] = "restart"
-    name: str
+    docker: ClassVar[tuple[str, ...]] = ("restart",)
     reason: str = "unhealthy"
     drift: bool = True
 
-    @property
-    def target(self) -> str:
-        return self.name
-
-    def commands(self) -> list[list[str]]:
-        return [["docker", "restart", self.name]]
-
 
 @dataclasses.dataclass(frozen=True)
-class Remove(_Step):
+class Remove(_ContainerCommand):
     verb: ClassVar[str] = "delete"
-    name: str
+    docker: ClassVar[tuple[str, ...]] = ("rm", "-f")
     reason: str = "surplus"
     drift: bool = False
-
-    @property
-    def target(self) -> str:
-        return self.name
-
-    def commands(self) -> list[list[str]]:
-        return [["docker", "rm", "-f", self.name]]
 
 
 @dataclasses.dataclass(frozen=True)
