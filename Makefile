@@ -12,6 +12,7 @@ PYTHON ?= python3
 PROVIDER ?= auto
 IMG ?= reconcile-lab/operator:dev
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 export RECONCILE_LAB_CACHE := $(CACHE)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
@@ -80,6 +81,13 @@ test-unit: deps ## Only the fast, pure unit tests.
 .PHONY: test-integration
 test-integration: deps engine image control-plane ## Only the tests against a real cluster and Docker.
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+##@ Benchmarks
+
+.PHONY: bench
+bench: deps control-plane image ## Convergence, peers, latency at 1000 WebApps, efficiency, Docker twin; updates bench/RESULTS.md (~30 min).
+	$(PY) bench/convergence.py --write $(BENCH_ARGS)
+	$(PY) bench/docker_twin.py --write
 
 .PHONY: bench-drift
 bench-drift: deps control-plane ## Benchmark drift-repair and spec-change latency; updates bench/RESULTS.md.

@@ -131,5 +131,7 @@ def run(*, provider: str, say: Callable[[str], None]) -> int:
         say("  (kwok simulates pods: the controllers are real, the containers are not.)")
     say("\nNext: kubectl get webapps (after `eval \"$(reconcile-lab cluster env)\"`), "
         "reconcile-lab docker status hello, examples/*/README.md.\n"
+        "Every fault against every engine, measured: `make compare` (QUICK=1 for a short run); "
+        "live: `make watch`; the workshop: `reconcile-lab exercise list`.\n"
         "Clean up: `reconcile-lab docker delete hello` and `make down`.")
     return 0 if results["kubernetes"] is not None else 1

@@ -7,5 +7,5 @@ contract): ``scenarios`` (what to do), ``timeline`` (what was seen and what it m
 Adapters (the only modules here that touch the world): ``probes`` (read Docker and the
 Kubernetes API), ``drivers`` (type the commands a person would type, break things), ``harness``
 (run the matrix on threads, write the files), ``plot`` (matplotlib → PNG), ``live`` (the
-terminal view's refresh loop). ``command`` wires ``reconcile-lab compare`` and ``watch``.
+terminal view's refresh loop, Ctrl-C ends it). ``command`` wires ``reconcile-lab compare`` and ``watch``.
 """

@@ -199,7 +199,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         (DELETE_CHILD,), window=14, quick=True),
     Scenario(
         "drift", "Manual drift",
-        "`docker stop NAME-1`",
+        "`docker stop -t 1 NAME-1` (1 s grace: the demo image's PID 1 ignores SIGTERM)",
         "`kubectl scale deployment NAME --replicas=1`",
         (DRIFT,), window=14),
     Scenario(

@@ -33,6 +33,14 @@ class Marker(NamedTuple):
     kind: str  # "fault", "command" (typed by a person), "edit" (a file), "repair", "note"
     commands: tuple[str, ...] = ()
     step: int = -1  # index of the scenario step it marks; -1: a repair or a note
+    end: float | None = None  # a fault: when its command returned, i.e. it had happened
+
+    @property
+    def effective(self) -> float:
+        """When the clock for "time to recover" starts: a fault once it has happened (how
+        long ``kubectl`` takes to start is not the engine's reaction); a command when typed
+        (its CLI's start-up is part of the wait)."""
+        return self.end if self.kind == "fault" and self.end is not None else self.t
 
 
 class Request(NamedTuple):
@@ -67,6 +75,10 @@ class Outcome(NamedTuple):
     requests: int | None  # requests sent (None: no real traffic here)
     failed: int | None
     note: str = ""
+    # No sample ever showed the fault: recovery was faster than the sampling, and ``seconds``
+    # (the time to the first sample) is an upper bound.
+    upper_bound: bool = False
+    clock_from: float = 0.0  # when the clock for ``seconds`` started (timeline time)
 
 
 def matches(sample: Sample, target: Target, child_kinds: int = 0) -> bool:
@@ -120,20 +132,34 @@ def analyse(timeline: Timeline, scenario: scenarios.Scenario) -> Outcome:
     target = scenario.target
     steps = _step_marks(timeline)
     repairs = [m for m in timeline.markers if m.kind == "repair"]
-    starts = [m.t for m in steps if m.step == scenario.measure_from]
-    start = starts[0] if starts else (steps[-1].t if steps else 0.0)
+    kinds = timeline.child_kinds
+    mark = next((m for m in steps if m.step == scenario.measure_from), None)
+    start = mark.effective if mark else (steps[-1].effective if steps else 0.0)
+    seen: float | None = None
+    if mark is not None and mark.kind == "fault":
+        # The clock starts when a sample first shows the fault: the same ≤ 0.1 s lag for every
+        # engine, whatever the time its command takes to start and return.
+        seen = next((s.t for s in timeline.samples
+                     if s.t >= mark.t and not matches(s, target, kinds)), None)
+        start = seen if seen is not None else start
     first = steps[0].t if steps else 0.0
     # Recovery by itself: judged before any repair command was typed.
     until = repairs[0].t if repairs else timeline.end
-    kinds = timeline.child_kinds
     at = settled_between(timeline.samples, target, since=start, until=until, child_kinds=kinds)
-    typed = tuple(c for m in steps for c in m.commands if m.kind != "fault")
+    typed = tuple(c for m in steps if m.kind == "command" for c in m.commands)
     repair_typed = tuple(c for m in repairs for c in m.commands)
     repair_seconds = None
     if repairs:
         after = settled_at(timeline.samples, target, since=repairs[0].t, end=timeline.end,
                            child_kinds=kinds)
         repair_seconds = None if after is None else round(max(0.0, after - repairs[0].t), 2)
+    # No sample after the fault ever showed it: the recovery was quicker than the sampling,
+    # and all that is known is that it was done by the first sample after the fault.
+    after_start = [s.t for s in timeline.samples if s.t > start]
+    upper_bound = at is not None and seen is None and bool(after_start) \
+        and at <= after_start[0]
+    if upper_bound:
+        at = after_start[0]
     stop = at if at is not None else timeline.end
     during = [s.ready for s in timeline.samples if first <= s.t <= stop]
     real = [r for r in timeline.requests if r.t >= first]
@@ -146,7 +172,54 @@ def analyse(timeline: Timeline, scenario: scenarios.Scenario) -> Outcome:
         min_ready=min(during) if during else None,
         requests=len(real) if traffic else None,
         failed=sum(1 for r in real if not r.ok) if traffic else None,
+        upper_bound=upper_bound, clock_from=round(start, 3),
     )
+
+
+# --- reading what the engines report --------------------------------------------------------
+
+
+class Counts(NamedTuple):
+    actual: int
+    ready: int
+    current: int  # ready and on the wanted image
+
+
+def _pod_ready(pod: Mapping[str, Any]) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in pod.get("status", {}).get("conditions") or [])
+
+
+def count_pods(pods: Sequence[Mapping[str, Any]], image: str) -> Counts:
+    """Pods from the API: terminating pods no longer count (their replacement does)."""
+    live = [p for p in pods if not p.get("metadata", {}).get("deletionTimestamp")
+            and p.get("status", {}).get("phase") in ("Pending", "Running", None)]
+    ready = [p for p in live if _pod_ready(p)]
+    current = [p for p in ready
+               if any(c.get("image") == image for c in p.get("spec", {}).get("containers", []))]
+    return Counts(len(live), len(ready), len(current))
+
+
+def container_ready(container: Mapping[str, Any]) -> bool:
+    """A container from Docker's list: running, and healthy when it has a health check."""
+    status = str(container.get("Status", ""))
+    return container.get("State") == "running" and "(health: starting)" not in status \
+        and "(unhealthy)" not in status
+
+
+def count_containers(containers: Sequence[Mapping[str, Any]], image: str) -> Counts:
+    running = [c for c in containers if c.get("State") in ("running", "restarting")]
+    ready = [c for c in running if container_ready(c)]
+    current = [c for c in ready if c.get("Image") == image]
+    return Counts(len(running), len(ready), len(current))
+
+
+def loopback_port(container: Mapping[str, Any]) -> int | None:
+    """The host port a container publishes on 127.0.0.1, if any."""
+    for port in container.get("Ports") or []:
+        if port.get("IP") == "127.0.0.1" and port.get("PublicPort"):
+            return int(port["PublicPort"])
+    return None
 
 
 # --- JSON -----------------------------------------------------------------------------------
@@ -160,7 +233,8 @@ def to_json(timeline: Timeline) -> dict[str, Any]:
         "samples": [[round(s.t, 3), s.desired, s.actual, s.ready, s.current, s.children]
                     for s in timeline.samples],
         "sample_fields": list(Sample._fields),
-        "markers": [m._asdict() | {"t": round(m.t, 3), "commands": list(m.commands)}
+        "markers": [m._asdict() | {"t": round(m.t, 3), "commands": list(m.commands),
+                                   "end": None if m.end is None else round(m.end, 3)}
                     for m in timeline.markers],
         "requests": [[round(r.t, 3), r.ok, r.version] for r in timeline.requests],
         "request_fields": list(Request._fields),
@@ -172,7 +246,7 @@ def from_json(data: Mapping[str, Any]) -> Timeline:
         scenario=data["scenario"], engine=data["engine"], app=data["app"],
         samples=tuple(Sample(*row) for row in data["samples"]),
         markers=tuple(Marker(m["t"], m["label"], m["kind"], tuple(m.get("commands", ())),
-                             m.get("step", -1)) for m in data["markers"]),
+                             m.get("step", -1), m.get("end")) for m in data["markers"]),
         requests=tuple(Request(*row) for row in data.get("requests", ())),
         end=data.get("end", 0.0), error=data.get("error", ""),
         child_kinds=data.get("child_kinds", 0),

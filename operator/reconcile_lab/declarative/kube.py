@@ -46,6 +46,24 @@ def connect(kubeconfig: str | None = None, *, pool_size: int = 32) -> None:
     configuration = client.Configuration.get_default_copy()
     configuration.connection_pool_maxsize = pool_size
     client.Configuration.set_default(configuration)
+    global _api
+    # Built now, from this configuration: kopf's login reloads the kubeconfig later and resets
+    # the client's default configuration (pool size 10 < our workers: discarded connections).
+    _api = client.ApiClient(configuration)
+
+
+# One ApiClient, so one connection pool, for every call. ``client.AppsV1Api()`` without one
+# builds a fresh ApiClient and pool each time: a new TCP+TLS connection per request (profiled:
+# 40% of the operator's samples were TLS handshakes while converging 400 WebApps; see
+# bench/RESULTS.md). urllib3's pool is thread-safe; it keeps up to pool_size connections.
+_api: client.ApiClient | None = None
+
+
+def _client() -> client.ApiClient:
+    global _api
+    if _api is None:
+        _api = client.ApiClient()
+    return _api
 
 
 def _json(response: Any) -> dict[str, Any]:
@@ -69,9 +87,9 @@ def apply(manifest: Mapping[str, Any]) -> dict[str, Any]:
                               "_content_type": _APPLY, "_preload_content": False}
     try:
         if manifest["kind"] == "Deployment":
-            return _json(client.AppsV1Api().patch_namespaced_deployment(
+            return _json(client.AppsV1Api(_client()).patch_namespaced_deployment(
                 name, namespace, dict(manifest), **kwargs))
-        return _json(client.CoreV1Api().patch_namespaced_service(
+        return _json(client.CoreV1Api(_client()).patch_namespaced_service(
             name, namespace, dict(manifest), **kwargs))
     except ApiException as e:
         raise _fail(f"applying {manifest['kind']} {namespace}/{name}", e) from None
@@ -82,10 +100,10 @@ def read(kind: str, namespace: str, name: str) -> dict[str, Any] | None:
     try:
         response: Any
         if kind == "Deployment":
-            response = client.AppsV1Api().read_namespaced_deployment(
+            response = client.AppsV1Api(_client()).read_namespaced_deployment(
                 name, namespace, _preload_content=False)
         else:
-            response = client.CoreV1Api().read_namespaced_service(
+            response = client.CoreV1Api(_client()).read_namespaced_service(
                 name, namespace, _preload_content=False)
         return _json(response)
     except ApiException as e:
@@ -94,9 +112,38 @@ def read(kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         raise _fail(f"reading {kind} {namespace}/{name}", e) from None
 
 
+_reader: client.ApiClient | None = None
+
+
+def get_json(path: str, **query: str) -> dict[str, Any] | None:
+    """GET any API path (a list, events, a custom resource) as JSON; None when it is not there.
+
+    For read-only tools that sample many times a second (the compare harness, the live view):
+    one kept-alive client, no model objects, a short timeout.
+    """
+    global _reader
+    _reader = _reader or client.ApiClient()
+    request = _reader.param_serialize("GET", path, query_params=list(query.items()),
+                                      header_params={"Accept": "application/json"},
+                                      auth_settings=["BearerToken"])
+    try:
+        response = _reader.call_api(*request, _request_timeout=5)
+    except ApiException as e:
+        raise _fail(f"reading {path}", e) from None
+    except Exception as e:  # urllib3's connection errors: the apiserver is not there
+        raise KubeError(f"reading {path}: {type(e).__name__}: {e}") from None
+    data = response.read()  # type: ignore[no-untyped-call]
+    if response.status == 404:
+        return None
+    if response.status >= 400:
+        raise KubeError(f"reading {path}: HTTP {response.status}", response.status)
+    found: dict[str, Any] = json.loads(data)
+    return found
+
+
 def patch_status(namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
     try:
-        return _json(client.CustomObjectsApi().patch_namespaced_custom_object_status(
+        return _json(client.CustomObjectsApi(_client()).patch_namespaced_custom_object_status(
             spec.GROUP, spec.VERSION, namespace, spec.PLURAL, name, {"status": dict(status)},
             _content_type=_MERGE, _preload_content=False))
     except ApiException as e:

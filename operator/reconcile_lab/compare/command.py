@@ -1,0 +1,84 @@
+"""``reconcile-lab compare`` and ``reconcile-lab watch``: wiring only.
+
+The harness measures, the live view shows; this module parses arguments and calls them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from reconcile_lab.compare import scenarios
+
+DEFAULT_OUT = Path("out") / "compare"
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from reconcile_lab.compare import harness
+
+    return harness.main(Path(args.out), quick=args.quick, only=args.scenario or (),
+                        engines=args.engine or (), keep_cluster=args.keep_cluster)
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from reconcile_lab.compare.live import main
+
+    return main(once=args.once, interval=args.interval, files=args.filename,
+                     kubeconfig=Path(args.kubeconfig) if args.kubeconfig else None,
+                     namespace=args.namespace)
+
+
+def register(sub: Any) -> None:
+    table = "\n".join(f"  {s.id:<16} {s.title}{'  (quick)' if s.quick else ''}"
+                      for s in scenarios.SCENARIOS)
+    engines = "\n".join(f"  {e.id:<16} {e.how}" for e in scenarios.ENGINES)
+    compare = sub.add_parser(
+        "compare", help="measure both engines side by side: table, plots, JSON",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.dedent("""
+            Run every scenario against every engine, sample desired vs actual vs ready every
+            100 ms, and write what was measured: a Markdown table shaped like the article's
+            (comparison.md), a PNG timeline per scenario, and the raw JSON (results.json).
+
+            It brings up a kwok cluster of its own (in the state directory's compare/,
+            removed at the end), its own operator, and a single-node swarm on 127.0.0.1 when
+            none is active (left at the end). Containers publish on 127.0.0.1 only; requests
+            go there only.
+        """).strip() + f"\n\nscenarios:\n{table}\n\nengines:\n{engines}")
+    compare.add_argument("--quick", action="store_true",
+                         help="only " + ", ".join(scenarios.QUICK) + " (about a minute and a "
+                              "half)")
+    compare.add_argument("--out", default=str(DEFAULT_OUT), metavar="DIR",
+                         help=f"where to write (default: {DEFAULT_OUT})")
+    compare.add_argument("--scenario", action="append", metavar="ID",
+                         choices=[s.id for s in scenarios.SCENARIOS],
+                         help="run only this scenario (repeatable)")
+    compare.add_argument("--engine", action="append", metavar="ID",
+                         choices=[e.id for e in scenarios.ENGINES],
+                         help="run only this engine (repeatable)")
+    compare.add_argument("--keep-cluster", action="store_true",
+                         help="keep the comparison's kwok cluster for the next run")
+    compare.set_defaults(func=_compare)
+
+    watch = sub.add_parser(
+        "watch", help="live view of both engines side by side (Ctrl-C to quit)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.dedent("""
+            Every WebApp (desired, actual and ready from its status) next to every app of the
+            Docker twin (from the containers labelled reconcile-lab/app), with the last
+            actions on each side: Kubernetes events from the operator, container events from
+            the Docker engine, and the recent drift repairs.
+
+            Docker keeps no desired state: pass the WebApp files with -f to show it, or run
+            the twin with --watch (its metrics on 127.0.0.1:8001 say what it wants).
+        """).strip())
+    watch.add_argument("--once", action="store_true", help="print one frame and exit")
+    watch.add_argument("--interval", type=float, default=1.0, metavar="S",
+                       help="seconds between refreshes (default: 1)")
+    watch.add_argument("-f", "--filename", action="append", default=[], metavar="FILE",
+                       help="WebApp file(s): the Docker side's desired state")
+    watch.add_argument("--kubeconfig", help="cluster to show (default: the kit's own cluster)")
+    watch.add_argument("--namespace", help="only this namespace (default: all)")
+    watch.set_defaults(func=_watch)

@@ -1,0 +1,258 @@
+"""The comparison as a Markdown table shaped like the article's, with measured values, and as JSON.
+
+Rows are scenarios, columns are engines (the article's tables put Docker and Kubernetes side
+by side the same way); every cell is a measurement or says why there is none. A second table
+gives the details, and a last section says which numbers come from simulated pods and what
+would differ on kind.
+
+Purely data: takes outcomes and timelines, returns text and dicts. No I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+from reconcile_lab.compare import scenarios, timeline
+from reconcile_lab.compare.scenarios import Scenario
+from reconcile_lab.compare.timeline import Outcome
+
+NA_SIMULATED = "n/a (simulated pods)"
+NA_SWARM_TRAFFIC = ("n/a (Swarm publishes ports on every interface; requests go to 127.0.0.1 "
+                    "only)")
+
+
+class Result(NamedTuple):
+    """One scenario: an outcome and a timeline per engine, in the engines' order."""
+
+    scenario: Scenario
+    outcomes: tuple[Outcome, ...]
+    timelines: tuple[timeline.Timeline, ...]
+    plot: str = ""  # file name of its PNG, relative to the report
+
+
+class Meta(NamedTuple):
+    started: str  # ISO timestamp
+    seconds: float  # the whole run
+    quick: bool
+    host: str  # e.g. "x86_64, 2 cores"
+    docker: str  # the engine's version
+    kubernetes: str  # the control plane's version
+
+
+def _s(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    if seconds < scenarios.SAMPLE_PERIOD:
+        return f"< {scenarios.SAMPLE_PERIOD:g} s"
+    return f"{seconds:.1f} s"
+
+
+def _typed(n: int) -> str:
+    return f"{n} command{'s' if n != 1 else ''}"
+
+
+def _time(outcome: Outcome) -> str:
+    if outcome.upper_bound and outcome.seconds is not None:
+        return f"≤ {max(outcome.seconds, scenarios.SAMPLE_PERIOD):.1f} s (no gap seen)"
+    return _s(outcome.seconds)
+
+
+def cell(outcome: Outcome, scenario: Scenario, *, marks: tuple[str, str] = ("✅", "❌")) -> str:
+    """One cell of the main table: verdict, time, what a person typed."""
+    if not outcome.applicable:
+        return "n/a"
+    verb = "recovered" if scenario.faulty else "converged"
+    if scenario.target.gone:
+        verb = "all gone"
+    typed = _typed(outcome.commands) + " typed"
+    if outcome.recovered:
+        text = f"{marks[0]} {verb} in {_time(outcome)} · {typed}"
+    else:
+        text = f"{marks[1]} not {verb.replace('all ', '')} within {scenario.window:g} s · {typed}"
+        if outcome.repair_commands:
+            text += (f"; then {_typed(outcome.repair_commands)} → "
+                     + (f"{verb} {_s(outcome.repair_seconds)} later"
+                        if outcome.repair_seconds is not None else f"still not {verb}"))
+    if outcome.failed is not None:
+        text += f" · {outcome.failed}/{outcome.requests} requests failed"
+    return text
+
+
+def traffic_cell(outcome: Outcome, scenario: Scenario) -> str:
+    if not scenario.traffic or not outcome.applicable:
+        return "—"
+    if outcome.engine == scenarios.OPERATOR.id:
+        return NA_SIMULATED
+    if outcome.engine == scenarios.SWARM.id:
+        return NA_SWARM_TRAFFIC
+    if outcome.failed is None:
+        return "not measured"
+    return f"{outcome.failed} of {outcome.requests}"
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def main_table(results: Sequence[Result]) -> str:
+    engines = scenarios.ENGINES
+    head = "| Scenario | " + " | ".join(
+        e.title + (" ¹" if e.simulated else "") for e in engines) + " |"
+    lines = [head, "|---" * (len(engines) + 1) + "|"]
+    for result in results:
+        by_engine = {o.engine: o for o in result.outcomes}
+        cells = [cell(by_engine[e.id], result.scenario) if e.id in by_engine else "n/a"
+                 for e in engines]
+        lines.append(f"| {result.scenario.title} | " + " | ".join(map(_escape, cells)) + " |")
+    return "\n".join(lines)
+
+
+def details_table(results: Sequence[Result]) -> str:
+    lines = ["| Scenario | Engine | Recovered / converged | Time | Commands typed | "
+             "Lowest ready | Requests failed | Notes |",
+             "|---|---|---|---|---|---|---|---|"]
+    for result in results:
+        s = result.scenario
+        for o in result.outcomes:
+            engine = scenarios.BY_ID[o.engine]
+            if not o.applicable:
+                lines.append(f"| {s.title} | {engine.title} | n/a | — | — | — | — | "
+                             f"{_escape(o.note)} |")
+                continue
+            verdict = "yes" if o.recovered else "no"
+            if not o.recovered and o.repair_commands:
+                verdict += (f"; after {_typed(o.repair_commands)}: "
+                            + (f"yes, {_s(o.repair_seconds)} later"
+                               if o.repair_seconds is not None else "still no"))
+            typed = "; ".join(f"`{c}`" for c in (*o.typed, *_repair(result, o.engine))) or "none"
+            notes = "; ".join(n for n in (o.note, _engine_note(s, o.engine)) if n)
+            lines.append(
+                f"| {s.title} | {engine.title} | {verdict} | {_time(o)} | "
+                f"{o.commands}{f' + {o.repair_commands}' if o.repair_commands else ''}: "
+                f"{_escape(typed)} | {o.min_ready if o.min_ready is not None else '—'} | "
+                f"{_escape(traffic_cell(o, s))} | {_escape(notes)} |")
+    return "\n".join(lines)
+
+
+def _repair(result: Result, engine: str) -> tuple[str, ...]:
+    for t in result.timelines:
+        if t.engine == engine:
+            return tuple(c for m in t.markers if m.kind == "repair" for c in m.commands)
+    return ()
+
+
+def _engine_note(scenario: Scenario, engine: str) -> str:
+    """What a reader needs to know to read one measurement right."""
+    if engine == scenarios.SWARM.id and scenario.faulty and scenario.id != "kill-controller":
+        return "Swarm waits its default --restart-delay (5 s) before replacing a task"
+    if engine == scenarios.RESTART.id and scenario.id in ("kill-one", "drift"):
+        return ("dockerd counts `docker kill` / `docker stop` as a manual stop: the restart "
+                "policy does not apply")
+    if engine == scenarios.RESTART.id and scenario.id == "delete-child":
+        return "the restart policy went with the removed containers"
+    if engine == scenarios.WATCH.id and scenario.id == "delete-app":
+        return "the loop still has the file: it re-creates what `delete` removed until stopped"
+    if engine == scenarios.OPERATOR.id and scenario.id in ("kill-one", "drift"):
+        return ("the Deployment's ReplicaSet controller replaces pods, not the operator; kwok "
+                "makes a new pod Ready at once" if scenario.id == "kill-one" else
+                "the operator puts the Deployment's replicas back; kwok makes pods Ready at once")
+    if engine == scenarios.OPERATOR.id and scenario.id == "kill-controller":
+        return "time from the restart; the running pods kept serving meanwhile"
+    if engine == scenarios.WATCH.id and scenario.id == "kill-controller":
+        return "time from the restart of the loop"
+    return ""
+
+
+FOOTNOTES = """\
+¹ **Simulated pods.** The operator runs against kwok: etcd, kube-apiserver,
+kube-controller-manager and kube-scheduler are real, the pods are not. kwok marks a pod Running
+and Ready as soon as it is scheduled, so the operator's times measure the control plane's
+reaction (operator, Deployment and ReplicaSet controllers, scheduler) without pulling an image,
+starting a process or waiting for a first readiness probe, and no request can be sent to a pod.
+On kind each replacement also waits for the container to start and its first readiness probe
+(`healthCheck.periodSeconds`, here 1 s on Docker), so expect about the Docker engines' start-up
+time on top; requests through the Service (kube-proxy) would be measurable there, and a crashed
+container would be restarted in place by the kubelet.
+
+How to read the rest:
+
+- *recovered / converged in X s*: from the fault (or the command) until desired = actual = ready
+  on the right image, every child object back, held for at least 1 s; sampled every 100 ms, so
+  ±0.1 s. A fault's clock starts at the first sample that shows it (the same lag for every
+  engine); *≤ X s (no gap seen)*: no sample ever showed it, the engine repaired it between two
+  samples. *not within N s*: the observation window ended first.
+- *commands typed*: commands a person typed for the change itself (a fault is not counted:
+  nobody meant it); *then N commands*: what a person had to type afterwards to repair by hand.
+- *requests failed*: real HTTP requests to 127.0.0.1, about 10 a second, round-robin over the
+  containers Docker listed as ready at most 0.1 s earlier (a load balancer with health checks,
+  refreshed ten times a second), during the rollout and the rollback. A container removed
+  between that listing and the request fails it: nothing drains connections in plain Docker.
+- The engines run side by side on the same machine, so each time includes the others' load
+  (the numbers of one run are comparable with each other; absolute values vary from run to
+  run). A command is timed from when it is typed: its CLI's start-up counts.
+- The Docker engines use the demo image's health check every 1 s; the twin's `--watch` polls
+  every 2 s (its default); the Swarm service rolls out with `--update-order start-first`
+  (the WebApp's maxSurge 1 / maxUnavailable 0) and stops tasks with a 1 s grace period (the
+  demo image's PID 1 ignores SIGTERM).
+"""
+
+
+def markdown(results: Sequence[Result], meta: Meta) -> str:
+    mode = "quick subset" if meta.quick else "full matrix"
+    parts = [
+        "# Docker vs Kubernetes, measured",
+        "",
+        f"{meta.started} · {mode} · {meta.host} · Docker {meta.docker} · "
+        f"Kubernetes {meta.kubernetes} on kwok · run took {meta.seconds:.0f} s. "
+        "Produced by `reconcile-lab compare`; every value below was measured in this run.",
+        "",
+        "Engines: " + "; ".join(f"**{e.title}**: {e.how}" for e in scenarios.ENGINES) + ".",
+        "",
+        main_table(results),
+        "",
+        FOOTNOTES,
+        "## What was done",
+        "",
+        "| Scenario | Docker side | Kubernetes side |",
+        "|---|---|---|",
+        *(f"| {r.scenario.title} | {_escape(r.scenario.fault_docker)} | "
+          f"{_escape(r.scenario.fault_kubernetes)} |" for r in results),
+        "",
+        "## Details",
+        "",
+        details_table(results),
+        "",
+        "## Timelines",
+        "",
+        *(f"![{r.scenario.title}]({r.plot})" for r in results if r.plot),
+        "",
+        "Raw samples, markers and requests: `results.json`.",
+        "",
+    ]
+    return "\n".join(parts)
+
+
+def to_json(results: Sequence[Result], meta: Meta) -> dict[str, Any]:
+    return {
+        "meta": meta._asdict(),
+        "engines": [e._asdict() for e in scenarios.ENGINES],
+        "scenarios": [{
+            "id": r.scenario.id, "title": r.scenario.title, "plot": r.plot,
+            "target": r.scenario.target._asdict(), "window": r.scenario.window,
+            "steps": [s._asdict() for s in r.scenario.steps],
+            "outcomes": [o._asdict() for o in r.outcomes],
+            "timelines": [timeline.to_json(t) for t in r.timelines],
+        } for r in results],
+    }
+
+
+def outcomes_from_json(data: Mapping[str, Any]) -> dict[tuple[str, str], Outcome]:
+    """(scenario, engine) → outcome, read back from :func:`to_json`'s output."""
+    found: dict[tuple[str, str], Outcome] = {}
+    for s in data["scenarios"]:
+        for o in s["outcomes"]:
+            o = dict(o)
+            o["typed"] = tuple(o["typed"])
+            found[(s["id"], o["engine"])] = Outcome(**o)
+    return found

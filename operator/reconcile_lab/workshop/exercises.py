@@ -1,0 +1,392 @@
+"""The workshop's exercises and what "done" means for each, as pure functions of observed state.
+
+Each check takes a :class:`State` (what ``gather`` read from the cluster, Docker and
+Prometheus) and returns a :class:`Verdict`: PASS or FAIL, what was seen, and a hint for the
+next step. A check looks for the *evidence* of the exercise (a replaced pod, a DriftRepaired
+event, a ReplicaSet on v2), not only for a final state, so the state before the exercise fails
+and the state after the intended action passes.
+
+Purely data: no I/O, no clock (``now`` is in the state), no client library.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+V1 = "reconcile-lab/hello:v1"
+V2 = "reconcile-lab/hello:v2"
+REVISION = "deployment.kubernetes.io/revision"
+LABEL_APP = "reconcile-lab/app"
+INSTANCE = "app.kubernetes.io/instance"
+RESTARTED_AFTER = 3.0  # a container started this long after it was created was restarted
+SCALE_TO = 5  # exercise 02
+OUTAGE_REPLICAS = 4  # exercise 07
+
+Obj = Mapping[str, Any]
+
+
+class State(NamedTuple):
+    """Everything a check may look at; None/empty where nothing was found."""
+
+    app: str
+    namespace: str
+    webapp: Obj | None = None
+    deployment: Obj | None = None
+    service: Obj | None = None
+    replicasets: tuple[Obj, ...] = ()
+    pods: tuple[Obj, ...] = ()
+    events: tuple[Obj, ...] = ()  # the namespace's events
+    containers: tuple[Obj, ...] = ()  # `docker inspect` of the containers labelled for the app
+    network: bool = False  # the network NAME labelled for the app exists
+    operator_running: bool | None = None  # None: cannot tell
+    prometheus: tuple[tuple[Mapping[str, str], float], ...] | None = None  # None: unreachable
+    kube_error: str = ""
+    docker_error: str = ""
+    prometheus_url: str = "http://127.0.0.1:9090"
+
+
+class Verdict(NamedTuple):
+    passed: bool
+    summary: str  # what was seen
+    hint: str = ""  # what to do next (on PASS: what to notice)
+
+    def format(self, number: str) -> str:
+        word = "PASS" if self.passed else "FAIL"
+        text = f"{word}  exercise {number}: {self.summary}"
+        if self.hint:
+            text += f"\n      {'notice' if self.passed else 'hint'}: {self.hint}"
+        return text
+
+
+class Exercise(NamedTuple):
+    number: str  # two digits
+    slug: str  # examples/exercises/NN-slug/
+    title: str
+    check: Callable[[State], Verdict]
+
+    @property
+    def directory(self) -> str:
+        return f"examples/exercises/{self.number}-{self.slug}"
+
+
+# --- reading the objects --------------------------------------------------------------------
+
+
+def _time(text: str | None) -> float:
+    if not text:
+        return 0.0
+    try:
+        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def _condition(obj: Obj | None, kind: str) -> Obj | None:
+    for c in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if c.get("type") == kind:
+            return dict(c)
+    return None
+
+
+def _owned_by(child: Obj | None, owner: Obj | None) -> bool:
+    uid = (owner or {}).get("metadata", {}).get("uid")
+    return bool(uid) and any(ref.get("uid") == uid and ref.get("controller")
+                             for ref in (child or {}).get("metadata", {}).get("ownerReferences")
+                             or [])
+
+
+def _replicas(webapp: Obj) -> int:
+    return int(webapp.get("spec", {}).get("replicas", 1))
+
+
+def _ready(webapp: Obj) -> int:
+    return int((webapp.get("status") or {}).get("readyReplicas") or 0)
+
+
+def _image(webapp: Obj) -> str:
+    return str(webapp.get("spec", {}).get("image", ""))
+
+
+def _events_for(state: State, kind: str, name: str) -> list[Obj]:
+    return [e for e in state.events if e.get("involvedObject", {}).get("kind") == kind
+            and e.get("involvedObject", {}).get("name") == name]
+
+
+def _where(state: State) -> str:
+    return f"in namespace {state.namespace}"
+
+
+def _basics(state: State) -> Verdict | None:
+    """The failures every Kubernetes exercise shares; None when the WebApp is there and Ready."""
+    if state.kube_error:
+        return Verdict(False, f"the cluster does not answer: {state.kube_error}",
+                       "reconcile-lab cluster up, then eval \"$(reconcile-lab cluster env)\"")
+    w = state.webapp
+    if w is None:
+        return Verdict(False, f"no WebApp {state.app} {_where(state)}",
+                       "kubectl apply -f examples/exercises/01-first-webapp/webapp.yaml"
+                       + (f" -n {state.namespace}" if state.namespace != "default" else ""))
+    ready = _condition(w, "Ready")
+    if not (w.get("status") or {}).get("observedGeneration"):
+        return Verdict(False, f"WebApp {state.app} has no status yet: nothing has reconciled it",
+                       "is the operator running? reconcile-lab operator start")
+    if state.deployment is None or state.service is None:
+        missing = " and ".join(k for k, v in (("Deployment", state.deployment),
+                                              ("Service", state.service)) if v is None)
+        return Verdict(False, f"WebApp {state.app} has no {missing}",
+                       "is the operator running? reconcile-lab operator start")
+    if not (_owned_by(state.deployment, w) and _owned_by(state.service, w)):
+        return Verdict(False, f"the Deployment or Service {state.app} is not owned by the WebApp",
+                       "kubectl describe webapp " + state.app + " (look for ChildConflict)")
+    if ready is None or ready.get("status") != "True":
+        reason = (ready or {}).get("reason", "no Ready condition")
+        return Verdict(False, f"WebApp {state.app} is not Ready yet ({reason}): "
+                       f"{_ready(w)}/{_replicas(w)} ready",
+                       f"kubectl wait --for=condition=Ready webapp/{state.app}, then check again")
+    return None
+
+
+# --- the checks -----------------------------------------------------------------------------
+
+
+def check_first_webapp(state: State) -> Verdict:
+    if (failed := _basics(state)) is not None:
+        return failed
+    w = state.webapp
+    assert w is not None
+    return Verdict(True, f"WebApp {state.app} is Ready: {_ready(w)}/{_replicas(w)} replicas, "
+                   "its Deployment and Service carry an ownerReference to it",
+                   "kubectl returned at once; the operator did the work afterwards, and "
+                   "keeps doing it")
+
+
+def check_scale(state: State) -> Verdict:
+    if (failed := _basics(state)) is not None:
+        return failed
+    w, d = state.webapp, state.deployment
+    assert w is not None and d is not None
+    if _replicas(w) != SCALE_TO:
+        return Verdict(False, f"WebApp {state.app} asks for {_replicas(w)} replicas; "
+                       f"the exercise asks for {SCALE_TO}",
+                       f"kubectl scale webapp/{state.app} --replicas={SCALE_TO}")
+    if int(d.get("spec", {}).get("replicas", -1)) != SCALE_TO or _ready(w) != SCALE_TO:
+        return Verdict(False, f"asked for {SCALE_TO}, {_ready(w)} ready so far",
+                       "wait a moment and check again")
+    return Verdict(True, f"{SCALE_TO}/{SCALE_TO} ready; the Deployment followed the WebApp",
+                   "one field changed; the operator made the Deployment follow")
+
+
+def _pod_replaced(state: State) -> bool:
+    """More pods were created for the current ReplicaSet than it has ever had to hold."""
+    current = [rs for rs in state.replicasets if int(rs.get("spec", {}).get("replicas") or 0) > 0]
+    for rs in current:
+        name = rs.get("metadata", {}).get("name", "")
+        created = sum(int(e.get("count") or 1) for e in _events_for(state, "ReplicaSet", name)
+                      if e.get("reason") == "SuccessfulCreate")
+        if created > int(rs.get("spec", {}).get("replicas") or 0):
+            return True
+    return False
+
+
+def _container(c: Obj) -> tuple[str, str, bool, bool]:
+    """(name, status, ready, restarted) of a `docker inspect` entry."""
+    state = c.get("State") or {}
+    health = (state.get("Health") or {}).get("Status", "none")
+    ready = state.get("Status") == "running" and health in ("none", "healthy")
+    restarted = _time(state.get("StartedAt")) - _time(c.get("Created")) > RESTARTED_AFTER
+    return str(c.get("Name", "")).lstrip("/"), str(state.get("Status", "?")), ready, restarted
+
+
+def check_self_healing(state: State) -> Verdict:
+    if (failed := _basics(state)) is not None:
+        return failed
+    w = state.webapp
+    assert w is not None
+    if not _pod_replaced(state):
+        return Verdict(False, "no pod of the app has been replaced yet",
+                       f"kubectl get pods -l {INSTANCE}={state.app}, then kubectl delete pod "
+                       "ONE-OF-THEM --wait=false and watch: kubectl get pods -w")
+    if _ready(w) != _replicas(w):
+        return Verdict(False, f"a pod was replaced; {_ready(w)}/{_replicas(w)} ready so far",
+                       "wait a moment and check again")
+    if state.docker_error:
+        return Verdict(False, f"Kubernetes part done; Docker does not answer: {state.docker_error}",
+                       "reconcile-lab engine up")
+    seen = [_container(c) for c in state.containers]
+    if not seen:
+        return Verdict(False, f"Kubernetes replaced a pod by itself; no Docker twin of "
+                       f"{state.app} runs yet",
+                       "reconcile-lab docker apply -f examples/exercises/01-first-webapp/"
+                       "webapp.yaml")
+    down = [name for name, _, ready, _ in seen if not ready]
+    if down:
+        return Verdict(False, f"{', '.join(down)} not running and nothing brought "
+                       f"{'it' if len(down) == 1 else 'them'} back: Docker keeps no desired state",
+                       "now be the controller yourself: reconcile-lab docker apply -f "
+                       "examples/exercises/01-first-webapp/webapp.yaml")
+    if not any(restarted for *_, restarted in seen):
+        return Verdict(False, "Kubernetes replaced a pod by itself; no container of the twin "
+                       "has been killed yet",
+                       f"docker kill {seen[0][0]}, wait, look (reconcile-lab docker status "
+                       f"{state.app}), then apply the file again")
+    return Verdict(True, "a pod was replaced by the cluster without anyone asking; the killed "
+                   "container came back only when you ran apply",
+                   "self-healing is a loop that never stops comparing, not a restart command")
+
+
+def check_drift_repair(state: State) -> Verdict:
+    if (failed := _basics(state)) is not None:
+        return failed
+    repaired = [e for e in _events_for(state, "WebApp", state.app)
+                if e.get("reason") == "DriftRepaired"]
+    if not repaired:
+        return Verdict(False, "no drift repaired yet",
+                       f"kubectl delete service {state.app} (or kubectl scale deployment "
+                       f"{state.app} --replicas=1) and watch it come back")
+    messages = sorted({str(e.get("message", "")) for e in repaired})
+    return Verdict(True, f"the operator repaired drift: {'; '.join(messages)}",
+                   f"kubectl get events --field-selector involvedObject.name={state.app}")
+
+
+def _images(rs: Obj) -> set[str]:
+    return {str(c.get("image")) for c in rs.get("spec", {}).get("template", {}).get("spec", {})
+            .get("containers", [])}
+
+
+def check_rollout(state: State) -> Verdict:
+    if (failed := _basics(state)) is not None:
+        return failed
+    w, d = state.webapp, state.deployment
+    assert w is not None and d is not None
+    revision = int(d.get("metadata", {}).get("annotations", {}).get(REVISION, "0") or 0)
+    had_v2 = any(V2 in _images(rs) for rs in state.replicasets)
+    if not had_v2:
+        return Verdict(False, f"no rollout to v2 yet (revision {revision})",
+                       "kubectl apply -f examples/exercises/05-rolling-update/webapp-v2.yaml"
+                       f" and watch: kubectl get webapp {state.app} -w")
+    if _image(w) != V1:
+        return Verdict(False, f"v2 is rolled out (revision {revision}); now roll back to v1",
+                       "kubectl apply -f examples/exercises/01-first-webapp/webapp.yaml")
+    status = d.get("status") or {}
+    if revision < 3 or int(status.get("updatedReplicas") or 0) != _replicas(w) \
+            or _ready(w) != _replicas(w):
+        return Verdict(False, f"rolling back to v1: {_ready(w)}/{_replicas(w)} ready, "
+                       f"revision {revision}", "wait a moment and check again")
+    return Verdict(True, f"rolled out v2 and back to v1 (revision {revision}), "
+                   f"{_ready(w)}/{_replicas(w)} ready",
+                   f"kubectl rollout history deployment/{state.app}: the old ReplicaSet was "
+                   "kept, so going back was a scale, not a rebuild")
+
+
+def check_garbage_collection(state: State) -> Verdict:
+    if state.kube_error:
+        return Verdict(False, f"the cluster does not answer: {state.kube_error}",
+                       "reconcile-lab cluster up")
+    if not _events_for(state, "WebApp", state.app):
+        return Verdict(False, f"there is no trace of a WebApp {state.app} {_where(state)} "
+                       "(no events in the last hour)", "do exercise 01 first")
+    if state.webapp is not None:
+        return Verdict(False, f"WebApp {state.app} still exists",
+                       f"kubectl delete webapp {state.app}, then kubectl get "
+                       f"deployment,service,pods -l {INSTANCE}={state.app}")
+    left = [f"{kind} {o['metadata']['name']}" for kind, objs in (
+        ("Deployment", [state.deployment] if state.deployment else []),
+        ("Service", [state.service] if state.service else []),
+        ("ReplicaSet", list(state.replicasets)), ("Pod", list(state.pods))) for o in objs]
+    if left:
+        return Verdict(False, f"the WebApp is gone; its children are going: "
+                       f"{', '.join(left[:4])}", "garbage collection is asynchronous: check again")
+    if state.docker_error:
+        return Verdict(False, f"Kubernetes part done; Docker does not answer: {state.docker_error}",
+                       "reconcile-lab engine up")
+    if state.containers or state.network:
+        what = [str(c.get("Name", "")).lstrip("/") for c in state.containers]
+        what += [f"network {state.app}"] if state.network else []
+        return Verdict(False, f"Kubernetes collected everything; Docker still has "
+                       f"{', '.join(what)}",
+                       f"Docker does no garbage collection: reconcile-lab docker delete "
+                       f"{state.app} (it removes what carries the label {LABEL_APP}={state.app})")
+    return Verdict(True, "the WebApp went and took its Deployment, ReplicaSets, pods and "
+                   "Service with it; on Docker, delete removed what carried the label",
+                   "ownerReferences did on Kubernetes what a label and a command did on Docker")
+
+
+def check_operator_down(state: State) -> Verdict:
+    if state.kube_error:
+        return Verdict(False, f"the cluster does not answer: {state.kube_error}",
+                       "reconcile-lab cluster up")
+    w, d = state.webapp, state.deployment
+    if w is None or d is None:
+        return _basics(state) or Verdict(False, "no WebApp", "do exercise 01 first")
+    generation = int(w.get("metadata", {}).get("generation") or 0)
+    observed = int((w.get("status") or {}).get("observedGeneration") or 0)
+    wanted = _replicas(w)
+    serving = int((d.get("status") or {}).get("readyReplicas") or 0)
+    if wanted != OUTAGE_REPLICAS:
+        first = ("stop the operator (reconcile-lab operator stop), then"
+                 if state.operator_running is not False else "the operator is stopped: now")
+        return Verdict(False, f"WebApp {state.app} asks for {wanted} replicas",
+                       f"{first} kubectl scale webapp/{state.app} --replicas={OUTAGE_REPLICAS}")
+    if observed < generation:
+        return Verdict(False, f"your change waits: generation {generation} is not observed "
+                       f"(observedGeneration {observed}); meanwhile the app still serves "
+                       f"({serving} ready)",
+                       "start the operator again: reconcile-lab operator start")
+    if _ready(w) != OUTAGE_REPLICAS or int(d.get("spec", {}).get("replicas", 0)) != wanted:
+        return Verdict(False, f"the change is being made: {_ready(w)}/{wanted} ready",
+                       "wait a moment and check again")
+    return Verdict(True, f"{OUTAGE_REPLICAS}/{OUTAGE_REPLICAS} ready, observedGeneration "
+                   f"{observed} = generation: the change waited for the operator, the app kept "
+                   "serving", "the desired state was safe in the apiserver all along")
+
+
+def check_metrics(state: State) -> Verdict:
+    if state.prometheus is None:
+        return Verdict(False, f"no Prometheus answers at {state.prometheus_url}",
+                       "make prometheus (see docs/observability.md)")
+    engines = {labels.get("engine", ""): value for labels, value in state.prometheus
+               if labels.get("app") == state.app}
+    if not engines:
+        return Verdict(False, f"Prometheus has no reconcile_lab_ready_replicas for {state.app}",
+                       "is the operator running with metrics on :8000? is Prometheus scraping "
+                       "it? (Status → Targets in its web UI)")
+    missing = [e for e in ("kubernetes", "docker") if e not in engines]
+    if missing == ["docker"]:
+        return Verdict(False, "Prometheus has the operator's numbers, not the twin's",
+                       "run the twin as a loop: reconcile-lab docker apply -f "
+                       "examples/exercises/01-first-webapp/webapp.yaml --watch (metrics on "
+                       ":8001)")
+    if missing:
+        return Verdict(False, f"Prometheus has no numbers from the {missing[0]} engine",
+                       "reconcile-lab operator start (metrics on :8000)")
+    seen = ", ".join(f"{k}: {v:g} ready" for k, v in sorted(engines.items()))
+    return Verdict(True, f"Prometheus has both engines side by side ({seen})",
+                   "open the Reconciliation dashboard in Grafana: one panel, two engines")
+
+
+EXERCISES: tuple[Exercise, ...] = (
+    Exercise("01", "first-webapp", "Your first WebApp: one file, two engines",
+             check_first_webapp),
+    Exercise("02", "scale", "Scale: change one field, watch the cluster follow", check_scale),
+    Exercise("03", "self-healing", "Self-healing vs the imperative twin", check_self_healing),
+    Exercise("04", "drift-repair", "Drift repair: delete a child, watch it come back",
+             check_drift_repair),
+    Exercise("05", "rolling-update", "Rolling update and rollback", check_rollout),
+    Exercise("06", "garbage-collection", "Garbage collection on delete",
+             check_garbage_collection),
+    Exercise("07", "operator-down", "Operator down: the app keeps serving, changes wait",
+             check_operator_down),
+    Exercise("08", "metrics", "Both engines in Prometheus and Grafana", check_metrics),
+)
+BY_NUMBER = {e.number: e for e in EXERCISES}
+
+
+def find(number: str) -> Exercise:
+    """An exercise by its number ("3" and "03" both work); KeyError when there is none."""
+    return BY_NUMBER[number.zfill(2)]
+
+
+def list_lines(exercises: Sequence[Exercise] = EXERCISES) -> list[str]:
+    return [f"{e.number}  {e.title}  ({e.directory}/README.md)" for e in exercises]

@@ -1,0 +1,118 @@
+"""What a participant's cluster, Docker engine and Prometheus look like now, for the checks.
+
+A thin I/O adapter: it runs the kit's ``kubectl`` and the ``docker`` CLI (the same commands a
+participant would use to look), asks Prometheus one query, and returns an
+``exercises.State``. It reads only; it decides nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from reconcile_lab.cluster import probing
+from reconcile_lab.workshop.exercises import INSTANCE, LABEL_APP, State
+
+OPERATOR_HEALTH = "http://127.0.0.1:8080/healthz"  # `operator run|start`'s default liveness
+
+
+def _kubectl(kubeconfig: Path, *args: str) -> Any:
+    result = probing.kubectl(kubeconfig, *args, "-o", "json", timeout=30)
+    if result.returncode != 0:
+        if "NotFound" in result.stderr or "not found" in result.stderr:
+            return None
+        raise probing.ClusterError(result.stderr.strip().splitlines()[-1] if result.stderr
+                                   else f"kubectl {' '.join(args)} failed")
+    return json.loads(result.stdout)
+
+
+def _kubernetes(kubeconfig: Path, app: str, namespace: str) -> dict[str, Any]:
+    ns = ["-n", namespace]
+    selector = ["-l", f"{INSTANCE}={app}"]
+    try:
+        return {
+            "webapp": _kubectl(kubeconfig, "get", "webapp", app, *ns),
+            "deployment": _kubectl(kubeconfig, "get", "deployment", app, *ns),
+            "service": _kubectl(kubeconfig, "get", "service", app, *ns),
+            "replicasets": tuple((_kubectl(kubeconfig, "get", "replicasets", *ns, *selector)
+                                  or {}).get("items", [])),
+            "pods": tuple((_kubectl(kubeconfig, "get", "pods", *ns, *selector) or {})
+                          .get("items", [])),
+            "events": tuple((_kubectl(kubeconfig, "get", "events", *ns) or {}).get("items", [])),
+        }
+    except (probing.ClusterError, subprocess.TimeoutExpired, ValueError) as e:
+        return {"kube_error": str(e)[:300]}
+
+
+def _docker(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=30,
+                          check=False)
+
+
+def _docker_side(app: str) -> dict[str, Any]:
+    try:
+        ids = _docker("ps", "-aq", "--filter", f"label={LABEL_APP}={app}")
+        if ids.returncode != 0:
+            return {"docker_error": ids.stderr.strip()[:300]}
+        containers = json.loads(_docker("inspect", *ids.stdout.split()).stdout) \
+            if ids.stdout.split() else []
+        network = _docker("network", "inspect", app)
+        ours = network.returncode == 0 and any(
+            (n.get("Labels") or {}).get(LABEL_APP) == app for n in json.loads(network.stdout))
+    except (OSError, subprocess.TimeoutExpired, ValueError) as e:
+        return {"docker_error": str(e)[:300]}
+    return {"containers": tuple(containers), "network": ours}
+
+
+def _operator_running() -> bool | None:
+    from reconcile_lab.declarative import command
+
+    if command.running_pid() is not None:
+        return True
+    try:
+        with urllib.request.urlopen(OPERATOR_HEALTH, timeout=1) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
+def prometheus_samples(url: str, app: str) -> tuple[tuple[dict[str, str], float], ...] | None:
+    if not url.startswith(("http://", "https://")):
+        return None
+    query = urllib.parse.urlencode({"query": f'reconcile_lab_ready_replicas{{app="{app}"}}'})
+    try:
+        # The scheme was checked above: only http(s), never file: or a custom handler.
+        with urllib.request.urlopen(f"{url.rstrip('/')}/api/v1/query?{query}",  # noqa: S310
+                                    timeout=3) as r:
+            body = json.loads(r.read())
+    except (OSError, ValueError):
+        return None
+    return tuple((dict(s.get("metric", {})), float(s.get("value", [0, "0"])[1]))
+                 for s in body.get("data", {}).get("result", []))
+
+
+def state(app: str, namespace: str, *, kubeconfig: Path | None = None,
+          prometheus: str = "http://127.0.0.1:9090", need: tuple[str, ...] = (
+              "kubernetes", "docker", "operator", "prometheus")) -> State:
+    """Observe what the checks need (``need`` skips the slow parts a check does not use)."""
+    parts: dict[str, Any] = {}
+    if "kubernetes" in need:
+        if kubeconfig is None:
+            from reconcile_lab.cluster import providers
+
+            kubeconfig = providers.kubeconfig()
+        if not kubeconfig.is_file():
+            parts["kube_error"] = f"no kubeconfig at {kubeconfig}"
+        else:
+            parts.update(_kubernetes(kubeconfig, app, namespace))
+    if "docker" in need:
+        parts.update(_docker_side(app))
+    if "operator" in need:
+        parts["operator_running"] = _operator_running()
+    if "prometheus" in need:
+        parts["prometheus"] = prometheus_samples(prometheus, app)
+    return State(app=app, namespace=namespace, prometheus_url=prometheus, **parts)

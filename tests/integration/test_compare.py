@@ -1,0 +1,184 @@
+"""`reconcile-lab compare --quick` and `reconcile-lab watch`, for real.
+
+The harness brings up a kwok cluster of its own (in this test's state directory), its own
+operator, and a single-node swarm on 127.0.0.1 when none is active; everything it made must be
+gone afterwards and every value in its table must come from what it measured.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconcile_lab.compare import report, scenarios
+from tests import cases
+from tests.conftest import Cluster, Operator
+
+ROOT = Path(__file__).resolve().parents[2]
+RL = [sys.executable, "-m", "reconcile_lab"]
+
+
+def _env(state: Path) -> dict[str, str]:
+    return {**os.environ, "RECONCILE_LAB_STATE": str(state),
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "operator"), str(ROOT)])}
+
+
+def _docker(*args: str) -> str:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=False,
+                          timeout=60).stdout
+
+
+def _swarm_state() -> str:
+    return _docker("info", "--format", "{{.Swarm.LocalNodeState}}").strip()
+
+
+@pytest.fixture(scope="module")
+def quick(docker_engine: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One `compare --quick` run for the whole module (about a minute and a half)."""
+    out = tmp_path_factory.mktemp("compare")
+    state = tmp_path_factory.mktemp("compare-state")
+    swarm_before = _swarm_state()
+    gwbridge_before = "docker_gwbridge" in _docker("network", "ls", "--format", "{{.Name}}")
+    started = time.monotonic()
+    done = subprocess.run([*RL, "compare", "--quick", "--out", str(out)], env=_env(state),
+                          capture_output=True, text=True, timeout=400, check=False)
+    seconds = time.monotonic() - started
+    print(done.stderr[-4000:], file=sys.stderr)
+    return {"out": out, "state": state, "done": done, "seconds": seconds,
+            "swarm_before": swarm_before, "gwbridge_before": gwbridge_before,
+            "data": json.loads((out / "results.json").read_text())
+            if (out / "results.json").is_file() else None}
+
+
+@pytest.mark.cluster
+@pytest.mark.docker
+@pytest.mark.slow
+def test_quick_compare_measures_who_recovers_a_killed_instance(quick: dict[str, Any]) -> None:
+    assert quick["done"].returncode == 0, quick["done"].stderr[-3000:]
+    assert quick["seconds"] < 120, f"--quick took {quick['seconds']:.0f}s"
+    found = report.outcomes_from_json(quick["data"])
+
+    operator = found[("kill-one", "operator")]
+    assert operator.recovered and operator.seconds is not None and operator.seconds < 5
+    assert operator.commands == 0 and operator.repair_commands == 0
+
+    twin = found[("kill-one", "twin")]
+    assert not twin.recovered and twin.seconds is None
+    # ... until a person types apply, which brings it back.
+    assert twin.repair_commands == 1 and twin.repair_seconds is not None
+
+    for engine in ("twin-watch", "swarm"):
+        outcome = found[("kill-one", engine)]
+        assert outcome.recovered, engine
+        assert outcome.seconds is not None and 0 < outcome.seconds < 14, (engine, outcome)
+        assert outcome.commands == 0
+
+    # dockerd treats `docker kill` as a manual stop: the restart policy does not apply.
+    assert not found[("kill-one", "restart-always")].recovered
+
+
+@pytest.mark.cluster
+@pytest.mark.docker
+@pytest.mark.slow
+def test_quick_compare_covers_create_and_a_deleted_child(quick: dict[str, Any]) -> None:
+    found = report.outcomes_from_json(quick["data"])
+    assert {s for s, _ in found} == set(scenarios.QUICK)
+    for engine in scenarios.ENGINES:
+        created = found[("create", engine.id)]
+        assert created.recovered and created.seconds is not None, engine
+        assert created.commands >= 1  # somebody had to say what they wanted
+    assert found[("delete-child", "operator")].recovered
+    assert found[("delete-child", "twin-watch")].recovered
+    assert found[("delete-child", "swarm")].recovered
+    assert not found[("delete-child", "twin")].recovered
+    # the removed containers took their restart policy with them
+    assert not found[("delete-child", "restart-always")].recovered
+
+
+@pytest.mark.cluster
+@pytest.mark.docker
+@pytest.mark.slow
+def test_the_table_shows_the_measured_values_and_says_what_is_simulated(
+        quick: dict[str, Any]) -> None:
+    out: Path = quick["out"]
+    table = (out / "comparison.md").read_text()
+    data = quick["data"]
+    kill = next(s for s in data["scenarios"] if s["id"] == "kill-one")
+    row = next(line for line in table.splitlines() if line.startswith("| Kill one instance |"))
+    cells = [c.strip() for c in row.strip("|").split("|")][1:]
+    by_engine = {o["engine"]: o for o in kill["outcomes"]}
+    for engine, text in zip(scenarios.ENGINES, cells, strict=True):
+        o = by_engine[engine.id]
+        if o["recovered"]:
+            assert text.startswith("✅") and f"{o['seconds']:.1f} s" in text, (engine, text)
+        else:
+            assert text.startswith("❌ not recovered within"), (engine, text)
+    assert "**Simulated pods.**" in table and "On kind" in table
+    for name in ("create.png", "kill-one.png", "delete-child.png", "summary.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+        assert f"({name})" in table or name == "summary.png"
+    # every timeline was sampled about every 100 ms
+    tl = next(t for t in kill["timelines"] if t["engine"] == "operator")
+    times = [row[0] for row in tl["samples"]]
+    gaps = sorted(b - a for a, b in itertools.pairwise(times))
+    assert 0.08 < gaps[len(gaps) // 2] < 0.2
+
+
+@pytest.mark.cluster
+@pytest.mark.docker
+@pytest.mark.slow
+def test_compare_leaves_nothing_behind(quick: dict[str, Any]) -> None:
+    apps = {t["app"] for s in quick["data"]["scenarios"] for t in s["timelines"] if t["app"]}
+    prefixes = {app.split("-")[0] + "-" for app in apps}
+    assert len(prefixes) == 1
+    names = _docker("ps", "-a", "--format", "{{.Names}}").split()
+    networks = _docker("network", "ls", "--format", "{{.Name}}").split()
+    assert not [n for n in names + networks if any(n.startswith(p) for p in prefixes)]
+    assert _swarm_state() == quick["swarm_before"]
+    if not quick["gwbridge_before"]:
+        assert "docker_gwbridge" not in networks
+    assert not (quick["state"] / "compare" / "kwok" / "clusters" / "reconcile-lab").exists()
+
+
+# --- the live view --------------------------------------------------------------------------
+
+
+@pytest.mark.cluster
+@pytest.mark.docker
+def test_watch_once_shows_the_webapp_and_the_operators_events(
+        cluster: Cluster, operator: Operator, namespace: str, docker_engine: Any,
+        tmp_path: Path) -> None:
+    cluster.apply(cases.webapp("live", namespace, replicas=2))
+    cluster.kubectl("wait", "-n", namespace, "webapp/live", "--for=condition=Ready",
+                    "--timeout=30s", timeout=40)
+    done = subprocess.run([*RL, "watch", "--once", "--kubeconfig", str(cluster.kubeconfig),
+                           "--namespace", namespace], env=_env(tmp_path / "state"),
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    rows = [x.split("│")[1].split() for x in done.stdout.splitlines() if x.count("│") >= 2]
+    row = next(r for r in rows if r and r[0] == f"{namespace}/live")
+    assert row[1:6] == ["reconcile-lab/hello:v1", "2", "2", "2", "Available"], row
+    assert "Created: Deployment live created" in done.stdout
+    assert "Docker: the twin's labelled containers" in done.stdout
+
+
+@pytest.mark.docker
+def test_watch_stops_cleanly_on_ctrl_c(tmp_path: Path, docker_engine: Any) -> None:
+    proc = subprocess.Popen([*RL, "watch", "--interval", "0.5", "--kubeconfig",
+                             str(tmp_path / "none.yaml")], env=_env(tmp_path / "state"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=15)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "watch: stopped" in err
+    assert "no cluster: no kubeconfig" in out

@@ -1,0 +1,309 @@
+"""The comparison's pure core: scenarios, what a timeline means, the table, the live view."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from reconcile_lab.compare import report, scenarios, timeline, view
+from reconcile_lab.compare.scenarios import Target
+from reconcile_lab.compare.timeline import Marker, Request, Sample, Timeline
+
+KILL = scenarios.BY_SCENARIO["kill-one"]
+
+
+def steady(t0: float, t1: float, n: int, *, desired: int | None = 3, children: int | None = 2,
+           current: int | None = None) -> list[Sample]:
+    """Samples every 0.1 s from t0 to t1 (excluded) with n ready."""
+    out = []
+    t = t0
+    while t < t1 - 1e-9:
+        out.append(Sample(round(t, 3), desired, n, n, n if current is None else current,
+                          children))
+        t += 0.1
+    return out
+
+
+def kill_timeline(engine: str, samples: list[Sample], *, end: float,
+                  markers: tuple[Marker, ...] | None = None) -> Timeline:
+    return Timeline("kill-one", engine, "app", tuple(samples),
+                    markers or (Marker(0.0, "kill one", "fault", ("docker kill app-1",), 0),),
+                    end=end, child_kinds=2)
+
+
+# --- scenarios ------------------------------------------------------------------------------
+
+
+def test_the_quick_subset_is_create_kill_and_delete_a_child() -> None:
+    assert scenarios.QUICK == ("create", "kill-one", "delete-child")
+    assert [s.id for s in scenarios.select(quick=True)] == list(scenarios.QUICK)
+    assert len(scenarios.select()) == len(scenarios.SCENARIOS)
+    with pytest.raises(KeyError):
+        scenarios.select(("nope",))
+
+
+def test_every_scenario_is_bounded_and_every_engine_is_covered_or_excused() -> None:
+    for s in scenarios.SCENARIOS:
+        assert s.window <= 30
+        for engine, why in s.not_applicable:
+            assert engine in scenarios.BY_ID and len(why) > 20
+
+
+@pytest.mark.parametrize(("scenario", "target"), [
+    ("create", Target(3, scenarios.V1)),
+    ("scale", Target(5, scenarios.V1)),
+    ("kill-one", Target(3, scenarios.V1)),
+    ("rollout", Target(3, scenarios.V1)),
+    ("kill-controller", Target(5, scenarios.V1)),
+    ("delete-app", Target(0, scenarios.V1, gone=True)),
+])
+def test_the_target_follows_the_changes_and_ignores_the_faults(scenario: str,
+                                                               target: Target) -> None:
+    assert scenarios.BY_SCENARIO[scenario].target == target
+
+
+def test_the_rollout_waits_for_v2_between_its_two_legs() -> None:
+    s = scenarios.BY_SCENARIO["rollout"]
+    assert scenarios.target_after(s.initial, s.steps[:1]).image == scenarios.V2
+    assert [step.action for step in s.steps] == ["rollout", "wait-converged", "rollout"]
+
+
+def test_app_names_are_dns_labels_unique_per_run_scenario_and_engine() -> None:
+    names = {scenarios.app_name("ab12", s.id, e.id) for s in scenarios.SCENARIOS
+             for e in scenarios.ENGINES}
+    assert len(names) == len(scenarios.SCENARIOS) * len(scenarios.ENGINES)
+    from reconcile_lab import spec
+
+    assert all(spec.NAME_RULES[0].check(n) for n in names)
+
+
+# --- what a timeline means ------------------------------------------------------------------
+
+
+def test_a_dip_then_back_is_recovered_at_the_first_sample_that_stays_back() -> None:
+    samples = steady(-1, 0, 3) + steady(0, 1.2, 2) + steady(1.2, 5, 3)
+    outcome = timeline.analyse(kill_timeline("operator", samples, end=5), KILL)
+    assert outcome.recovered and outcome.seconds == 1.2 and not outcome.upper_bound
+    assert outcome.min_ready == 2 and outcome.commands == 0
+
+
+def test_recovery_faster_than_the_sampling_is_an_upper_bound() -> None:
+    samples = steady(-1, 0.02, 3) + steady(0.3, 4, 3)
+    outcome = timeline.analyse(kill_timeline("operator", samples, end=4), KILL)
+    assert outcome.recovered and outcome.upper_bound and outcome.seconds == 0.3
+    assert report.cell(outcome, KILL).startswith("✅ recovered in ≤ 0.3 s (no gap seen)")
+
+
+def test_a_faults_clock_starts_when_a_sample_first_shows_it() -> None:
+    # kubectl took 0.8 s to return; the pod was gone from 0.5 s and back at 1.0 s.
+    samples = steady(-1, 0.5, 3) + steady(0.5, 1.0, 2) + steady(1.0, 4, 3)
+    markers = (Marker(0.0, "kill one", "fault", ("kubectl delete pod x",), 0, end=0.8),)
+    outcome = timeline.analyse(kill_timeline("operator", samples, end=4, markers=markers), KILL)
+    assert (outcome.clock_from, outcome.seconds, outcome.upper_bound) == (0.5, 0.5, False)
+
+
+def test_a_fault_seen_in_a_single_sample_is_timed_not_bounded() -> None:
+    samples = steady(-1, 0.3, 3) + steady(0.3, 0.4, 2) + steady(0.4, 4, 3)
+    markers = (Marker(0.0, "kill one", "fault", ("kubectl delete pod x",), 0, end=0.35),)
+    outcome = timeline.analyse(kill_timeline("operator", samples, end=4, markers=markers), KILL)
+    assert (outcome.seconds, outcome.upper_bound, outcome.min_ready) == (0.1, False, 2)
+
+
+def test_a_flicker_shorter_than_the_hold_is_not_a_recovery() -> None:
+    samples = steady(0, 3, 2) + steady(3, 3.5, 3)
+    outcome = timeline.analyse(kill_timeline("twin", samples, end=3.5), KILL)
+    assert not outcome.recovered and outcome.seconds is None
+
+
+def test_a_repair_by_hand_is_timed_separately_and_recovery_by_itself_stays_false() -> None:
+    samples = steady(-1, 0, 3) + steady(0, 14, 2) + steady(14, 16, 2) + steady(16, 18, 3)
+    markers = (Marker(0.0, "kill one", "fault", ("docker kill app-1",), 0),
+               Marker(14.0, "repair: apply", "repair", ("reconcile-lab docker apply -f x",)))
+    outcome = timeline.analyse(kill_timeline("twin", samples, end=18, markers=markers), KILL)
+    assert not outcome.recovered
+    assert (outcome.repair_commands, outcome.repair_seconds) == (1, 2.0)
+    assert report.cell(outcome, KILL) == ("❌ not recovered within 14 s · 0 commands typed; "
+                                          "then 1 command → recovered 2.0 s later")
+
+
+def test_a_missing_child_object_is_not_recovered_even_with_every_pod_ready() -> None:
+    samples = steady(0, 5, 3, children=1)
+    assert not timeline.analyse(kill_timeline("operator", samples, end=5), KILL).recovered
+
+
+def test_gone_means_no_instance_and_no_child_left() -> None:
+    gone = Target(0, scenarios.V1, gone=True)
+    assert timeline.matches(Sample(0, 0, 0, 0, 0, 0), gone)
+    assert timeline.matches(Sample(0, 0, 0, 0, 0, None), gone)
+    assert not timeline.matches(Sample(0, 0, 0, 0, 0, 1), gone)
+    assert not timeline.matches(Sample(0, 0, 1, 0, 0, None), gone)
+
+
+def test_the_controller_scenario_is_timed_from_the_restart_and_counts_typed_commands() -> None:
+    s = scenarios.BY_SCENARIO["kill-controller"]
+    samples = steady(-1, 6.5, 3, desired=5) + steady(6.5, 10, 5, desired=5)
+    markers = (Marker(0.0, "controller killed", "fault", ("kill -9 1",), 0),
+               Marker(0.3, "spec: replicas 5", "command", ("kubectl apply -f webapp.yaml",), 1),
+               Marker(0.6, "wait 5 s", "note", (), 2),
+               Marker(5.6, "controller restarted", "command", ("reconcile-lab operator run",), 3))
+    outcome = timeline.analyse(Timeline("kill-controller", "operator", "app", tuple(samples),
+                                        markers, end=10, child_kinds=2), s)
+    assert outcome.recovered and outcome.seconds == 0.9
+    assert outcome.commands == 2 and outcome.min_ready == 3
+
+
+def test_requests_count_only_where_traffic_is_real() -> None:
+    s = scenarios.BY_SCENARIO["rollout"]
+    requests = (Request(-0.5, True, "v1"), Request(1.0, False), Request(1.1, True, "v2"))
+    tl = Timeline("rollout", "twin", "app", tuple(steady(0, 3, 3)),
+                  (Marker(0.0, "roll out v2", "command", ("x",), 0),), requests, end=3)
+    outcome = timeline.analyse(tl, s)
+    assert (outcome.requests, outcome.failed) == (2, 1)
+    assert report.traffic_cell(outcome, s) == "1 of 2"
+    operator = timeline.analyse(tl._replace(engine="operator", requests=()), s)
+    assert operator.failed is None and report.traffic_cell(operator, s) == report.NA_SIMULATED
+
+
+def test_not_applicable_engines_carry_their_reason() -> None:
+    s = scenarios.BY_SCENARIO["kill-controller"]
+    outcome = timeline.analyse(Timeline(s.id, "swarm", "app", (), ()), s)
+    assert not outcome.applicable and "dockerd" in outcome.note
+    assert report.cell(outcome, s) == "n/a"
+
+
+def test_a_timeline_survives_json() -> None:
+    tl = kill_timeline("twin", steady(0, 1, 3), end=1)._replace(
+        requests=(Request(0.1, True, "v1"),))
+    again = timeline.from_json(json.loads(json.dumps(timeline.to_json(tl))))
+    assert again == tl
+
+
+# --- reading what the engines report --------------------------------------------------------
+
+
+def _pod(name: str, ready: bool, image: str = scenarios.V1, deleting: bool = False) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    return {"metadata": meta, "spec": {"containers": [{"image": image}]},
+            "status": {"phase": "Running",
+                       "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
+
+
+def test_terminating_pods_no_longer_count_and_current_means_ready_on_the_image() -> None:
+    pods = [_pod("a", True), _pod("b", True, scenarios.V2), _pod("c", False),
+            _pod("d", True, deleting=True)]
+    assert timeline.count_pods(pods, scenarios.V2) == timeline.Counts(3, 2, 1)
+
+
+def test_containers_are_ready_when_running_and_not_starting_or_unhealthy() -> None:
+    containers = [
+        {"State": "running", "Status": "Up 3 seconds (healthy)", "Image": scenarios.V1,
+         "Ports": [{"IP": "127.0.0.1", "PublicPort": 32768, "PrivatePort": 8080}]},
+        {"State": "running", "Status": "Up 1 second (health: starting)", "Image": scenarios.V1},
+        {"State": "running", "Status": "Up 9 seconds (unhealthy)", "Image": scenarios.V1},
+        {"State": "exited", "Status": "Exited (137) 2 seconds ago", "Image": scenarios.V1},
+        {"State": "running", "Status": "Up 5 seconds", "Image": scenarios.V2},
+    ]
+    assert timeline.count_containers(containers, scenarios.V1) == timeline.Counts(4, 2, 1)
+    assert timeline.loopback_port(containers[0]) == 32768
+    assert timeline.loopback_port(containers[1]) is None
+
+
+# --- the report -----------------------------------------------------------------------------
+
+
+def _result(scenario: scenarios.Scenario) -> report.Result:
+    timelines = []
+    for engine in scenarios.ENGINES:
+        samples = steady(-1, 0, 3) + steady(0, 0.5, 2) + steady(0.5, 4, 3)
+        timelines.append(Timeline(scenario.id, engine.id, f"app-{engine.id}", tuple(samples),
+                                  (Marker(0.0, "kill one", "fault", ("docker kill x",), 0),),
+                                  end=4, child_kinds=0))
+    outcomes = tuple(timeline.analyse(t, scenario) for t in timelines)
+    return report.Result(scenario, outcomes, tuple(timelines), plot=f"{scenario.id}.png")
+
+
+def test_the_report_is_the_articles_table_with_measured_cells_and_says_what_is_simulated() -> None:
+    meta = report.Meta("2026-01-01 00:00 UTC", 90.0, True, "x86_64, 2 cores", "20.10", "v1.36.3")
+    text = report.markdown([_result(KILL), _result(scenarios.BY_SCENARIO["crash-one"])], meta)
+    header = next(line for line in text.splitlines() if line.startswith("| Scenario |"))
+    assert header.count("|") == len(scenarios.ENGINES) + 2
+    assert "Kubernetes operator (kwok) ¹" in header
+    row = next(line for line in text.splitlines() if line.startswith("| Kill one instance |"))
+    assert row.count("✅ recovered in 0.5 s · 0 commands typed") == len(scenarios.ENGINES)
+    crash = next(line for line in text.splitlines()
+                 if line.startswith("| An instance crashes"))
+    assert crash.split("|")[2].strip() == "n/a"
+    assert "**Simulated pods.**" in text and "On kind" in text
+    assert "![Kill one instance](kill-one.png)" in text
+    data = report.to_json([_result(KILL)], meta)
+    assert report.outcomes_from_json(json.loads(json.dumps(data)))[("kill-one", "operator")] \
+        .recovered
+
+
+# --- the live view --------------------------------------------------------------------------
+
+
+def _text(renderable: Any) -> str:
+    console = Console(file=io.StringIO(), width=170, color_system=None)
+    console.print(renderable)
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    assert isinstance(out, str)
+    return out
+
+
+def test_the_view_shows_both_engines_side_by_side_with_their_actions() -> None:
+    webapps = [{"metadata": {"namespace": "default", "name": "hello"},
+                "spec": {"image": scenarios.V1, "replicas": 3},
+                "status": {"replicas": 3, "readyReplicas": 2,
+                           "conditions": [{"type": "Ready", "status": "False",
+                                           "reason": "ReplicasNotReady"}]}}]
+    events = [{"involvedObject": {"namespace": "default", "name": "hello"}, "type": "Normal",
+               "reason": "DriftRepaired", "message": "Service hello repaired",
+               "lastTimestamp": "2026-01-01T10:00:02Z"},
+              {"involvedObject": {"namespace": "default", "name": "hello"}, "type": "Normal",
+               "reason": "Created", "message": "Deployment hello created",
+               "lastTimestamp": "2026-01-01T10:00:00Z"}]
+    actions, repairs = view.from_events(events)
+    assert [a.text.split()[1] for a in actions] == ["DriftRepaired:", "Created:"]
+    containers = [{"Labels": {"reconcile-lab/app": "hello"}, "State": "running",
+                   "Status": "Up 2 minutes (healthy)", "Image": scenarios.V1},
+                  {"Labels": {"reconcile-lab/app": "hello"}, "State": "exited",
+                   "Status": "Exited (137)", "Image": scenarios.V1}]
+    docker_events = [{"Action": "die", "timeNano": 1_700_000_000_000_000_000,
+                      "Actor": {"Attributes": {"name": "hello-1", "exitCode": "137"}}},
+                     {"Action": "exec_start: sh", "Actor": {"Attributes": {"name": "hello-2"}}}]
+    frame = view.Frame(now=1_700_000_000.0, kubernetes=view.from_webapps(webapps),
+                       docker=view.from_containers(containers, {}),
+                       kubernetes_actions=actions, kubernetes_repairs=repairs,
+                       docker_actions=view.from_docker_events(docker_events))
+    text = _text(view.render(frame))
+    assert "default/hello" in text and "ReplicasNotReady" in text
+    assert "Deployment hello created" in text and "hello-1 die (exit 137)" in text
+    assert "exec_start" not in text  # health probes are not actions
+    assert "1 stopped" in text and "Docker keeps no desired state" in text
+    assert "1 DriftRepaired event(s)" in text
+    assert "no --watch loop answers on 127.0.0.1:8001" in text
+
+
+def test_the_view_reads_the_twins_metrics_and_says_when_an_engine_is_down() -> None:
+    metrics = "\n".join([
+        "# HELP reconcile_lab_desired_replicas Replicas the WebApp asks for.",
+        'reconcile_lab_desired_replicas{app="hello",engine="docker",namespace="default"} 3.0',
+        'reconcile_lab_desired_replicas{app="x",engine="kubernetes",namespace="default"} 9.0',
+        'reconcile_lab_drift_corrections_total{engine="docker",kind="Container"} 2.0',
+        'reconcile_lab_drift_corrections_total{engine="docker",kind="Network"} 1.0',
+    ])
+    desired, repairs = view.from_twin_metrics(metrics)
+    assert desired == {"hello": 3} and repairs == 3.0
+    frame = view.Frame(now=0.0, docker=view.from_containers([], desired), docker_repairs=repairs,
+                       kubernetes_error="no cluster: no kubeconfig at /x (fix: reconcile-lab "
+                                        "cluster up)", docker_desired_from="the loop")
+    text = _text(view.render(frame))
+    assert "no cluster" in text and "3 correction(s) by the --watch loop" in text
+    assert "hello" in text and "desired: the loop" in text
