@@ -21,7 +21,9 @@ from reconcile_lab.cluster.probing import ClusterError, Progress
 SOCKET = Path(os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock").removeprefix("unix://"))
 
 
-class _UnixConnection(http.client.HTTPConnection):
+class UnixConnection(http.client.HTTPConnection):
+    """HTTP over the engine's unix socket (the stdlib speaks TCP only)."""
+
     def __init__(self, path: Path, timeout: float) -> None:
         super().__init__("localhost", timeout=timeout)
         self._path = path
@@ -35,7 +37,7 @@ class _UnixConnection(http.client.HTTPConnection):
 def answers(timeout: float = 2.0) -> bool:
     """Whether a Docker engine answers /_ping on the socket."""
     try:
-        conn = _UnixConnection(SOCKET, timeout)
+        conn = UnixConnection(SOCKET, timeout)
         conn.request("GET", "/_ping")
         ok = conn.getresponse().status == 200
         conn.close()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
-import socket
 import threading
 import time
 import urllib.parse
@@ -24,17 +23,6 @@ from typing import Any
 
 from reconcile_lab.cluster import dockerd
 from reconcile_lab.compare import timeline
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: Path, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(str(self._path))
 
 
 class DockerError(RuntimeError):
@@ -51,7 +39,7 @@ class Docker:
     def get(self, path: str, **query: Any) -> Any:
         params = {k: v if isinstance(v, str) else json.dumps(v) for k, v in query.items()}
         url = path + ("?" + urllib.parse.urlencode(params) if params else "")
-        conn = _UnixConnection(self.socket, self.timeout)
+        conn = dockerd.UnixConnection(self.socket, self.timeout)
         try:
             conn.request("GET", url)
             response = conn.getresponse()
@@ -94,7 +82,7 @@ class Docker:
         if filters:
             query["filters"] = filters
         params = {k: v if isinstance(v, str) else json.dumps(v) for k, v in query.items()}
-        conn = _UnixConnection(self.socket, self.timeout)
+        conn = dockerd.UnixConnection(self.socket, self.timeout)
         try:
             conn.request("GET", "/events?" + urllib.parse.urlencode(params))
             body = conn.getresponse().read().decode(errors="replace")
