@@ -50,6 +50,16 @@ def log_file() -> Path:
     return paths.state_dir() / "dockerd.log"
 
 
+def _live_daemon() -> int | None:
+    """The pid of a running dockerd according to its pid file, if any."""
+    try:
+        pid = int(Path("/var/run/docker.pid").read_text().strip())
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except (OSError, ValueError):
+        return None
+    return pid if comm == "dockerd" else None
+
+
 def _is_debian_root() -> bool:
     return Path("/etc/debian_version").exists() and os.geteuid() == 0
 
@@ -76,6 +86,19 @@ def ensure(*, progress: Progress, wait: float = 60.0) -> None:
         if result.returncode != 0:
             raise ClusterError(f"apt-get install docker.io failed:\n{result.stderr[-1500:]}\n"
                                "  fix: check the Debian package mirror, then run again.")
+    if (pid := _live_daemon()) is not None:
+        # A dockerd that is still starting or shutting down: a second one would refuse to start
+        # ("pid file found"), so wait for this one to answer or to go.
+        progress(f"waiting for dockerd (pid {pid}) to finish starting or stopping")
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and _live_daemon() == pid and not answers():
+            time.sleep(0.3)
+        if answers():
+            progress("Docker engine answers")
+            return
+        if _live_daemon() is not None:
+            raise ClusterError(f"dockerd (pid {pid}) neither answers nor exits.\n"
+                               f"  fix: look at {log_file()}, stop it (kill {pid}), run again.")
     log = log_file()
     log.parent.mkdir(parents=True, exist_ok=True)
     progress(f"starting dockerd (log: {log})")
