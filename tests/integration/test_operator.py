@@ -124,7 +124,6 @@ def test_an_unchanged_webapp_causes_no_write(cluster: Cluster, operator: Operato
     cluster.apply(cases.webapp("quiet", namespace, replicas=2))
     _ready(cluster, "quiet", namespace)
     time.sleep(1)  # let the last status and pod updates settle
-    writes_before = operator.metric("reconcile_lab_writes_total")
     reconciles_before = operator.metric("reconcile_lab_reconciliations_total")
     # Touch the WebApp and its Deployment without changing anything the operator owns:
     # each is an event and a full reconcile, and each finds nothing to do.
@@ -135,7 +134,9 @@ def test_an_unchanged_webapp_causes_no_write(cluster: Cluster, operator: Operato
     wait_for(lambda: operator.metric("reconcile_lab_reconciliations_total")
              >= reconciles_before + 2, timeout=10, what="the reconciles the touches trigger")
     time.sleep(1)
-    assert operator.metric("reconcile_lab_writes_total") == writes_before
+    # Any write by the operator (an apply or a status patch) would change a resourceVersion.
+    # (reconcile_lab_writes_total counts every app the shared operator serves, so it is not
+    # a proof for this one.)
     assert versions == {k: cluster.get(k, "quiet", namespace)["metadata"]["resourceVersion"]  # type: ignore[index]
                         for k in ("deployment", "service", "webapp")}
 
