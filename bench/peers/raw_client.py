@@ -30,7 +30,6 @@ from kubernetes import client, config
 from reconcile_lab import spec as specs
 from reconcile_lab.declarative import render
 
-
 IMAGE = "reconcile-lab/hello:v1"
 
 

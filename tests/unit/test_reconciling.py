@@ -131,3 +131,16 @@ def test_a_failed_write_becomes_a_condition_and_an_error_to_retry() -> None:
     assert "apiserver unavailable" in outcome.error
     degraded = {c["type"]: c for c in cluster.status["conditions"]}["Degraded"]  # type: ignore[index]
     assert degraded["reason"] == "ApplyFailed"
+
+
+def test_a_namespace_being_deleted_is_not_retried() -> None:
+    class Terminating(FakeCluster):
+        async def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+            error = RuntimeError("namespace shop is being terminated")
+            error.permanent = True  # type: ignore[attr-defined]
+            raise error
+
+    cluster = Terminating()
+    outcome = _run(_webapp(), cluster)
+    assert (outcome.result, outcome.retry) == ("gone", False)
+    assert cluster.writes == []  # not even a status: the WebApp goes with its namespace

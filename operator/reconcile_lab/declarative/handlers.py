@@ -206,7 +206,7 @@ async def _reconcile(key: Key, webapps: kopf.Index[Key, Any], deployments: kopf.
             seen_generation, since = _pending.pop(key)
             if seen_generation <= generation:
                 metrics.time_to_converge.labels(ENGINE).observe(time.monotonic() - since)
-    if outcome.result == "error":
+    if outcome.result == "error" and outcome.retry:
         attempt = _failures.get(key, 0)
         _failures[key] = attempt + 1
         delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]

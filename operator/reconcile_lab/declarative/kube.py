@@ -29,6 +29,13 @@ class KubeError(RuntimeError):
         super().__init__(message)
         self.status = status
 
+    @property
+    def permanent(self) -> bool:
+        """Retrying cannot help: the namespace is gone or being deleted, and the WebApp with it."""
+        text = str(self)
+        return (self.status == 404 and "namespaces" in text) or \
+            (self.status == 403 and "being terminated" in text)
+
 
 def connect(kubeconfig: str | None = None, *, pool_size: int = 32) -> None:
     """Use the given kubeconfig, else the in-cluster service account, else $KUBECONFIG."""

@@ -39,6 +39,7 @@ class Outcome(NamedTuple):
     writes: tuple[Write, ...]
     status: Mapping[str, Any] | None
     error: str = ""
+    retry: bool = True  # for errors: whether trying again can help
 
     @property
     def drift_repairs(self) -> tuple[Write, ...]:
@@ -104,6 +105,8 @@ async def reconcile(
         try:
             current[kind] = await cluster.apply(desired)
         except Exception as e:  # any failure becomes a condition and a retry
+            if getattr(e, "permanent", False):
+                return Outcome("gone", tuple(writes), None, str(e), retry=False)
             error = str(e)
             problems.append(status.Problem(status.Reason.APPLY_FAILED, error))
             current[kind] = child
