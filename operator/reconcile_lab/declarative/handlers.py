@@ -51,7 +51,21 @@ def _version(obj: Mapping[str, Any] | None) -> int:
         return 0
 
 
+# Children the cache still holds but a fresh LIST no longer shows: a watch that broke (the
+# apiserver restarted) resumes with a relist, and kopf reports no deletion for what vanished
+# in the gap. Maps (kind, namespace, owner) to the resourceVersion the cache holds.
+_vanished: dict[tuple[str, str, str], int] = {}
+RESYNC_SECONDS = float(os.environ.get("RECONCILE_LAB_RESYNC_SECONDS", "30"))
+_indexes: list[kopf.Index[Key, Any]] = []  # webapps, deployments, services, once handlers run
+
+
 def _freshest(kind: str, key: Key, cached: dict[str, Any] | None) -> dict[str, Any] | None:
+    gone = _vanished.get((kind, *key))
+    if gone is not None:
+        if cached is not None and _version(cached) > gone:
+            del _vanished[(kind, *key)]  # a newer object arrived: the cache is right again
+        else:
+            cached = None  # stale: reconcile reads the child by name instead
     mine = _written.get((kind, *key))
     if mine is None:
         return cached
@@ -107,6 +121,35 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         metrics.serve(port, addr=os.environ.get("RECONCILE_LAB_METRICS_ADDR", "127.0.0.1"))
     metrics.init_controller(max_concurrent=WORKERS)
     logs.get(engine=ENGINE).info("operator started", metrics_port=port, workers=WORKERS)
+    if RESYNC_SECONDS > 0:
+        _background.add(asyncio.get_running_loop().create_task(_resync_forever()))
+
+
+_background: set[asyncio.Task[None]] = set()
+
+
+async def _resync_forever() -> None:
+    """Every RESYNC_SECONDS, two LISTs (reads, never writes) catch deletions a watch missed."""
+    while True:
+        await asyncio.sleep(RESYNC_SECONDS)
+        if not _indexes:
+            continue
+        webapps, deployments, services = _indexes
+        try:
+            live = await asyncio.to_thread(kube.owned_children)
+        except Exception as e:  # the API is down: the next round will tell
+            logs.get(engine=ENGINE).warning("resync failed", error=str(e))
+            continue
+        for key in list(webapps.keys()):
+            for kind, index in (("Deployment", deployments), ("Service", services)):
+                cached = _one(index, key, key[1])
+                if cached is not None and (kind, *key) not in live:
+                    _vanished[(kind, *key)] = _version(cached)
+                    logs.get(namespace=key[0], name=key[1]).info("child vanished unseen",
+                                                                 kind=kind)
+                    _background.add(task := asyncio.get_running_loop().create_task(
+                        _reconcile(key, webapps, deployments, services, trigger="resync")))
+                    task.add_done_callback(_background.discard)
 
 
 # --- caches ---------------------------------------------------------------------------------
@@ -232,6 +275,8 @@ async def webapp_changed(event: Mapping[str, Any], namespace: str, name: str,
                          webapps: kopf.Index[Key, Any], deployments: kopf.Index[Key, Any],
                          services: kopf.Index[Key, Any], **_: Any) -> None:
     key = (namespace, name)
+    if not _indexes:
+        _indexes.extend((webapps, deployments, services))
     if event.get("type") == "DELETED":
         metrics.forget_app(ENGINE, namespace, name)
         _pending.pop(key, None)

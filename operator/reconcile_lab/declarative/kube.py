@@ -148,6 +148,24 @@ def get_json(path: str, **query: str) -> dict[str, Any] | None:
     return found
 
 
+def owned_children() -> set[tuple[str, str, str]]:
+    """(kind, namespace, owner name) of every Deployment and Service a WebApp controls, listed
+    now from the apiserver (by the managed-by label, then the controlling owner reference)."""
+    selector = f"{render.MANAGED_BY}={render.FIELD_MANAGER}"
+    found: set[tuple[str, str, str]] = set()
+    for kind, call in (("Deployment", client.AppsV1Api(_client()).list_deployment_for_all_namespaces),
+                       ("Service", client.CoreV1Api(_client()).list_service_for_all_namespaces)):
+        try:
+            items = _json(call(label_selector=selector, _preload_content=False))["items"]
+        except ApiException as e:
+            raise _fail(f"listing {kind}s", e) from None
+        for item in items:
+            for ref in item["metadata"].get("ownerReferences") or []:
+                if ref.get("controller") and ref.get("kind") == spec.KIND:
+                    found.add((kind, item["metadata"]["namespace"], ref["name"]))
+    return found
+
+
 def patch_status(namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
     try:
         return _json(client.CustomObjectsApi(_client()).patch_namespaced_custom_object_status(
