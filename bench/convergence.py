@@ -597,7 +597,9 @@ def _publish(data: dict[str, Any], args: argparse.Namespace) -> int:
     if args.write:
         (REPO / "bench" / "convergence.json").write_text(json.dumps(data, indent=1))
         plot(data, REPO / "bench")
-        _write(section)
+        from results import write_section  # bench/, next to this script
+
+        write_section(section)
     return 0
 
 
@@ -804,19 +806,6 @@ def plot(data: dict[str, Any], where: Path) -> None:
     fig.tight_layout()
     fig.savefig(where / "convergence.png", dpi=90)
     plt.close(fig)
-
-
-def _write(section: str) -> None:
-    results = REPO / "bench" / "RESULTS.md"
-    text = results.read_text() if results.exists() else "# Benchmark results\n\n"
-    head = section.splitlines()[0]
-    if head in text:
-        start = text.index(head)
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1:] if end != -1 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    results.write_text(text)
 
 
 if __name__ == "__main__":

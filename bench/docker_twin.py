@@ -134,9 +134,9 @@ def main() -> int:
     ])
     print(section)
     if args.write:
-        from bench.convergence import _write
+        from results import write_section  # bench/, next to this script
 
-        _write(section)
+        write_section(section)
     return 0
 
 

@@ -142,7 +142,9 @@ def main() -> int:
     print(section)
     print(json.dumps({k: sorted(v) for k, v in times.items()}), file=sys.stderr)
     if args.write:
-        _write(section)
+        from results import write_section  # bench/, next to this script
+
+        write_section(section)
     return 0
 
 
@@ -164,19 +166,6 @@ def _exists_new(read: Callable[[str, str], Any], old_uid: str) -> bool:
         return bool(read("target", NS).metadata.uid != old_uid)
     except client.exceptions.ApiException:
         return False
-
-
-def _write(section: str) -> None:
-    results = REPO / "bench" / "RESULTS.md"
-    text = results.read_text() if results.exists() else "# Benchmark results\n\n"
-    head = section.splitlines()[0]
-    if head in text:
-        start = text.index(head)
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1:] if end != -1 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    results.write_text(text)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from reconcile_lab.compare import timeline
+from reconcile_lab.declarative import status as statuses
 
 LABEL_APP = "reconcile-lab/app"
 DRIFT_REASON = "DriftRepaired"
@@ -57,15 +58,6 @@ class Frame(NamedTuple):
 # --- reading --------------------------------------------------------------------------------
 
 
-def _time(text: str | None) -> float:
-    if not text:
-        return 0.0
-    try:
-        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return 0.0
-
-
 def from_webapps(items: Iterable[Mapping[str, Any]]) -> tuple[App, ...]:
     """WebApps as their status reports them (what ``kubectl get webapps`` shows)."""
     apps = []
@@ -86,7 +78,7 @@ def from_events(items: Iterable[Mapping[str, Any]]) -> tuple[tuple[Action, ...],
     actions = []
     for e in items:
         obj = e.get("involvedObject", {})
-        when = _time(e.get("lastTimestamp") or e.get("eventTime")
+        when = statuses.timestamp(e.get("lastTimestamp") or e.get("eventTime")
                      or e.get("metadata", {}).get("creationTimestamp"))
         text = f"{obj.get('namespace', '')}/{obj.get('name', '')} {e.get('reason', '')}: " \
                f"{e.get('message', '')}"

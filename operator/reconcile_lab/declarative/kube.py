@@ -119,22 +119,18 @@ def read(kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         raise _fail(f"reading {kind} {namespace}/{name}", e) from None
 
 
-_reader: client.ApiClient | None = None
-
-
 def get_json(path: str, **query: str) -> dict[str, Any] | None:
     """GET any API path (a list, events, a custom resource) as JSON; None when it is not there.
 
     For read-only tools that sample many times a second (the compare harness, the live view):
     one kept-alive client, no model objects, a short timeout.
     """
-    global _reader
-    _reader = _reader or client.ApiClient()
-    request = _reader.param_serialize("GET", path, query_params=list(query.items()),
+    reader = _client()
+    request = reader.param_serialize("GET", path, query_params=list(query.items()),
                                       header_params={"Accept": "application/json"},
                                       auth_settings=["BearerToken"])
     try:
-        response = _reader.call_api(*request, _request_timeout=5)
+        response = reader.call_api(*request, _request_timeout=5)
     except ApiException as e:
         raise _fail(f"reading {path}", e) from None
     except Exception as e:  # urllib3's connection errors: the apiserver is not there

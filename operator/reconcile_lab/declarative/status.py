@@ -11,6 +11,7 @@ Purely data-manipulative: no I/O. ``now`` is passed in so that tests are exact.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -155,6 +156,16 @@ def differs(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
     """Whether writing ``new`` would change anything (so an unchanged status costs no write)."""
     old = old or {}
     return any(old.get(k) != v for k, v in new.items())
+
+
+def timestamp(text: str | None) -> float:
+    """An API timestamp ("2026-01-01T00:00:00Z") as seconds since the epoch; 0 when absent."""
+    if not text:
+        return 0.0
+    try:
+        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def condition(status: Mapping[str, Any] | None, kind: str) -> Mapping[str, Any] | None:

@@ -11,9 +11,10 @@ Purely data: no I/O, no clock (``now`` is in the state), no client library.
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
+
+from reconcile_lab.declarative import status as statuses
 
 V1 = "reconcile-lab/hello:v1"
 V2 = "reconcile-lab/hello:v2"
@@ -74,22 +75,6 @@ class Exercise(NamedTuple):
 # --- reading the objects --------------------------------------------------------------------
 
 
-def _time(text: str | None) -> float:
-    if not text:
-        return 0.0
-    try:
-        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return 0.0
-
-
-def _condition(obj: Obj | None, kind: str) -> Obj | None:
-    for c in ((obj or {}).get("status") or {}).get("conditions") or []:
-        if c.get("type") == kind:
-            return dict(c)
-    return None
-
-
 def _owned_by(child: Obj | None, owner: Obj | None) -> bool:
     uid = (owner or {}).get("metadata", {}).get("uid")
     return bool(uid) and any(ref.get("uid") == uid and ref.get("controller")
@@ -128,7 +113,7 @@ def _basics(state: State) -> Verdict | None:
         return Verdict(False, f"no WebApp {state.app} {_where(state)}",
                        "kubectl apply -f examples/exercises/01-first-webapp/webapp.yaml"
                        + (f" -n {state.namespace}" if state.namespace != "default" else ""))
-    ready = _condition(w, "Ready")
+    ready = statuses.condition((w or {}).get("status"), "Ready")
     if not (w.get("status") or {}).get("observedGeneration"):
         return Verdict(False, f"WebApp {state.app} has no status yet: nothing has reconciled it",
                        "is the operator running? reconcile-lab operator start")
@@ -195,7 +180,8 @@ def _container(c: Obj) -> tuple[str, str, bool, bool]:
     state = c.get("State") or {}
     health = (state.get("Health") or {}).get("Status", "none")
     ready = state.get("Status") == "running" and health in ("none", "healthy")
-    restarted = _time(state.get("StartedAt")) - _time(c.get("Created")) > RESTARTED_AFTER
+    started, created = statuses.timestamp(state.get("StartedAt")), statuses.timestamp(c.get("Created"))
+    restarted = started - created > RESTARTED_AFTER
     return str(c.get("Name", "")).lstrip("/"), str(state.get("Status", "?")), ready, restarted
 
 
