@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from reconcile_lab.declarative import reconciling
+from reconcile_lab.declarative import reconciling, workqueue
 from reconcile_lab.imperative import plan
 from reconcile_lab.observe import command, dashboards, metrics
 
@@ -157,7 +157,7 @@ def _sample(metric: str, labels: dict[str, str]) -> float:
     return 0.0 if value is None else value
 
 
-def test_queued_counts_adds_waits_and_work_like_a_workqueue() -> None:
+def test_work_queue_metrics_count_adds_waits_and_work_like_client_go() -> None:
     metrics.init_controller(max_concurrent=4)
     wq = {"controller": metrics.CONTROLLER, "name": metrics.CONTROLLER}
     adds = _sample("workqueue_adds_total", wq)
@@ -166,31 +166,23 @@ def test_queued_counts_adds_waits_and_work_like_a_workqueue() -> None:
     depths: list[float] = []
 
     async def scenario() -> None:
-        lock = asyncio.Lock()
-        release = asyncio.Event()
-
-        async def first() -> None:
-            async with metrics.queued(lock):
-                await release.wait()
-
-        async def second() -> None:
-            async with metrics.queued(lock):
-                pass
-
-        one = asyncio.create_task(first())
-        await asyncio.sleep(0)
-        two = asyncio.create_task(second())
-        await asyncio.sleep(0.05)
+        queue = workqueue.WorkQueue[str]()
+        for key in ("a", "b", "a"):  # the second "a" merges into the first
+            if queue.add(key):
+                metrics.enqueued(len(queue))
         depths.append(_sample("workqueue_depth", wq))
-        depths.append(_sample("workqueue_unfinished_work_seconds", wq))
-        release.set()
-        await asyncio.gather(one, two)
+        for _ in range(2):
+            key, waited = await queue.get()
+            with metrics.working(waited, len(queue)):
+                await asyncio.sleep(0.05)
+                depths.append(_sample("workqueue_unfinished_work_seconds", wq))
+            queue.done(key)
         depths.append(_sample("workqueue_depth", wq))
 
     asyncio.run(scenario())
-    assert depths[0] == 1  # the second waits for the first
+    assert depths[0] == 2
     assert depths[1] >= 0.04  # the first has been working that long
-    assert depths[2] == 0
+    assert depths[3] == 0
     assert _sample("workqueue_adds_total", wq) == adds + 2
     assert _sample("workqueue_queue_duration_seconds_count", wq) == waits + 2
     assert _sample("workqueue_work_duration_seconds_count", wq) == works + 2

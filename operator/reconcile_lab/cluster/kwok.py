@@ -27,6 +27,13 @@ apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokctlConfiguration
 options:
   bindAddress: 127.0.0.1
+# The apiserver's default Service range (10.0.0.0/24) holds 254 ClusterIPs: too few for a
+# workshop that creates a thousand WebApps.
+componentsPatches:
+- name: kube-apiserver
+  extraArgs:
+  - key: service-cluster-ip-range
+    value: 10.96.0.0/16
 """
 
 

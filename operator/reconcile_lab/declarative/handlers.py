@@ -2,31 +2,34 @@
 
 Run it with ``kopf run -m reconcile_lab.declarative.handlers`` (or ``reconcile-lab operator run``).
 
-This module only wires: kopf events in, :func:`reconciling.reconcile` decides, ``kube`` writes.
+This module only wires: kopf events in, a work queue of keys, a pool of workers in which
+:func:`reconciling.reconcile` decides, ``kube`` writes.
 
 Why raw event handlers (``@kopf.on.event``) rather than kopf's create/update handlers: the
 operator is level-triggered — one reconcile for every trigger — and keeps no state in the
 objects, so kopf adds no finalizer, no progress or last-handled annotations: zero writes while
 idle. Children are cached in kopf indexes, which kopf fills before any handler runs, so a
-restarted operator compares against the real children instead of rewriting them.
+restarted operator compares against the real children instead of rewriting them. Handlers only
+queue the WebApp's key and return (controller-runtime's shape): a burst of events costs one
+reconcile per WebApp, and no event body is held while reconciles wait for a worker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import copy
 import datetime
+import json
 import logging
 import os
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import kopf
 
 from reconcile_lab import spec as specs
-from reconcile_lab.declarative import kube, reconciling
+from reconcile_lab.declarative import kube, reconciling, workqueue
 from reconcile_lab.declarative import status as statuses
 from reconcile_lab.observe import logs, metrics
 
@@ -35,13 +38,36 @@ WORKERS = int(os.environ.get("RECONCILE_LAB_WORKERS", "32"))
 RETRY_DELAYS = (0.5, 1, 2, 5, 10, 30)
 
 Key = tuple[str, str]
-_locks: dict[Key, asyncio.Lock] = {}
+_queue: workqueue.WorkQueue[Key] = workqueue.WorkQueue()
+_triggers: dict[Key, str] = {}  # what last queued each key, for the log
 _failures: dict[Key, int] = {}
 _pending: dict[Key, tuple[int, float]] = {}  # generation seen → when, for time-to-converge
 _retries: dict[Key, asyncio.TimerHandle] = {}
+
+
+class _Packed(NamedTuple):
+    """What the caches keep of an object: its name, resourceVersion and compact JSON without
+    managedFields. Decoded, a Deployment takes about ten times the memory of its JSON (measured:
+    bench/RESULTS.md); a reconcile decodes only the three objects it compares."""
+
+    name: str
+    version: int
+    data: bytes
+
+    def unpack(self) -> dict[str, Any]:
+        obj: dict[str, Any] = json.loads(self.data)
+        return obj
+
+
+def _pack(body: Mapping[str, Any]) -> _Packed:
+    meta = {k: v for k, v in (body.get("metadata") or {}).items() if k != "managedFields"}
+    data = json.dumps({**body, "metadata": meta}, separators=(",", ":")).encode()
+    return _Packed(str(meta.get("name", "")), _version(body), data)
+
+
 # What our own writes returned, until the watch catches up: an event already in flight when we
 # wrote carries the older object, and comparing against it would write the same fix again.
-_written: dict[tuple[str, str, str], dict[str, Any]] = {}
+_written: dict[tuple[str, str, str], _Packed] = {}
 
 
 def _version(obj: Mapping[str, Any] | None) -> int:
@@ -69,10 +95,19 @@ def _freshest(kind: str, key: Key, cached: dict[str, Any] | None) -> dict[str, A
     mine = _written.get((kind, *key))
     if mine is None:
         return cached
-    if cached is not None and _version(cached) >= _version(mine):
+    if cached is not None and _version(cached) >= mine.version:
         del _written[(kind, *key)]  # the cache has caught up
         return cached
-    return mine  # created or changed by us, not yet seen by the watch (deletions clear it)
+    return mine.unpack()  # created or changed by us, not yet seen by the watch
+
+
+def _seen_by_watch(kind: str, key: Key, packed: _Packed) -> _Packed:
+    """Called with every object the watch delivers: our own write is no longer needed once the
+    cache holds it or something newer (deletions clear it too)."""
+    mine = _written.get((kind, *key))
+    if mine is not None and packed.version >= mine.version:
+        del _written[(kind, *key)]
+    return packed
 
 
 def _owned(body: kopf.Body, **_: Any) -> bool:
@@ -92,13 +127,6 @@ def _owner_name(body: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _slim(body: Mapping[str, Any]) -> dict[str, Any]:
-    """What the cache keeps of an object: managedFields are large and never compared."""
-    obj = copy.deepcopy(dict(body))
-    obj.get("metadata", {}).pop("managedFields", None)
-    return obj
-
-
 # --- start-up -------------------------------------------------------------------------------
 
 
@@ -113,6 +141,10 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # kopf would post every INFO log line as an Event; post only what we decide to.
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
+    # Memory: kopf's per-object workers hold the last event body until they idle out, and it
+    # posts Events for many objects at once, each on its own TLS connection (~0.3 MB each).
+    settings.queueing.idle_timeout = 1.0
+    settings.posting.worker_limit = 4
     asyncio.get_running_loop().set_default_executor(
         concurrent.futures.ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kube"))
     kube.connect(os.environ.get("RECONCILE_LAB_KUBECONFIG") or None, pool_size=WORKERS)
@@ -142,39 +174,44 @@ async def _resync_forever() -> None:
             continue
         for key in list(webapps.keys()):
             for kind, index in (("Deployment", deployments), ("Service", services)):
-                cached = _one(index, key, key[1])
+                cached = _find(index, key, key[1])
                 if cached is not None and (kind, *key) not in live:
-                    _vanished[(kind, *key)] = _version(cached)
+                    _vanished[(kind, *key)] = cached.version
                     logs.get(namespace=key[0], name=key[1]).info("child vanished unseen",
                                                                  kind=kind)
-                    _background.add(task := asyncio.get_running_loop().create_task(
-                        _reconcile(key, webapps, deployments, services, trigger="resync")))
-                    task.add_done_callback(_background.discard)
+                    _enqueue(key, "resync")
 
 
 # --- caches ---------------------------------------------------------------------------------
 
 
 @kopf.index(specs.GROUP, specs.VERSION, specs.PLURAL)
-def webapps(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
-    return {(namespace, name): _slim(body)}
+def webapps(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[Key, _Packed]:
+    return {(namespace, name): _seen_by_watch(specs.KIND, (namespace, name), _pack(body))}
 
 
 @kopf.index("apps", "v1", "deployments", when=_owned)
-def deployments(namespace: str, body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
-    return {(namespace, _owner_name(body) or ""): _slim(body)}
+def deployments(namespace: str, body: kopf.Body, **_: Any) -> dict[Key, _Packed]:
+    key = (namespace, _owner_name(body) or "")
+    return {key: _seen_by_watch("Deployment", key, _pack(body))}
 
 
 @kopf.index("v1", "services", when=_owned)
-def services(namespace: str, body: kopf.Body, **_: Any) -> dict[Key, dict[str, Any]]:
-    return {(namespace, _owner_name(body) or ""): _slim(body)}
+def services(namespace: str, body: kopf.Body, **_: Any) -> dict[Key, _Packed]:
+    key = (namespace, _owner_name(body) or "")
+    return {key: _seen_by_watch("Service", key, _pack(body))}
 
 
-def _one(index: kopf.Index[Key, dict[str, Any]], key: Key, name: str) -> dict[str, Any] | None:
-    for obj in index.get(key, []):
-        if obj.get("metadata", {}).get("name") == name:
-            return obj
+def _find(index: kopf.Index[Key, _Packed], key: Key, name: str) -> _Packed | None:
+    for packed in index.get(key, []):
+        if packed.name == name:
+            return packed
     return None
+
+
+def _one(index: kopf.Index[Key, _Packed], key: Key, name: str) -> dict[str, Any] | None:
+    packed = _find(index, key, name)
+    return packed.unpack() if packed is not None else None
 
 
 # --- the outside world, as reconciling.Cluster ----------------------------------------------
@@ -185,7 +222,7 @@ class _Kube:
         result = await asyncio.to_thread(kube.apply, manifest)
         metrics.writes.labels(ENGINE, manifest["kind"], "apply").inc()
         meta = manifest["metadata"]
-        _written[(manifest["kind"], meta["namespace"], meta["name"])] = _slim(result)
+        _written[(manifest["kind"], meta["namespace"], meta["name"])] = _pack(result)
         return result
 
     async def read(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
@@ -195,7 +232,7 @@ class _Kube:
                            status: Mapping[str, Any]) -> dict[str, Any]:
         result = await asyncio.to_thread(kube.patch_status, namespace, name, status)
         metrics.writes.labels(ENGINE, specs.KIND, "status").inc()
-        _written[(specs.KIND, namespace, name)] = _slim(result)
+        _written[(specs.KIND, namespace, name)] = _pack(result)
         return result
 
     def event(self, webapp: Mapping[str, Any], *, type: str, reason: str, message: str) -> None:
@@ -205,34 +242,57 @@ class _Kube:
 _CLUSTER = _Kube()
 
 
+# --- the work queue and its workers ---------------------------------------------------------
+
+
+def _enqueue(key: Key, trigger: str) -> None:
+    _triggers[key] = trigger
+    if _queue.add(key):
+        metrics.enqueued(len(_queue))
+
+
+async def _work_forever() -> None:
+    """One of WORKERS: take a key, reconcile it, mark it done; a key is never worked on twice
+    at once."""
+    while True:
+        key, waited = await _queue.get()
+        try:
+            with metrics.working(waited, len(_queue)):
+                await _reconcile(key, trigger=_triggers.pop(key, "queued"))
+        except Exception as e:  # a bug must not stop the worker: log it, try again later
+            logs.get(namespace=key[0], name=key[1]).exception("reconcile crashed", error=str(e))
+            _retry(key, str(e))
+        finally:
+            _queue.done(key)
+
+
 # --- reconciling ----------------------------------------------------------------------------
 
 
-async def _reconcile(key: Key, webapps: kopf.Index[Key, Any], deployments: kopf.Index[Key, Any],
-                     services: kopf.Index[Key, Any], trigger: str) -> None:
+async def _reconcile(key: Key, trigger: str) -> None:
     namespace, name = key
-    lock = _locks.setdefault(key, asyncio.Lock())
-    async with metrics.queued(lock):
-        if _one(webapps, key, name) is None:
-            return  # deleted: children go by garbage collection
-        webapp = _freshest(specs.KIND, key, _one(webapps, key, name))
-        assert webapp is not None
-        log = logs.get(namespace=namespace, name=name,
-                       generation=webapp["metadata"].get("generation"), trigger=trigger)
-        generation = int(webapp["metadata"].get("generation") or 1)
-        old_status = webapp.get("status") or {}
-        if key not in _pending and (old_status.get("observedGeneration") != generation
-                                    or not statuses.is_ready(old_status)):
-            _pending[key] = (generation, time.monotonic())
-        observed = {"Deployment": _freshest("Deployment", key, _one(deployments, key, name)),
-                    "Service": _freshest("Service", key, _one(services, key, name))}
-        metrics.cr_active_workers.labels(metrics.CONTROLLER).inc()
-        try:
-            with metrics.timed_reconcile(ENGINE):
-                now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-                outcome = await reconciling.reconcile(webapp, observed, _CLUSTER, now=now)
-        finally:
-            metrics.cr_active_workers.labels(metrics.CONTROLLER).dec()
+    webapps, deployments, services = _indexes
+    cached = _one(webapps, key, name)
+    if cached is None:
+        return  # deleted: children go by garbage collection
+    webapp = _freshest(specs.KIND, key, cached)
+    assert webapp is not None
+    log = logs.get(namespace=namespace, name=name,
+                   generation=webapp["metadata"].get("generation"), trigger=trigger)
+    generation = int(webapp["metadata"].get("generation") or 1)
+    old_status = webapp.get("status") or {}
+    if key not in _pending and (old_status.get("observedGeneration") != generation
+                                or not statuses.is_ready(old_status)):
+        _pending[key] = (generation, time.monotonic())
+    observed = {"Deployment": _freshest("Deployment", key, _one(deployments, key, name)),
+                "Service": _freshest("Service", key, _one(services, key, name))}
+    metrics.cr_active_workers.labels(metrics.CONTROLLER).inc()
+    try:
+        with metrics.timed_reconcile(ENGINE):
+            now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            outcome = await reconciling.reconcile(webapp, observed, _CLUSTER, now=now)
+    finally:
+        metrics.cr_active_workers.labels(metrics.CONTROLLER).dec()
     metrics.count_reconcile(ENGINE, "success" if outcome.result in ("success", "gone")
                             else outcome.result)
     for write in outcome.drift_repairs:
@@ -250,24 +310,35 @@ async def _reconcile(key: Key, webapps: kopf.Index[Key, Any], deployments: kopf.
             if seen_generation <= generation:
                 metrics.time_to_converge.labels(ENGINE).observe(time.monotonic() - since)
     if outcome.result == "error" and outcome.retry:
-        attempt = _failures.get(key, 0)
-        _failures[key] = attempt + 1
-        delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
-        log.warning("reconcile failed; retrying", error=outcome.error, retry_in=delay)
-        _schedule(key, delay, webapps, deployments, services)
+        _retry(key, outcome.error)
     else:
         _failures.pop(key, None)
 
 
-def _schedule(key: Key, delay: float, webapps: kopf.Index[Key, Any],
-              deployments: kopf.Index[Key, Any], services: kopf.Index[Key, Any]) -> None:
-    """kopf does not retry event handlers: failures are re-queued here, with backoff."""
+def _retry(key: Key, error: str) -> None:
+    """kopf does not retry event handlers: a failed key is queued again, with backoff."""
+    attempt = _failures.get(key, 0)
+    _failures[key] = attempt + 1
+    delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
+    logs.get(namespace=key[0], name=key[1]).warning("reconcile failed; retrying", error=error,
+                                                    retry_in=delay)
     metrics.count_retry()
     if (old := _retries.pop(key, None)) is not None:
         old.cancel()
-    loop = asyncio.get_running_loop()
-    _retries[key] = loop.call_later(delay, lambda: loop.create_task(
-        _reconcile(key, webapps, deployments, services, trigger="retry")))
+    _retries[key] = asyncio.get_running_loop().call_later(delay, _enqueue, key, "retry")
+
+
+# --- kopf's events: each only queues the WebApp's key ---------------------------------------
+
+
+def _seen(webapps: kopf.Index[Key, Any], deployments: kopf.Index[Key, Any],
+          services: kopf.Index[Key, Any]) -> None:
+    """On the first event: keep the indexes and start the workers. Started from a handler,
+    they inherit its context, which ``kopf.event`` needs to post Events."""
+    if not _indexes:
+        _indexes.extend((webapps, deployments, services))
+        loop = asyncio.get_running_loop()
+        _background.update(loop.create_task(_work_forever()) for _ in range(WORKERS))
 
 
 @kopf.on.event(specs.GROUP, specs.VERSION, specs.PLURAL)
@@ -275,32 +346,30 @@ async def webapp_changed(event: Mapping[str, Any], namespace: str, name: str,
                          webapps: kopf.Index[Key, Any], deployments: kopf.Index[Key, Any],
                          services: kopf.Index[Key, Any], **_: Any) -> None:
     key = (namespace, name)
-    if not _indexes:
-        _indexes.extend((webapps, deployments, services))
+    _seen(webapps, deployments, services)
     if event.get("type") == "DELETED":
         metrics.forget_app(ENGINE, namespace, name)
         _pending.pop(key, None)
         _failures.pop(key, None)
-        _locks.pop(key, None)
         for kind in (specs.KIND, *reconciling.KINDS):
             _written.pop((kind, *key), None)
         if (timer := _retries.pop(key, None)) is not None:
             timer.cancel()
         logs.get(namespace=namespace, name=name).info("webapp deleted; children are garbage")
         return
-    await _reconcile(key, webapps, deployments, services, trigger="webapp")
+    _enqueue(key, "webapp")
 
 
 async def _child_changed(kind: str, event: Mapping[str, Any], namespace: str, body: kopf.Body,
                          webapps: kopf.Index[Key, Any], deployments: kopf.Index[Key, Any],
                          services: kopf.Index[Key, Any]) -> None:
+    _seen(webapps, deployments, services)
     owner = _owner_name(body)
     if owner is None:
         return
     if event.get("type") == "DELETED":
         _written.pop((kind, namespace, owner), None)
-    trigger = f"{kind.lower()} {str(event.get('type') or 'listed').lower()}"
-    await _reconcile((namespace, owner), webapps, deployments, services, trigger=trigger)
+    _enqueue((namespace, owner), f"{kind.lower()} {str(event.get('type') or 'listed').lower()}")
 
 
 @kopf.on.event("apps", "v1", "deployments", when=_owned)

@@ -125,9 +125,13 @@ def get_json(path: str, **query: str) -> dict[str, Any] | None:
     For read-only tools that sample many times a second (the compare harness, the live view):
     one kept-alive client, no model objects, a short timeout.
     """
+    return _get(path, query, "application/json")
+
+
+def _get(path: str, query: Mapping[str, str], accept: str) -> dict[str, Any] | None:
     reader = _client()
     request = reader.param_serialize("GET", path, query_params=list(query.items()),
-                                      header_params={"Accept": "application/json"},
+                                      header_params={"Accept": accept},
                                       auth_settings=["BearerToken"])
     try:
         response = reader.call_api(*request, _request_timeout=5)
@@ -144,21 +148,28 @@ def get_json(path: str, **query: str) -> dict[str, Any] | None:
     return found
 
 
+# Metadata only, in pages: a full list of 1000 Deployments is 4.5 MB of JSON, all of it decoded
+# at once; their metadata, a page at a time, stays under a megabyte.
+_METADATA = "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io"
+_PAGE = "250"
+
+
 def owned_children() -> set[tuple[str, str, str]]:
     """(kind, namespace, owner name) of every Deployment and Service a WebApp controls, listed
     now from the apiserver (by the managed-by label, then the controlling owner reference)."""
     selector = f"{render.MANAGED_BY}={render.FIELD_MANAGER}"
     found: set[tuple[str, str, str]] = set()
-    for kind, call in (("Deployment", client.AppsV1Api(_client()).list_deployment_for_all_namespaces),
-                       ("Service", client.CoreV1Api(_client()).list_service_for_all_namespaces)):
-        try:
-            items = _json(call(label_selector=selector, _preload_content=False))["items"]
-        except ApiException as e:
-            raise _fail(f"listing {kind}s", e) from None
-        for item in items:
-            for ref in item["metadata"].get("ownerReferences") or []:
-                if ref.get("controller") and ref.get("kind") == spec.KIND:
-                    found.add((kind, item["metadata"]["namespace"], ref["name"]))
+    for kind, path in (("Deployment", "/apis/apps/v1/deployments"), ("Service", "/api/v1/services")):
+        query = {"labelSelector": selector, "limit": _PAGE}
+        while True:
+            page = _get(path, query, _METADATA) or {}
+            for item in page.get("items") or []:
+                for ref in item["metadata"].get("ownerReferences") or []:
+                    if ref.get("controller") and ref.get("kind") == spec.KIND:
+                        found.add((kind, item["metadata"]["namespace"], ref["name"]))
+            query["continue"] = (page.get("metadata") or {}).get("continue") or ""
+            if not query["continue"]:
+                break
     return found
 
 

@@ -9,11 +9,10 @@ carries the process_* series (CPU, memory) for free.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import prometheus_client as prom
 
@@ -133,18 +132,18 @@ def init_controller(max_concurrent: int) -> None:
         lambda: max((now() - t for t in list(_working.values())), default=0.0))
 
 
-@contextlib.asynccontextmanager
-async def queued(lock: asyncio.Lock) -> AsyncIterator[None]:
-    """Hold ``lock`` for one reconcile, counted as a workqueue item: add, wait, work."""
+def enqueued(depth: int) -> None:
+    """A key joined the work queue, which now holds ``depth`` keys."""
     wq_adds.labels(CONTROLLER, CONTROLLER).inc()
-    wq_depth.labels(CONTROLLER, CONTROLLER).inc()
-    added = time.perf_counter()
-    try:
-        await lock.acquire()
-    finally:
-        wq_depth.labels(CONTROLLER, CONTROLLER).dec()
+    wq_depth.labels(CONTROLLER, CONTROLLER).set(depth)
+
+
+@contextlib.contextmanager
+def working(waited: float, depth: int) -> Iterator[None]:
+    """One key taken from the work queue after ``waited`` seconds, for one reconcile."""
+    wq_depth.labels(CONTROLLER, CONTROLLER).set(depth)
+    wq_queue_duration.labels(CONTROLLER, CONTROLLER).observe(waited)
     started = time.perf_counter()
-    wq_queue_duration.labels(CONTROLLER, CONTROLLER).observe(started - added)
     token = object()
     _working[token] = started
     try:
@@ -152,7 +151,6 @@ async def queued(lock: asyncio.Lock) -> AsyncIterator[None]:
     finally:
         del _working[token]
         wq_work_duration.labels(CONTROLLER, CONTROLLER).observe(time.perf_counter() - started)
-        lock.release()
 
 
 def count_retry() -> None:

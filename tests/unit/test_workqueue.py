@@ -1,0 +1,63 @@
+"""The work queue between kopf's event handlers and the reconcile workers."""
+
+from __future__ import annotations
+
+import asyncio
+
+from reconcile_lab.declarative.workqueue import WorkQueue
+
+
+def test_a_key_waits_once_however_many_events_arrive() -> None:
+    async def scenario() -> list[str]:
+        queue = WorkQueue[str]()
+        added = [queue.add(k) for k in ("a", "b", "a", "a", "b")]
+        assert added == [True, True, False, False, False]
+        assert len(queue) == 2
+        taken = []
+        for _ in range(2):
+            key, waited = await queue.get()
+            assert waited >= 0
+            taken.append(key)
+            queue.done(key)
+        assert len(queue) == 0
+        return taken
+
+    assert asyncio.run(scenario()) == ["a", "b"]  # first in, first out
+
+
+def test_a_key_is_never_processed_twice_at_once_and_an_add_meanwhile_is_not_lost() -> None:
+    async def scenario() -> list[tuple[str, str]]:
+        queue = WorkQueue[str]()
+        log: list[tuple[str, str]] = []
+
+        async def worker(name: str) -> None:
+            while True:
+                key, _ = await queue.get()
+                log.append((name, f"start {key}"))
+                await asyncio.sleep(0.02)
+                log.append((name, f"end {key}"))
+                queue.done(key)
+
+        workers = [asyncio.create_task(worker(n)) for n in ("w1", "w2")]
+        queue.add("a")
+        await asyncio.sleep(0.005)  # w1 is processing "a"
+        queue.add("a")  # changed again meanwhile: must not start on w2 now
+        await asyncio.sleep(0.1)
+        for w in workers:
+            w.cancel()
+        return log
+
+    log = asyncio.run(scenario())
+    events = [what for _, what in log]
+    assert events == ["start a", "end a", "start a", "end a"]
+
+
+def test_add_after_queues_the_key_later() -> None:
+    async def scenario() -> tuple[int, int]:
+        queue = WorkQueue[str]()
+        queue.add_after("a", 0.05)
+        before = len(queue)
+        await asyncio.sleep(0.1)
+        return before, len(queue)
+
+    assert asyncio.run(scenario()) == (0, 1)
