@@ -435,24 +435,9 @@ def run_one(contender: str, n: int, *, logdir: Path, extras: bool, args: argpars
     return result
 
 
-_SERVICE_CIDR = """\
-apiVersion: networking.k8s.io/v1
-kind: ServiceCIDR
-metadata: {name: bench}
-spec: {cidrs: ["10.96.0.0/16"]}
-"""
-
-
 def _warm_up(kubeconfig: Path, core: Any) -> None:
-    """The apiserver's default Service range, 10.0.0.0/24, holds 254 ClusterIPs: add a /16
-    (``ServiceCIDR``, GA since Kubernetes 1.33) for N=1000. And a fresh cluster holds the first
-    Services for seconds: create throw-away Services outside the namespace until one is quick."""
-    from reconcile_lab.cluster import probing
-
-    spec = Path(os.environ["RECONCILE_LAB_STATE"]) / "servicecidr.yaml"
-    spec.write_text(_SERVICE_CIDR)
-    probing.kubectl(kubeconfig, "apply", "-f", str(spec))
-    probing.kubectl(kubeconfig, "wait", "--for=condition=Ready", "servicecidr/bench", timeout=60)
+    """A fresh cluster holds the first Service creations for seconds (its Service range is not
+    ready yet): create throw-away Services outside the namespace until one is quick."""
     for i in range(60):
         started = time.monotonic()
         core.create_namespaced_service("default", {

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from reconcile_lab.declarative import render
 from tests import cases
 from tests.conftest import Cluster, Operator, wait_for
 
@@ -214,6 +215,16 @@ def test_a_same_named_child_it_does_not_own_is_left_alone(
     events = cluster.kubectl("get", "events", "-n", namespace,
                              "--field-selector=type=Warning", "-o", "json").stdout
     assert "ChildConflict" in events
+    # Out of the way, as the condition's message says: the WebApp gets its own Service.
+    cluster.kubectl("delete", "service", "taken", "-n", namespace)
+
+    def own_service() -> bool:
+        service = cluster.get("service", "taken", namespace) or {}
+        webapp = cluster.get("webapp", "taken", namespace) or {}
+        return bool(render.controller_uid(service) == webapp.get("metadata", {}).get("uid"))
+
+    wait_for(own_service, timeout=20, what="the WebApp's own Service")
+    wait_for(lambda: degraded() is None, timeout=20, what="Degraded to clear")
 
 
 def test_restarting_the_operator_mid_work_loses_and_duplicates_nothing(

@@ -18,6 +18,7 @@ class FakeCluster:
         self.objects = objects or {}
         self.writes: list[str] = []
         self.events: list[tuple[str, str]] = []
+        self.reads: list[str] = []
         self.status: Mapping[str, Any] | None = None
 
     async def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
@@ -28,6 +29,7 @@ class FakeCluster:
         return obj
 
     async def read(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        self.reads.append(kind)
         return self.objects.get((kind, name))
 
     async def patch_status(self, namespace: str, name: str,
@@ -76,6 +78,16 @@ def test_from_nothing_creates_both_children_and_reports_status() -> None:
     assert ("Normal", "Created") in cluster.events
 
 
+def test_a_cache_that_knows_the_children_are_absent_saves_the_reads() -> None:
+    cluster = FakeCluster()
+    _run(_webapp(), cluster, {"Deployment": None, "Service": None})
+    assert cluster.reads == []
+    assert cluster.writes == ["apply Deployment", "apply Service", "status"]
+    unknown = FakeCluster()
+    _run(_webapp(), unknown)  # a kind the cache cannot speak for is read by name first
+    assert unknown.reads == ["Deployment", "Service"]
+
+
 def test_a_second_reconcile_of_an_unchanged_webapp_writes_nothing() -> None:
     cluster = FakeCluster()
     _run(_webapp(), cluster)
@@ -110,6 +122,16 @@ def test_a_same_named_child_it_does_not_own_is_never_overwritten() -> None:
     degraded = {c["type"]: c for c in cluster.status["conditions"]}["Degraded"]  # type: ignore[index]
     assert (degraded["status"], degraded["reason"]) == ("True", "ChildConflict")
     assert ("Warning", "ChildConflict") in cluster.events
+
+
+def test_a_cached_stranger_is_a_conflict_without_a_read() -> None:
+    stranger = {"kind": "Deployment", "metadata": {"name": "web", "ownerReferences": [
+        {"kind": "WebApp", "name": "web", "uid": "uid-other", "controller": True}]}}
+    cluster = FakeCluster()
+    outcome = _run(_webapp(), cluster, {"Deployment": stranger, "Service": None})
+    assert cluster.reads == []
+    assert cluster.writes == ["apply Service", "status"]
+    assert outcome.result == "conflict"
 
 
 def test_a_webapp_being_deleted_is_left_to_garbage_collection() -> None:

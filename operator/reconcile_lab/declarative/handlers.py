@@ -9,7 +9,9 @@ Why raw event handlers (``@kopf.on.event``) rather than kopf's create/update han
 operator is level-triggered — one reconcile for every trigger — and keeps no state in the
 objects, so kopf adds no finalizer, no progress or last-handled annotations: zero writes while
 idle. Children are cached in kopf indexes, which kopf fills before any handler runs, so a
-restarted operator compares against the real children instead of rewriting them. Handlers only
+restarted operator compares against the real children instead of rewriting them. The caches
+hold every Deployment and Service by name, someone else's reduced to its owner: whether a
+same-named object is in the way is answered without asking the apiserver. Handlers only
 queue the WebApp's key and return (controller-runtime's shape): a burst of events costs one
 reconcile per WebApp, and no event body is held while reconciles wait for a worker.
 """
@@ -46,23 +48,27 @@ _retries: dict[Key, asyncio.TimerHandle] = {}
 
 
 class _Packed(NamedTuple):
-    """What the caches keep of an object: its name, resourceVersion and compact JSON without
-    managedFields. Decoded, a Deployment takes about ten times the memory of its JSON (measured:
+    """What the caches keep of an object: its name, resourceVersion, whether a WebApp owns it,
+    and compact JSON without managedFields (of someone else's object, only name and owners).
+    Decoded, a Deployment takes about ten times the memory of its JSON (measured:
     bench/RESULTS.md); a reconcile decodes only the three objects it compares."""
 
     name: str
     version: int
     data: bytes
+    owned: bool = True
 
     def unpack(self) -> dict[str, Any]:
         obj: dict[str, Any] = json.loads(self.data)
         return obj
 
 
-def _pack(body: Mapping[str, Any]) -> _Packed:
+def _pack(body: Mapping[str, Any], owned: bool = True) -> _Packed:
     meta = {k: v for k, v in (body.get("metadata") or {}).items() if k != "managedFields"}
-    data = json.dumps({**body, "metadata": meta}, separators=(",", ":")).encode()
-    return _Packed(str(meta.get("name", "")), _version(body), data)
+    obj = {**body, "metadata": meta} if owned else {"metadata": {
+        k: meta[k] for k in ("name", "namespace", "ownerReferences") if k in meta}}
+    data = json.dumps(obj, separators=(",", ":")).encode()
+    return _Packed(str(meta.get("name", "")), _version(body), data, owned)
 
 
 # What our own writes returned, until the watch catches up: an event already in flight when we
@@ -175,7 +181,7 @@ async def _resync_forever() -> None:
         for key in list(webapps.keys()):
             for kind, index in (("Deployment", deployments), ("Service", services)):
                 cached = _find(index, key, key[1])
-                if cached is not None and (kind, *key) not in live:
+                if cached is not None and cached.owned and (kind, *key) not in live:
                     _vanished[(kind, *key)] = cached.version
                     logs.get(namespace=key[0], name=key[1]).info("child vanished unseen",
                                                                  kind=kind)
@@ -190,16 +196,21 @@ def webapps(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[Key, _
     return {(namespace, name): _seen_by_watch(specs.KIND, (namespace, name), _pack(body))}
 
 
-@kopf.index("apps", "v1", "deployments", when=_owned)
-def deployments(namespace: str, body: kopf.Body, **_: Any) -> dict[Key, _Packed]:
-    key = (namespace, _owner_name(body) or "")
-    return {key: _seen_by_watch("Deployment", key, _pack(body))}
+def _child(kind: str, namespace: str, name: str, body: kopf.Body) -> dict[Key, _Packed]:
+    """Children are cached under their own name, which is their WebApp's."""
+    if not _owned(body):
+        return {(namespace, name): _pack(body, owned=False)}
+    return {(namespace, name): _seen_by_watch(kind, (namespace, name), _pack(body))}
 
 
-@kopf.index("v1", "services", when=_owned)
-def services(namespace: str, body: kopf.Body, **_: Any) -> dict[Key, _Packed]:
-    key = (namespace, _owner_name(body) or "")
-    return {key: _seen_by_watch("Service", key, _pack(body))}
+@kopf.index("apps", "v1", "deployments")
+def deployments(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[Key, _Packed]:
+    return _child("Deployment", namespace, name, body)
+
+
+@kopf.index("v1", "services")
+def services(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict[Key, _Packed]:
+    return _child("Service", namespace, name, body)
 
 
 def _find(index: kopf.Index[Key, _Packed], key: Key, name: str) -> _Packed | None:
@@ -284,8 +295,11 @@ async def _reconcile(key: Key, trigger: str) -> None:
     if key not in _pending and (old_status.get("observedGeneration") != generation
                                 or not statuses.is_ready(old_status)):
         _pending[key] = (generation, time.monotonic())
-    observed = {"Deployment": _freshest("Deployment", key, _one(deployments, key, name)),
-                "Service": _freshest("Service", key, _one(services, key, name))}
+    observed: dict[str, dict[str, Any] | None] = {}
+    for kind, index in (("Deployment", deployments), ("Service", services)):
+        child = _freshest(kind, key, _one(index, key, name))
+        if child is not None or (kind, *key) not in _vanished:
+            observed[kind] = child  # None: the cache knows there is none, ours or anyone's
     metrics.cr_active_workers.labels(metrics.CONTROLLER).inc()
     try:
         with metrics.timed_reconcile(ENGINE):
@@ -364,22 +378,27 @@ async def _child_changed(kind: str, event: Mapping[str, Any], namespace: str, bo
                          webapps: kopf.Index[Key, Any], deployments: kopf.Index[Key, Any],
                          services: kopf.Index[Key, Any]) -> None:
     _seen(webapps, deployments, services)
-    owner = _owner_name(body)
-    if owner is None:
+    deleted = event.get("type") == "DELETED"
+    if not _owned(body):
+        # Someone else's object: when one that stood in a WebApp's way goes, make the child.
+        name = body.metadata.name or ""
+        if deleted and (namespace, name) in webapps:
+            _enqueue((namespace, name), f"{kind.lower()} in the way deleted")
         return
-    if event.get("type") == "DELETED":
+    owner = _owner_name(body) or ""
+    if deleted:
         _written.pop((kind, namespace, owner), None)
     _enqueue((namespace, owner), f"{kind.lower()} {str(event.get('type') or 'listed').lower()}")
 
 
-@kopf.on.event("apps", "v1", "deployments", when=_owned)
+@kopf.on.event("apps", "v1", "deployments")
 async def deployment_changed(event: Mapping[str, Any], namespace: str, body: kopf.Body,
                              webapps: kopf.Index[Key, Any], deployments: kopf.Index[Key, Any],
                              services: kopf.Index[Key, Any], **_: Any) -> None:
     await _child_changed("Deployment", event, namespace, body, webapps, deployments, services)
 
 
-@kopf.on.event("v1", "services", when=_owned)
+@kopf.on.event("v1", "services")
 async def service_changed(event: Mapping[str, Any], namespace: str, body: kopf.Body,
                           webapps: kopf.Index[Key, Any], deployments: kopf.Index[Key, Any],
                           services: kopf.Index[Key, Any], **_: Any) -> None:

@@ -58,7 +58,11 @@ async def reconcile(
     *,
     now: str,
 ) -> Outcome:
-    """Make the children of ``webapp`` equal to its spec; ``observed`` maps kind → cached child."""
+    """Make the children of ``webapp`` equal to its spec.
+
+    ``observed`` maps kind → the child as cached, or None when the cache knows there is no object
+    of that kind and name (ours or anyone's); a kind missing from it is read by name.
+    """
     if webapp is None or _meta(webapp).get("deletionTimestamp"):
         return Outcome("gone", (), None)  # children go away by garbage collection
     meta = _meta(webapp)
@@ -85,10 +89,8 @@ async def reconcile(
     error = ""
     for desired in render.children(owner, spec):
         kind = desired["kind"]
-        child = observed.get(kind)
-        if child is None:
-            # Not in the cache of children we own: is someone else's object in the way?
-            child = await cluster.read(kind, namespace, name)
+        # Someone else's object of the same name counts too: it must not be overwritten.
+        child = observed[kind] if kind in observed else await cluster.read(kind, namespace, name)
         if child is not None and render.controller_uid(child) != uid:
             problems.append(status.Problem(
                 status.Reason.CHILD_CONFLICT,
