@@ -74,6 +74,9 @@ def _pack(body: Mapping[str, Any], owned: bool = True) -> _Packed:
 # What our own writes returned, until the watch catches up: an event already in flight when we
 # wrote carries the older object, and comparing against it would write the same fix again.
 _written: dict[tuple[str, str, str], _Packed] = {}
+# The resourceVersion of each child's deletion, until the watch shows the child again: a write
+# whose result arrives after the watch reported the deletion must not bring the object back.
+_deleted: dict[tuple[str, str, str], int] = {}
 
 
 def _version(obj: Mapping[str, Any] | None) -> int:
@@ -99,6 +102,9 @@ def _freshest(kind: str, key: Key, cached: dict[str, Any] | None) -> dict[str, A
         else:
             cached = None  # stale: reconcile reads the child by name instead
     mine = _written.get((kind, *key))
+    if mine is not None and mine.version <= _deleted.get((kind, *key), 0):
+        del _written[(kind, *key)]  # written before the deletion the watch already reported
+        mine = None
     if mine is None:
         return cached
     if cached is not None and _version(cached) >= mine.version:
@@ -110,6 +116,7 @@ def _freshest(kind: str, key: Key, cached: dict[str, Any] | None) -> dict[str, A
 def _seen_by_watch(kind: str, key: Key, packed: _Packed) -> _Packed:
     """Called with every object the watch delivers: our own write is no longer needed once the
     cache holds it or something newer (deletions clear it too)."""
+    _deleted.pop((kind, *key), None)
     mine = _written.get((kind, *key))
     if mine is not None and packed.version >= mine.version:
         del _written[(kind, *key)]
@@ -367,6 +374,7 @@ async def webapp_changed(event: Mapping[str, Any], namespace: str, name: str,
         _failures.pop(key, None)
         for kind in (specs.KIND, *reconciling.KINDS):
             _written.pop((kind, *key), None)
+            _deleted.pop((kind, *key), None)
         if (timer := _retries.pop(key, None)) is not None:
             timer.cancel()
         logs.get(namespace=namespace, name=name).info("webapp deleted; children are garbage")
@@ -388,6 +396,7 @@ async def _child_changed(kind: str, event: Mapping[str, Any], namespace: str, bo
     owner = _owner_name(body) or ""
     if deleted:
         _written.pop((kind, namespace, owner), None)
+        _deleted[(kind, namespace, owner)] = _version(body)
     _enqueue((namespace, owner), f"{kind.lower()} {str(event.get('type') or 'listed').lower()}")
 
 
