@@ -156,8 +156,10 @@ async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = 300
     # Memory: kopf's per-object workers hold the last event body until they idle out, and it
     # posts Events for many objects at once, each on its own TLS connection (~0.3 MB each).
+    # A posting worker keeps its slot until it idles out: with a long idle, Events would lag.
     settings.queueing.idle_timeout = 1.0
-    settings.posting.worker_limit = 4
+    settings.posting.worker_limit = 32
+    settings.posting.idle_timeout = 0.05
     asyncio.get_running_loop().set_default_executor(
         concurrent.futures.ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="kube"))
     kube.connect(os.environ.get("RECONCILE_LAB_KUBECONFIG") or None, pool_size=WORKERS)
