@@ -51,13 +51,3 @@ def test_a_key_is_never_processed_twice_at_once_and_an_add_meanwhile_is_not_lost
     events = [what for _, what in log]
     assert events == ["start a", "end a", "start a", "end a"]
 
-
-def test_add_after_queues_the_key_later() -> None:
-    async def scenario() -> tuple[int, int]:
-        queue = WorkQueue[str]()
-        queue.add_after("a", 0.05)
-        before = len(queue)
-        await asyncio.sleep(0.1)
-        return before, len(queue)
-
-    assert asyncio.run(scenario()) == (0, 1)

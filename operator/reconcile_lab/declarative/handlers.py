@@ -354,8 +354,8 @@ def _retry(key: Key, error: str) -> None:
 # --- kopf's events: each only queues the WebApp's key ---------------------------------------
 
 
-def _seen(webapps: kopf.Index[Key, Any], deployments: kopf.Index[Key, Any],
-          services: kopf.Index[Key, Any]) -> None:
+def _start_workers_once(webapps: kopf.Index[Key, Any], deployments: kopf.Index[Key, Any],
+                        services: kopf.Index[Key, Any]) -> None:
     """On the first event: keep the indexes and start the workers. Started from a handler,
     they inherit its context, which ``kopf.event`` needs to post Events."""
     if not _indexes:
@@ -369,7 +369,7 @@ async def webapp_changed(event: Mapping[str, Any], namespace: str, name: str,
                          webapps: kopf.Index[Key, Any], deployments: kopf.Index[Key, Any],
                          services: kopf.Index[Key, Any], **_: Any) -> None:
     key = (namespace, name)
-    _seen(webapps, deployments, services)
+    _start_workers_once(webapps, deployments, services)
     if event.get("type") == "DELETED":
         metrics.forget_app(ENGINE, namespace, name)
         _pending.pop(key, None)
@@ -387,7 +387,7 @@ async def webapp_changed(event: Mapping[str, Any], namespace: str, name: str,
 async def _child_changed(kind: str, event: Mapping[str, Any], namespace: str, body: kopf.Body,
                          webapps: kopf.Index[Key, Any], deployments: kopf.Index[Key, Any],
                          services: kopf.Index[Key, Any]) -> None:
-    _seen(webapps, deployments, services)
+    _start_workers_once(webapps, deployments, services)
     deleted = event.get("type") == "DELETED"
     if not _owned(body):
         # Someone else's object: when one that stood in a WebApp's way goes, make the child.

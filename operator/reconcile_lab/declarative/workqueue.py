@@ -34,9 +34,6 @@ class WorkQueue(Generic[K]):
             self._queue.put_nowait(key)
         return True
 
-    def add_after(self, key: K, delay: float) -> asyncio.TimerHandle:
-        return asyncio.get_running_loop().call_later(delay, self.add, key)
-
     async def get(self) -> tuple[K, float]:
         """The next key, and how long it waited (seconds). Call :meth:`done` after."""
         key = await self._queue.get()
