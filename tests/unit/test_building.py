@@ -15,6 +15,8 @@ from reconcile_lab.cluster import building, versions
     (building.KUBERNETES, "k8s.io/kubernetes"),
     (building.ETCD, "go.etcd.io/etcd/server/v3"),
     (building.KWOK, "sigs.k8s.io/kwok"),
+    (building.CONTAINERD, "github.com/containerd/containerd/v2"),
+    (building.COREDNS, "github.com/coredns/coredns"),
 ])
 def test_wrapper_modules_require_the_pinned_versions(component: building.Component,
                                                      module: str) -> None:

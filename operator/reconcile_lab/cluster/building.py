@@ -36,6 +36,7 @@ class Component(NamedTuple):
     packages: tuple[tuple[str, str], ...]  # (Go package, binary name)
     ldflags: str = "-s -w"
     note: str = ""
+    tags: str = ""
 
     @property
     def directory(self) -> Path:
@@ -64,16 +65,27 @@ def _k8s_ldflags(version: str) -> str:
 KUBERNETES = Component(
     "kubernetes", versions.KUBERNETES,
     tuple((f"k8s.io/kubernetes/cmd/{b}", b)
-          for b in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")),
+          for b in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl",
+                    "kubelet", "kube-proxy")),
     _k8s_ldflags(versions.KUBERNETES),
-    "the cold build takes 10-25 min on 2 cores",
+    "the cold build takes 15-30 min on 2 cores",
 )
 ETCD = Component("etcd", versions.ETCD, (("go.etcd.io/etcd/server/v3", "etcd"),),
                  note="about 2 min cold")
 KWOK = Component("kwok", versions.KWOK,
                  (("sigs.k8s.io/kwok/cmd/kwok", "kwok"), ("sigs.k8s.io/kwok/cmd/kwokctl", "kwokctl")),
                  note="about 3 min cold")
-ALL = (ETCD, KWOK, KUBERNETES)
+CONTAINERD = Component(
+    "containerd", versions.CONTAINERD,
+    tuple((f"github.com/containerd/containerd/v2/cmd/{b}", b)
+          for b in ("containerd", "containerd-shim-runc-v2", "ctr")),
+    note="about 2 min cold", tags="no_btrfs no_devmapper no_zfs",
+)
+COREDNS = Component("coredns", versions.COREDNS, (("github.com/coredns/coredns", "coredns"),),
+                    note="about 3 min cold")
+CONTROL_PLANE = (ETCD, KWOK, KUBERNETES)
+NODE = (CONTAINERD, COREDNS)
+ALL = CONTROL_PLANE + NODE
 
 
 def go_binary() -> str:
@@ -160,13 +172,13 @@ def build(component: Component, *, progress: Progress, step: str = "") -> Compon
             progress(f"{label}: compiling {', '.join(b for _, b in component.packages)}"
                      + (f" ({component.note})" if component.note else ""))
             with _heartbeat(progress, f"compiling {component.name}"):
+                args = [go, "build", "-trimpath", "-ldflags", component.ldflags,
+                        *(["-tags", component.tags] if component.tags else [])]
                 if len(component.packages) == 1:
                     (pkg, binary), = component.packages
-                    args = [go, "build", "-trimpath", "-ldflags", component.ldflags,
-                            "-o", str(out / binary), pkg]
+                    args += ["-o", str(out / binary), pkg]
                 else:
-                    args = [go, "build", "-trimpath", "-ldflags", component.ldflags,
-                            "-o", f"{out}/", *(p for p, _ in component.packages)]
+                    args += ["-o", f"{out}/", *(p for p, _ in component.packages)]
                 _run(args, cwd=work, log=log, what=f"compiling {component.name}")
             staged = component.directory.with_name(component.directory.name + ".partial")
             shutil.rmtree(staged, ignore_errors=True)

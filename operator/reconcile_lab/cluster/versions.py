@@ -8,6 +8,10 @@ from __future__ import annotations
 KUBERNETES = "v1.36.3"
 ETCD = "v3.6.16"
 KWOK = "v0.8.0"
+# The real node: containerd built from source (1.6 lacks the CRI RuntimeConfig call), CoreDNS
+# for Service names. runc and the CNI plugins come from Debian.
+CONTAINERD = "v2.4.2"
+COREDNS = "v1.14.7"
 KIND_NODE_IMAGE = f"kindest/node:{KUBERNETES}"
 
 # kubectl is supported within one minor version of the apiserver.
