@@ -134,6 +134,8 @@ def generated() -> dict[str, str]:
     return {
         schema.CRD_FILE: schema.crd_yaml(),
         "deploy/rbac.yaml": schema.documents_yaml(permissions.rbac(), source),
+        "deploy/rbac-namespaced.yaml": schema.documents_yaml(permissions.namespaced_rbac(),
+                                                             source),
         "deploy/operator.yaml": schema.documents_yaml(permissions.operator(), source),
         "deploy/peering.yaml": schema.documents_yaml(permissions.peering(), source),
     }

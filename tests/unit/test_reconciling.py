@@ -11,8 +11,17 @@ from reconcile_lab.declarative import reconciling
 from tests import cases
 
 
+class ApiError(Exception):
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.conflict = status == 409
+        self.stale = status == 409 and "exists" not in message
+        self.permanent = False
+
+
 class FakeCluster:
-    """Stores what is applied; any call not listed in ``allowed`` fails loudly."""
+    """Plays the apiserver's write semantics (create refuses an existing name, apply and patch
+    refuse another version than the one compared) and records every call."""
 
     def __init__(self, objects: dict[tuple[str, str], dict[str, Any]] | None = None) -> None:
         self.objects = objects or {}
@@ -20,17 +29,49 @@ class FakeCluster:
         self.events: list[tuple[str, str]] = []
         self.reads: list[str] = []
         self.status: Mapping[str, Any] | None = None
+        self.version = 0
 
-    async def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
-        obj = copy.deepcopy(dict(manifest))
-        obj["metadata"]["resourceVersion"] = str(len(self.writes) + 1)
+    def _store(self, obj: dict[str, Any], verb: str) -> dict[str, Any]:
+        self.version += 1
+        obj["metadata"]["resourceVersion"] = str(self.version)
         self.objects[(obj["kind"], obj["metadata"]["name"])] = obj
-        self.writes.append(f"apply {obj['kind']}")
-        return obj
+        self.writes.append(f"{verb} {obj['kind']}")
+        return copy.deepcopy(obj)
+
+    async def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        if (manifest["kind"], manifest["metadata"]["name"]) in self.objects:
+            raise ApiError(f"{manifest['kind']} already exists", 409)
+        return self._store(copy.deepcopy(dict(manifest)), "create")
+
+    def _current(self, kind: str, name: str, resource_version: str) -> dict[str, Any]:
+        have = self.objects.get((kind, name))
+        if have is None or have["metadata"].get("resourceVersion") != resource_version:
+            raise ApiError("the object has been modified", 409)
+        return have
+
+    async def apply(self, manifest: Mapping[str, Any], *, resource_version: str) -> dict[str, Any]:
+        have = self._current(manifest["kind"], manifest["metadata"]["name"], resource_version)
+        obj = copy.deepcopy(dict(manifest))
+        obj["status"] = have.get("status")
+        return self._store(obj, "apply")
+
+    async def patch(self, kind: str, namespace: str, name: str,
+                    ops: list[dict[str, Any]]) -> dict[str, Any]:
+        assert ops[0]["path"] == "/metadata/resourceVersion"
+        obj = copy.deepcopy(self._current(kind, name, ops[0]["value"]))
+        for op in ops[1:]:
+            assert op["op"] == "remove"
+            *parents, last = op["path"].strip("/").split("/")
+            target: Any = obj
+            for part in parents:
+                target = target[int(part)] if isinstance(target, list) else target[part]
+            del target[int(last)]
+        return self._store(obj, "patch")
 
     async def read(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         self.reads.append(kind)
-        return self.objects.get((kind, name))
+        found = self.objects.get((kind, name))
+        return copy.deepcopy(found) if found is not None else None
 
     async def patch_status(self, namespace: str, name: str,
                            status: Mapping[str, Any]) -> dict[str, Any]:
@@ -66,13 +107,13 @@ def _ready(cluster: FakeCluster) -> None:
 
 
 def _observed(cluster: FakeCluster) -> dict[str, Any]:
-    return {k: cluster.objects.get((k, "web")) for k in reconciling.KINDS}
+    return {k: copy.deepcopy(cluster.objects.get((k, "web"))) for k in reconciling.KINDS}
 
 
 def test_from_nothing_creates_both_children_and_reports_status() -> None:
     cluster = FakeCluster()
     outcome = _run(_webapp(replicas=2), cluster)
-    assert cluster.writes == ["apply Deployment", "apply Service", "status"]
+    assert cluster.writes == ["create Deployment", "create Service", "status"]
     assert [w.verb for w in outcome.writes[:2]] == ["created", "created"]
     assert outcome.result == "success"
     assert ("Normal", "Created") in cluster.events
@@ -82,7 +123,7 @@ def test_a_cache_that_knows_the_children_are_absent_saves_the_reads() -> None:
     cluster = FakeCluster()
     _run(_webapp(), cluster, {"Deployment": None, "Service": None})
     assert cluster.reads == []
-    assert cluster.writes == ["apply Deployment", "apply Service", "status"]
+    assert cluster.writes == ["create Deployment", "create Service", "status"]
     unknown = FakeCluster()
     _run(_webapp(), unknown)  # a kind the cache cannot speak for is read by name first
     assert unknown.reads == ["Deployment", "Service"]
@@ -116,7 +157,7 @@ def test_a_same_named_child_it_does_not_own_is_never_overwritten() -> None:
     stranger = {"kind": "Service", "metadata": {"name": "web", "ownerReferences": []}}
     cluster = FakeCluster({("Service", "web"): stranger})
     outcome = _run(_webapp(), cluster)
-    assert "apply Service" not in cluster.writes
+    assert not any(w.endswith("Service") for w in cluster.writes if w != "status")
     assert cluster.objects[("Service", "web")] is stranger
     assert outcome.result == "conflict"
     degraded = {c["type"]: c for c in cluster.status["conditions"]}["Degraded"]  # type: ignore[index]
@@ -130,7 +171,7 @@ def test_a_cached_stranger_is_a_conflict_without_a_read() -> None:
     cluster = FakeCluster()
     outcome = _run(_webapp(), cluster, {"Deployment": stranger, "Service": None})
     assert cluster.reads == []
-    assert cluster.writes == ["apply Service", "status"]
+    assert cluster.writes == ["create Service", "status"]
     assert outcome.result == "conflict"
 
 
@@ -144,7 +185,7 @@ def test_a_webapp_being_deleted_is_left_to_garbage_collection() -> None:
 
 def test_a_failed_write_becomes_a_condition_and_an_error_to_retry() -> None:
     class Failing(FakeCluster):
-        async def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        async def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
             raise RuntimeError("apiserver unavailable")
 
     cluster = Failing()
@@ -157,7 +198,7 @@ def test_a_failed_write_becomes_a_condition_and_an_error_to_retry() -> None:
 
 def test_a_namespace_being_deleted_is_not_retried() -> None:
     class Terminating(FakeCluster):
-        async def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+        async def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
             error = RuntimeError("namespace shop is being terminated")
             error.permanent = True  # type: ignore[attr-defined]
             raise error
@@ -166,3 +207,78 @@ def test_a_namespace_being_deleted_is_not_retried() -> None:
     outcome = _run(_webapp(), cluster)
     assert (outcome.result, outcome.retry) == ("gone", False)
     assert cluster.writes == []  # not even a status: the WebApp goes with its namespace
+
+
+def test_a_hand_added_env_var_is_removed_with_one_write_and_then_nothing() -> None:
+    cluster = FakeCluster()
+    _run(_webapp(), cluster)
+    _ready(cluster)
+    _run(_webapp(), cluster, _observed(cluster))
+    settled = _webapp(status=cluster.status)
+    container = cluster.objects[("Deployment", "web")]["spec"]["template"]["spec"]["containers"][0]
+    container["env"] = [{"name": "EXTRA", "value": "1"}]  # kubectl set env deployment/web EXTRA=1
+    before = len(cluster.writes)
+    outcome = _run(settled, cluster, _observed(cluster))
+    assert cluster.writes[before:] == ["patch Deployment"]
+    assert [(w.verb, w.fields) for w in outcome.drift_repairs] == [
+        ("repaired", ("-.spec.template.spec.containers[0].env[EXTRA]",))]
+    assert ("Normal", "DriftRepaired") in cluster.events
+    assert container["env"] == [{"name": "EXTRA", "value": "1"}]  # the old copy, not the store
+    assert cluster.objects[("Deployment", "web")]["spec"]["template"]["spec"]["containers"][0][
+        "env"] == []
+    again = len(cluster.writes)
+    for _ in range(3):
+        assert _run(settled, cluster, _observed(cluster)).writes == ()
+    assert len(cluster.writes) == again
+
+
+def test_a_stranger_created_after_the_cache_looked_is_not_adopted() -> None:
+    stranger = {"kind": "Service", "metadata": {"name": "web", "resourceVersion": "7"},
+                "spec": {"ports": [{"port": 1}]}}
+    cluster = FakeCluster({("Service", "web"): stranger})
+    # The cache saw no Service; the stranger appeared between that look and our write.
+    outcome = _run(_webapp(), cluster, {"Deployment": None, "Service": None})
+    assert cluster.objects[("Service", "web")] is stranger
+    assert "ownerReferences" not in stranger["metadata"]
+    assert outcome.result == "conflict"
+    degraded = {c["type"]: c for c in cluster.status["conditions"]}["Degraded"]  # type: ignore[index]
+    assert degraded["reason"] == "ChildConflict"
+
+
+def test_a_child_replaced_since_the_cache_looked_is_not_written() -> None:
+    cluster = FakeCluster()
+    _run(_webapp(), cluster)
+    observed = _observed(cluster)
+    observed["Deployment"]["spec"]["replicas"] = 9  # what the cache shows: drift to repair
+    cluster.objects[("Deployment", "web")]["metadata"]["resourceVersion"] = "99"  # replaced
+    before = list(cluster.writes)
+    outcome = _run(_webapp(status=cluster.status), cluster, observed)
+    assert outcome.result == "stale"
+    assert cluster.writes == before
+
+
+def test_our_own_create_whose_answer_was_lost_is_recognised() -> None:
+    cluster = FakeCluster()
+    _run(_webapp(), cluster, {"Deployment": None, "Service": None})
+    writes = list(cluster.writes)
+    # A create succeeded but its answer never came: the cache still says there is none.
+    outcome = _run(_webapp(status=cluster.status), cluster, {"Deployment": None, "Service": None})
+    assert outcome.result == "success"
+    assert cluster.reads == ["Deployment", "Service"]  # asked once the create said 409
+    assert cluster.writes == writes
+
+
+def test_a_warning_is_posted_once_even_when_the_status_write_keeps_failing() -> None:
+    class StatusDown(FakeCluster):
+        async def patch_status(self, namespace: str, name: str,
+                               status: Mapping[str, Any]) -> dict[str, Any]:
+            raise RuntimeError("status write refused")
+
+    stranger = {"kind": "Service", "metadata": {"name": "web", "ownerReferences": []}}
+    cluster = StatusDown({("Service", "web"): stranger})
+    for _ in range(3):
+        assert _run(_webapp(), cluster).result == "error"
+    assert ("Warning", "ChildConflict") not in cluster.events
+    healthy = FakeCluster({("Service", "web"): stranger})
+    _run(_webapp(), healthy)
+    assert healthy.events.count(("Warning", "ChildConflict")) == 1

@@ -65,12 +65,68 @@ def test_a_child_as_stored_is_not_drift() -> None:
 
 
 def test_edits_to_owned_fields_are_drift() -> None:
-    desired = render.deployment(OWNER, _spec(env=[{"name": "A", "value": "1"}]))
+    desired = render.deployment(OWNER, _spec(env=[{"name": "A", "value": "1"},
+                                                  {"name": "C", "value": "3"}]))
     edited = copy.deepcopy(desired)
     edited["spec"]["replicas"] = 7
-    edited["spec"]["template"]["spec"]["containers"][0]["env"].append({"name": "B", "value": "2"})
+    env = edited["spec"]["template"]["spec"]["containers"][0]["env"]
+    env[0]["value"] = "changed"
+    del env[1]
     del edited["metadata"]["labels"]["app.kubernetes.io/managed-by"]
     assert set(render.drift(desired, edited)) == {
-        ".spec.replicas", ".spec.template.spec.containers[0].env",
+        ".spec.replicas", ".spec.template.spec.containers[0].env[0].value",
+        ".spec.template.spec.containers[0].env[1]",
         ".metadata.labels.app.kubernetes.io/managed-by",
     }
+
+
+def test_an_entry_someone_added_to_our_list_is_an_extra_not_drift() -> None:
+    # `kubectl set env deployment/web EXTRA=1`: server-side apply cannot remove it (another
+    # manager owns the entry), so counting it as drift would re-apply forever.
+    desired = render.deployment(OWNER, _spec(env=[{"name": "A", "value": "1"}]))
+    edited = copy.deepcopy(desired)
+    edited["spec"]["template"]["spec"]["containers"][0]["env"].insert(
+        0, {"name": "EXTRA", "value": "1"})
+    assert render.drift(desired, edited) == []
+    found = render.extras(desired, edited)
+    assert [(e.pointer, e.key) for e in found] == [
+        ("/spec/template/spec/containers/0/env/0", "EXTRA")]
+    assert found[0].describe() == ".spec.template.spec.containers[0].env[EXTRA]"
+
+
+def test_an_env_var_added_to_an_app_without_env_is_an_extra_too() -> None:
+    desired = render.deployment(OWNER, _spec())
+    edited = copy.deepcopy(desired)
+    edited["spec"]["template"]["spec"]["containers"][0]["env"] = [{"name": "X", "value": "1"}]
+    assert [e.key for e in render.extras(desired, edited)] == ["X"]
+    stored = copy.deepcopy(desired)
+    del stored["spec"]["template"]["spec"]["containers"][0]["env"]  # omitempty
+    assert render.drift(desired, stored) == [] and render.extras(desired, stored) == []
+
+
+def test_the_removal_applies_only_to_the_version_compared_and_keeps_indexes_right() -> None:
+    desired = render.deployment(OWNER, _spec())
+    edited = copy.deepcopy(desired)
+    edited["metadata"]["resourceVersion"] = "42"
+    c = edited["spec"]["template"]["spec"]["containers"]
+    c[0]["env"] = [{"name": "X", "value": "1"}, {"name": "Y", "value": "2"}]
+    c.append({"name": "sidecar", "image": "x"})
+    ops = render.removal(edited, render.extras(desired, edited))
+    assert ops[0] == {"op": "test", "path": "/metadata/resourceVersion", "value": "42"}
+    # Deeper entries first, then each list from its end: no removal moves another's index.
+    assert [op["path"] for op in ops[1:]] == [
+        "/spec/template/spec/containers/0/env/1", "/spec/template/spec/containers/0/env/0",
+        "/spec/template/spec/containers/1"]
+
+
+def test_only_a_webapp_of_this_group_holding_the_controller_reference_owns_a_child() -> None:
+    child = render.deployment(OWNER, _spec())
+    assert render.owner_name(child) == OWNER.name
+    assert render.controlled_by(child, OWNER.uid)
+    assert not render.controlled_by(child, "another-uid")
+    foreign = copy.deepcopy(child)
+    foreign["metadata"]["ownerReferences"][0]["apiVersion"] = "example.com/v1"
+    assert render.owner_name(foreign) is None
+    not_controller = copy.deepcopy(child)
+    not_controller["metadata"]["ownerReferences"][0]["controller"] = False
+    assert render.controlling_webapp(not_controller) is None

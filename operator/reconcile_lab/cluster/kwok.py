@@ -34,6 +34,31 @@ componentsPatches:
   extraArgs:
   - key: service-cluster-ip-range
     value: 10.96.0.0/16
+  - key: audit-log-maxsize
+    value: "50"
+  - key: audit-log-maxbackup
+    value: "2"
+"""
+
+# The apiserver's own record of every write to the objects the kit makes: a write counted here
+# happened, whatever the client believes (tests and benchmarks count the operator's writes by
+# its user agent). Reads, leases, pods and status updates by the controllers are left out.
+_AUDIT_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: None
+  verbs: [get, list, watch]
+- level: Metadata
+  resources:
+  - group: ""
+    resources: [services, events]
+  - group: apps
+    resources: [deployments]
+  - group: reconcile-lab.dev
+    resources: [webapps, webapps/status]
+- level: None
 """
 
 
@@ -49,9 +74,17 @@ def kubeconfig() -> Path:
     return cluster_dir() / "kubeconfig.yaml"
 
 
+def audit_log() -> Path:
+    return cluster_dir() / "logs" / "audit.log"
+
+
 def _env() -> dict[str, str]:
+    # kwokctl adds and removes contexts in the kubeconfig $KUBECONFIG names (by default
+    # ~/.kube/config): after `eval "$(reconcile-lab cluster env)"` that would be the kit's own
+    # cluster's. It sees only a file of its own, which nothing reads.
     # client-go keeps a discovery cache in ~/.kube/cache unless told otherwise.
     return {**os.environ, "KWOK_WORKDIR": str(workdir()),
+            "KUBECONFIG": str(workdir() / "kwokctl-scratch.kubeconfig"),
             "KUBECACHEDIR": str(paths.state_dir() / "kube-cache")}
 
 
@@ -97,6 +130,8 @@ def up(*, progress: Progress, apiserver_port: int | None = None) -> Path:
         config = workdir() / "kwokctl-config.yaml"
         config.parent.mkdir(parents=True, exist_ok=True)
         config.write_text(_CONFIG)
+        audit = workdir() / "audit-policy.yaml"
+        audit.write_text(_AUDIT_POLICY)
         k8s, etcd, kwok = building.KUBERNETES, building.ETCD, building.KWOK
         args = [
             "create", "cluster",
@@ -109,6 +144,7 @@ def up(*, progress: Progress, apiserver_port: int | None = None) -> Path:
             "--kube-scheduler-binary", str(k8s.binary("kube-scheduler")),
             "--kwok-controller-binary", str(kwok.binary("kwok")),
             "--kube-authorization",
+            "--kube-audit-policy", str(audit),
             "--disable-qps-limits",
             "--wait", "120s",
         ]

@@ -49,6 +49,10 @@ def kopf_env(args: argparse.Namespace) -> dict[str, str]:
                 "first, or pass --kubeconfig PATH")
         env["KUBECONFIG"] = str(kubeconfig)  # read by kopf and by the kubernetes client
         env["RECONCILE_LAB_KUBECONFIG"] = str(kubeconfig)
+    if args.namespace:  # the resync lists only there; kopf scans nothing cluster-wide
+        env["RECONCILE_LAB_NAMESPACE"] = args.namespace
+    else:
+        env.pop("RECONCILE_LAB_NAMESPACE", None)
     env["RECONCILE_LAB_METRICS_PORT"] = str(args.metrics_port)
     env["RECONCILE_LAB_METRICS_ADDR"] = args.bind
     if args.log_format != "auto":
@@ -87,6 +91,13 @@ def register(sub: Any) -> None:
     r = osub.add_parser("run", help="run in the foreground until interrupted")
     bg = osub.add_parser("start", help="run in the background (log and pid in the state dir)")
     osub.add_parser("stop", help="stop the background operator").set_defaults(func=stop)
+    rb = osub.add_parser(
+        "rbac", help="print the RBAC for serving one namespace only (for `run --namespace`)",
+        description="Print a ServiceAccount, a Role and a RoleBinding that let the operator "
+        "serve NAMESPACE and nothing else; apply them with `kubectl apply -f -`, then run "
+        "the operator with `--namespace NAMESPACE` under that ServiceAccount.")
+    rb.add_argument("--namespace", required=True, help="the namespace the operator serves")
+    rb.set_defaults(func=print_rbac)
     for p in (r, bg):
         _run_options(p)
     r.set_defaults(func=run)
@@ -109,6 +120,15 @@ def _run_options(r: argparse.ArgumentParser) -> None:
     r.add_argument("--priority", type=int, default=None,
                    help="peering priority (default: random, so that replicas differ)")
     r.add_argument("--verbose", action="store_true", help="kopf's own debug logs too")
+
+
+def print_rbac(args: argparse.Namespace) -> int:
+    from reconcile_lab import schema
+    from reconcile_lab.declarative import permissions
+
+    print(schema.documents_yaml(permissions.namespaced_rbac(args.namespace),
+                                "declarative/permissions.py"), end="")
+    return 0
 
 
 # --- in the background, for the demo and the exercises ------------------------------------

@@ -1,7 +1,9 @@
 """The one module that talks to the Kubernetes API with the official client.
 
-Server-side apply for the children (field manager ``reconcile-lab``), a merge patch for the
-WebApp's status subresource, and a read by name. Responses are returned as plain dicts
+A create for a missing child (never an apply: an object someone made meanwhile must not be
+adopted), a server-side apply for a child that differs (field manager ``reconcile-lab``, only
+onto the version that was compared), a JSON patch that removes what someone else added, a
+merge patch for the WebApp's status subresource, and a read by name. Responses are returned as plain dicts
 (``_preload_content=False``): the operator compares JSON, it has no use for model objects.
 The client is synchronous; callers run these functions in threads.
 """
@@ -20,6 +22,9 @@ from reconcile_lab.declarative import render
 
 _APPLY = "application/apply-patch+yaml"
 _MERGE = "application/merge-patch+json"
+_JSON_PATCH = "application/json-patch+json"
+# Every request says who made it: the apiserver's audit log counts the operator's writes by it.
+USER_AGENT = "reconcile-lab-operator"
 
 
 class KubeError(RuntimeError):
@@ -28,6 +33,18 @@ class KubeError(RuntimeError):
     def __init__(self, message: str, status: int = 0) -> None:
         super().__init__(message)
         self.status = status
+
+    @property
+    def conflict(self) -> bool:
+        """409: the object exists already (create) or changed since it was read (precondition)."""
+        return self.status == 409
+
+    @property
+    def stale(self) -> bool:
+        """The object changed between the read and the write: read it again, nothing failed."""
+        if self.status == 409:
+            return "already exists" not in str(self)
+        return self.status == 422 and "test operation" in str(self).lower()
 
     @property
     def permanent(self) -> bool:
@@ -57,6 +74,7 @@ def connect(kubeconfig: str | None = None, *, pool_size: int = 32) -> None:
     # Built now, from this configuration: kopf's login reloads the kubeconfig later and resets
     # the client's default configuration (pool size 10 < our workers: discarded connections).
     _api = client.ApiClient(configuration)
+    _api.user_agent = USER_AGENT
 
 
 # One ApiClient, so one connection pool, for every call. ``client.AppsV1Api()`` without one
@@ -70,6 +88,7 @@ def _client() -> client.ApiClient:
     global _api
     if _api is None:
         _api = client.ApiClient()
+        _api.user_agent = USER_AGENT
     return _api
 
 
@@ -86,33 +105,57 @@ def _fail(what: str, e: ApiException) -> KubeError:
     return KubeError(f"{what}: {message}", e.status or 0)
 
 
-def apply(manifest: Mapping[str, Any]) -> dict[str, Any]:
-    """Server-side apply a Deployment or a Service; returns the object as stored."""
+def _api_for(kind: str) -> tuple[Any, str]:
+    if kind == "Deployment":
+        return client.AppsV1Api(_client()), "deployment"
+    return client.CoreV1Api(_client()), "service"
+
+
+def create(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """Create a Deployment or a Service; 409 (a KubeError with ``conflict``) when one of that
+    name exists, whoever made it."""
     meta = manifest["metadata"]
-    name, namespace = meta["name"], meta["namespace"]
-    kwargs: dict[str, Any] = {"field_manager": render.FIELD_MANAGER, "force": True,
-                              "_content_type": _APPLY, "_preload_content": False}
+    api, noun = _api_for(manifest["kind"])
     try:
-        if manifest["kind"] == "Deployment":
-            return _json(client.AppsV1Api(_client()).patch_namespaced_deployment(
-                name, namespace, dict(manifest), **kwargs))
-        return _json(client.CoreV1Api(_client()).patch_namespaced_service(
-            name, namespace, dict(manifest), **kwargs))
+        return _json(getattr(api, f"create_namespaced_{noun}")(
+            meta["namespace"], dict(manifest), field_manager=render.FIELD_MANAGER,
+            _preload_content=False))
     except ApiException as e:
-        raise _fail(f"applying {manifest['kind']} {namespace}/{name}", e) from None
+        raise _fail(f"creating {manifest['kind']} {meta['namespace']}/{meta['name']}", e) from None
+
+
+def apply(manifest: Mapping[str, Any], *, resource_version: str) -> dict[str, Any]:
+    """Server-side apply onto the version that was compared, and no other: a child replaced
+    meanwhile (by someone else's object of the same name) fails with 409 instead of being
+    taken over. Returns the object as stored."""
+    meta = manifest["metadata"]
+    body = {**manifest, "metadata": {**meta, "resourceVersion": resource_version}}
+    api, noun = _api_for(manifest["kind"])
+    try:
+        return _json(getattr(api, f"patch_namespaced_{noun}")(
+            meta["name"], meta["namespace"], body, field_manager=render.FIELD_MANAGER,
+            force=True, _content_type=_APPLY, _preload_content=False))
+    except ApiException as e:
+        raise _fail(f"applying {manifest['kind']} {meta['namespace']}/{meta['name']}", e) from None
+
+
+def patch(kind: str, namespace: str, name: str, ops: list[dict[str, Any]]) -> dict[str, Any]:
+    """A JSON patch (its ``test`` operations are its preconditions)."""
+    api, noun = _api_for(kind)
+    try:
+        return _json(getattr(api, f"patch_namespaced_{noun}")(
+            name, namespace, ops, field_manager=render.FIELD_MANAGER,
+            _content_type=_JSON_PATCH, _preload_content=False))
+    except ApiException as e:
+        raise _fail(f"patching {kind} {namespace}/{name}", e) from None
 
 
 def read(kind: str, namespace: str, name: str) -> dict[str, Any] | None:
     """A Deployment or Service by name, or None when there is none."""
+    api, noun = _api_for(kind)
     try:
-        response: Any
-        if kind == "Deployment":
-            response = client.AppsV1Api(_client()).read_namespaced_deployment(
-                name, namespace, _preload_content=False)
-        else:
-            response = client.CoreV1Api(_client()).read_namespaced_service(
-                name, namespace, _preload_content=False)
-        return _json(response)
+        return _json(getattr(api, f"read_namespaced_{noun}")(name, namespace,
+                                                            _preload_content=False))
     except ApiException as e:
         if e.status == 404:
             return None
@@ -154,19 +197,21 @@ _METADATA = "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io"
 _PAGE = "250"
 
 
-def owned_children() -> set[tuple[str, str, str]]:
+def owned_children(namespace: str | None = None) -> set[tuple[str, str, str]]:
     """(kind, namespace, owner name) of every Deployment and Service a WebApp controls, listed
-    now from the apiserver (by the managed-by label, then the controlling owner reference)."""
+    now from the apiserver (by the managed-by label, then the controlling owner reference), in
+    one namespace or in all."""
     selector = f"{render.MANAGED_BY}={render.FIELD_MANAGER}"
+    scope = f"/namespaces/{namespace}" if namespace else ""
     found: set[tuple[str, str, str]] = set()
-    for kind, path in (("Deployment", "/apis/apps/v1/deployments"), ("Service", "/api/v1/services")):
+    for kind, path in (("Deployment", f"/apis/apps/v1{scope}/deployments"),
+                       ("Service", f"/api/v1{scope}/services")):
         query = {"labelSelector": selector, "limit": _PAGE}
         while True:
             page = _get(path, query, _METADATA) or {}
             for item in page.get("items") or []:
-                for ref in item["metadata"].get("ownerReferences") or []:
-                    if ref.get("controller") and ref.get("kind") == spec.KIND:
-                        found.add((kind, item["metadata"]["namespace"], ref["name"]))
+                if (owner := render.owner_name(item)) is not None:
+                    found.add((kind, item["metadata"]["namespace"], owner))
             query["continue"] = (page.get("metadata") or {}).get("continue") or ""
             if not query["continue"]:
                 break

@@ -21,7 +21,8 @@ LABELS = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": "reconcil
           "app.kubernetes.io/component": "operator"}
 METRICS_PORT, HEALTH_PORT = 8000, 8080
 
-RULES: list[dict[str, Any]] = [
+# What the operator does in a namespace it serves.
+NAMESPACED_RULES: list[dict[str, Any]] = [
     {"apiGroups": [spec.GROUP], "resources": [spec.PLURAL], "verbs": ["get", "list", "watch"]},
     # status is the only part of a WebApp the operator writes
     {"apiGroups": [spec.GROUP], "resources": [f"{spec.PLURAL}/status"],
@@ -33,6 +34,12 @@ RULES: list[dict[str, Any]] = [
     {"apiGroups": [""], "resources": ["services"],
      "verbs": ["get", "list", "watch", "create", "patch"]},
     {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
+]
+RULES: list[dict[str, Any]] = [
+    *NAMESPACED_RULES,
+    # kopf watches CRDs to start and stop serving resources as they come and go
+    {"apiGroups": ["apiextensions.k8s.io"], "resources": ["customresourcedefinitions"],
+     "verbs": ["get", "list", "watch"]},
     # kopf peering: replicas announce themselves so that only one acts at a time
     {"apiGroups": ["kopf.dev"], "resources": ["clusterkopfpeerings"],
      "verbs": ["get", "list", "watch", "patch"]},
@@ -70,6 +77,29 @@ def rbac() -> list[dict[str, Any]]:
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
          "metadata": meta,
          "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": NAME},
+         "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": NAMESPACE}]},
+    ]
+
+
+# The namespace the generated namespaced RBAC serves; `reconcile-lab operator rbac --namespace`
+# prints it for any other.
+WATCHED = "reconcile-lab-apps"
+
+
+def namespaced_rbac(watched: str = WATCHED) -> list[dict[str, Any]]:
+    """For ``reconcile-lab operator run --namespace WATCHED``: a Role and RoleBinding in that
+    namespace only, for the operator's ServiceAccount (from :func:`rbac`'s namespace). No
+    cluster-wide permission at all: the operator then lists nothing cluster-wide."""
+    meta = {"name": NAME, "namespace": watched, "labels": LABELS}
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE, "labels": {
+            **LABELS, "pod-security.kubernetes.io/enforce": "restricted"}}},
+        {"apiVersion": "v1", "kind": "ServiceAccount",
+         "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": LABELS}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta,
+         "rules": NAMESPACED_RULES},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": meta,
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": NAME},
          "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": NAMESPACE}]},
     ]
 

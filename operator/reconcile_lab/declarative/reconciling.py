@@ -1,12 +1,17 @@
 """One reconciliation of one WebApp, in sample-controller's order.
 
 fetch the owner (gone → done) → reject a bad spec without retrying → for each child: missing →
-create it from the pure constructor; not ours → refuse (Warning event, Degraded); different in
-a field we own → apply → compute the status → write it only if it changed → events.
+create it from the pure constructor; not ours → refuse (Degraded, a Warning event); different
+in a field we own → apply onto the version compared; entries someone else added to our lists →
+remove them → compute the status → write it only if it changed → events.
 
 The same function runs whatever triggered it (the WebApp changed, a child changed or vanished,
 the operator restarted): level-triggered. The outside world is reached only through the
 :class:`Cluster` protocol, so tests can hand in a fake that fails loudly.
+
+Never adopt: a missing child is *created* (an object someone made meanwhile makes that fail
+with 409, and stays theirs), and a child that differs is written only onto the version that
+was compared (a stranger's object put in its place makes that fail too).
 """
 
 from __future__ import annotations
@@ -21,7 +26,15 @@ KINDS = ("Deployment", "Service")
 
 
 class Cluster(Protocol):
-    async def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]: ...
+    """What a reconcile may do. A failed call raises an exception whose attributes say what
+    happened: ``conflict`` (409: it exists, or it changed), ``stale`` (it changed since it was
+    read), ``permanent`` (trying again cannot help)."""
+
+    async def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]: ...
+    async def apply(self, manifest: Mapping[str, Any], *,
+                    resource_version: str) -> dict[str, Any]: ...
+    async def patch(self, kind: str, namespace: str, name: str,
+                    ops: list[dict[str, Any]]) -> dict[str, Any]: ...
     async def read(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None: ...
     async def patch_status(self, namespace: str, name: str,
                            status: Mapping[str, Any]) -> dict[str, Any]: ...
@@ -35,7 +48,7 @@ class Write(NamedTuple):
 
 
 class Outcome(NamedTuple):
-    result: str  # success | conflict | invalid | error | gone
+    result: str  # success | conflict | invalid | stale | error | gone
     writes: tuple[Write, ...]
     status: Mapping[str, Any] | None
     error: str = ""
@@ -49,6 +62,52 @@ class Outcome(NamedTuple):
 def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     meta: Mapping[str, Any] = obj.get("metadata") or {}
     return meta
+
+
+def _not_ours(kind: str, name: str) -> status.Problem:
+    return status.Problem(
+        status.Reason.CHILD_CONFLICT,
+        f"{kind} {name} exists and is not controlled by this WebApp; the operator will not "
+        f"overwrite it: delete or rename it")
+
+
+class _Stale(Exception):
+    """A child changed between the read and the write: reconcile again from the cache."""
+
+
+async def _make_equal(cluster: Cluster, desired: Mapping[str, Any],
+                      child: Mapping[str, Any] | None, uid: str) -> tuple[
+                          Mapping[str, Any] | None, tuple[str, ...] | None]:
+    """Make one child equal to ``desired``: (the child now, the fields written; None when
+    nothing was written). None for the child: someone else's object is in the way."""
+    meta = desired["metadata"]
+    if child is None:
+        try:
+            return await cluster.create(desired), ()
+        except Exception as e:
+            if not getattr(e, "conflict", False):
+                raise
+        # 409: an object of that name exists now. Ours (a create whose answer was lost)?
+        child = await cluster.read(desired["kind"], meta["namespace"], meta["name"])
+        if child is None:
+            raise _Stale() from None
+        if not render.controlled_by(child, uid):
+            return None, None
+    fields = list(render.drift(desired, child))
+    current: Mapping[str, Any] = child
+    try:
+        if fields:
+            current = await cluster.apply(desired, resource_version=_meta(child)["resourceVersion"])
+        found = render.extras(desired, current)
+        if found:
+            current = await cluster.patch(desired["kind"], meta["namespace"], meta["name"],
+                                          render.removal(current, found))
+            fields += [f"-{extra.describe()}" for extra in found]
+    except Exception as e:
+        if getattr(e, "stale", False):
+            raise _Stale() from None
+        raise
+    return current, (tuple(fields) if fields else None)
 
 
 async def reconcile(
@@ -80,7 +139,8 @@ async def reconcile(
                              deployment=observed.get("Deployment"), problems=refusal,
                              selector=render.selector_string(name))
         invalid_writes = await _write_status(cluster, namespace, name, old_status, new, now)
-        return Outcome("invalid", tuple(invalid_writes), new)
+        _warn(cluster, webapp, refusal, old_status)
+        return Outcome("invalid", tuple(invalid_writes), new, retry=False)
 
     owner = render.Owner(name, namespace, uid)
     current: dict[str, Mapping[str, Any] | None] = {}
@@ -91,21 +151,14 @@ async def reconcile(
         kind = desired["kind"]
         # Someone else's object of the same name counts too: it must not be overwritten.
         child = observed[kind] if kind in observed else await cluster.read(kind, namespace, name)
-        if child is not None and render.controller_uid(child) != uid:
-            problems.append(status.Problem(
-                status.Reason.CHILD_CONFLICT,
-                f"{kind} {name} exists and is not controlled by this WebApp; the operator will not "
-                f"overwrite it: delete or rename it"))
+        if child is not None and not render.controlled_by(child, uid):
+            problems.append(_not_ours(kind, name))
             current[kind] = None
             continue
-        fields = tuple(render.drift(desired, child)) if child is not None else ()
-        if child is not None and not fields:
-            current[kind] = child
-            continue
-        # A child that vanished or changed while the spec did not is drift being repaired.
-        verb = "repaired" if not spec_changed else ("created" if child is None else "updated")
         try:
-            current[kind] = await cluster.apply(desired)
+            now_child, fields = await _make_equal(cluster, desired, child, uid)
+        except _Stale:
+            return Outcome("stale", tuple(writes), None)
         except Exception as e:  # any failure becomes a condition and a retry
             if getattr(e, "permanent", False):
                 return Outcome("gone", tuple(writes), None, str(e), retry=False)
@@ -113,16 +166,31 @@ async def reconcile(
             problems.append(status.Problem(status.Reason.APPLY_FAILED, error))
             current[kind] = child
             continue
-        writes.append(Write(kind, verb, fields))
+        if now_child is None:
+            problems.append(_not_ours(kind, name))
+            current[kind] = None
+            continue
+        current[kind] = now_child
+        if fields is not None:
+            # A child that vanished or changed while the spec did not is drift being repaired.
+            verb = "repaired" if not spec_changed else ("created" if child is None else "updated")
+            writes.append(Write(kind, verb, fields))
 
     new = status.compute(name=name, generation=generation, desired_replicas=spec.replicas,
                          deployment=current.get("Deployment"), problems=problems,
                          selector=render.selector_string(name))
-    _announce(cluster, webapp, writes, problems, old_status, new)
+    _announce(cluster, webapp, writes)
     try:
         writes += await _write_status(cluster, namespace, name, old_status, new, now)
     except Exception as e:  # reported, and retried by the caller
         error = error or str(e)
+    else:
+        # Only once the status records them: a failed status write retried must not post
+        # the same Warning again.
+        _warn(cluster, webapp, problems, old_status)
+        if status.is_ready(new) and not status.is_ready(old_status):
+            cluster.event(webapp, type="Normal", reason=status.EventReason.READY,
+                          message=status.condition(new, status.READY)["message"])  # type: ignore[index]
     if error:
         return Outcome("error", tuple(writes), new, error)
     result = "conflict" if any(p.reason == status.Reason.CHILD_CONFLICT for p in problems) \
@@ -139,20 +207,20 @@ async def _write_status(cluster: Cluster, namespace: str, name: str,
     return [Write("status", "status")]
 
 
-def _announce(cluster: Cluster, webapp: Mapping[str, Any], writes: list[Write],
-              problems: list[status.Problem], old: Mapping[str, Any],
-              new: Mapping[str, Any]) -> None:
-    """Events for what was done, and for problems when they first appear."""
+def _announce(cluster: Cluster, webapp: Mapping[str, Any], writes: list[Write]) -> None:
+    """A Normal event for every write to a child: it happened, whatever follows."""
     reasons = {"created": status.EventReason.CREATED, "updated": status.EventReason.UPDATED,
                "repaired": status.EventReason.REPAIRED}
     for w in writes:
         detail = f" ({', '.join(w.fields[:4])})" if w.fields else ""
         cluster.event(webapp, type="Normal", reason=reasons[w.verb],
                       message=f"{w.kind} {_meta(webapp)['name']} {w.verb}{detail}")
+
+
+def _warn(cluster: Cluster, webapp: Mapping[str, Any], problems: list[status.Problem],
+          old: Mapping[str, Any]) -> None:
+    """A Warning for each problem the previous status did not already report."""
     before = status.condition(old, status.DEGRADED) or {}
     for problem in problems:
         if before.get("status") != "True" or before.get("reason") != problem.reason:
             cluster.event(webapp, type="Warning", reason=problem.reason, message=problem.message)
-    if status.is_ready(new) and not status.is_ready(old):
-        cluster.event(webapp, type="Normal", reason=status.EventReason.READY,
-                      message=status.condition(new, status.READY)["message"])  # type: ignore[index]

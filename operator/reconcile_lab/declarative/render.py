@@ -89,6 +89,7 @@ def container(spec: specs.WebAppSpec) -> dict[str, Any]:
         "name": CONTAINER,
         "image": spec.image,
         "ports": [{"name": PORT_NAME, "containerPort": spec.port, "protocol": "TCP"}],
+        # Always set, even empty: an env var someone adds by hand is then an extra to remove.
         "env": [{"name": e.name, "value": e.value} for e in spec.env],
         "resources": _resources(spec.resources),
         # The restricted pod security standard, container part.
@@ -104,8 +105,6 @@ def container(spec: specs.WebAppSpec) -> dict[str, Any]:
         # Liveness waits longer than readiness: restarting is the bigger hammer.
         out["livenessProbe"] = {**_probe(spec.healthCheck, spec.port),
                                 "failureThreshold": spec.healthCheck.failureThreshold * 2}
-    if not out["env"]:
-        del out["env"]
     return out
 
 
@@ -158,6 +157,12 @@ def children(owner: Owner, spec: specs.WebAppSpec) -> tuple[Manifest, Manifest]:
 
 
 # --- comparing ------------------------------------------------------------------------------
+#
+# The rule for a child someone edited by hand: every field the operator sets is put back (a
+# server-side apply), and every list entry someone else added to a list the operator sets (an
+# env var, a container, a port) is removed (a JSON patch). Server-side apply alone cannot do the
+# second: an entry another field manager owns survives our apply. Anything else someone adds
+# (labels, annotations, fields the operator does not set) is theirs and stays.
 
 
 def _same_leaf(path: str, want: Any, have: Any) -> bool:
@@ -175,11 +180,26 @@ def _same_leaf(path: str, want: Any, have: Any) -> bool:
     return False
 
 
+def _item_key(item: Any) -> Any:
+    """How the apiserver tells entries of a keyed list apart (its merge key)."""
+    if not isinstance(item, Mapping):
+        return None
+    if "name" in item:
+        return item["name"]
+    return (item.get("containerPort", item.get("port")), item.get("protocol", "TCP"))
+
+
+def _keyed(items: list[Any]) -> bool:
+    return all(isinstance(i, Mapping) and _item_key(i) is not None for i in items)
+
+
 def drift(desired: Any, observed: Any, path: str = "") -> list[str]:
     """Paths where ``observed`` differs from ``desired``, looking only at what desired sets.
 
     Maps: every key of desired must match; extra keys in observed (defaults, other managers'
-    labels) are not drift. Lists: same length, item by item (an extra env var is drift).
+    labels) are not drift. Keyed lists (env, containers, ports): every entry of desired must be
+    there and match, in any order; entries someone else added are :func:`extras`, not drift.
+    Other lists: equal item by item.
     """
     if isinstance(desired, Mapping):
         if not isinstance(observed, Mapping):
@@ -191,18 +211,92 @@ def drift(desired: Any, observed: Any, path: str = "") -> list[str]:
     if isinstance(desired, list):
         if not desired and observed is None:
             return []
-        if not isinstance(observed, list) or len(observed) != len(desired):
+        if not isinstance(observed, list):
+            return [path]
+        if _keyed(desired) and _keyed(observed):
+            have = {_item_key(i): i for i in observed if isinstance(i, Mapping)}
+            out = []
+            for i, want in enumerate(desired):
+                key = _item_key(want)
+                out += drift(want, have[key], f"{path}[{i}]") if key in have else [f"{path}[{i}]"]
+            return out
+        if len(observed) != len(desired):
             return [path]
         out = []
-        for i, (want, have) in enumerate(zip(desired, observed, strict=True)):
-            out += drift(want, have, f"{path}[{i}]")
+        for i, (want, have_) in enumerate(zip(desired, observed, strict=True)):
+            out += drift(want, have_, f"{path}[{i}]")
         return out
     return [] if _same_leaf(path, desired, observed) else [path]
 
 
-def controller_uid(obj: Mapping[str, Any]) -> str | None:
-    """The uid of the object's controlling owner, if any."""
-    for ref in obj.get("metadata", {}).get("ownerReferences") or []:
+class Extra(NamedTuple):
+    """An entry of a keyed list that the operator sets, added by someone else."""
+
+    pointer: str  # JSON pointer to the entry, e.g. /spec/template/spec/containers/0/env/1
+    key: Any  # its merge key, e.g. the env var's name
+    where: str  # the list, readable: .spec.template.spec.containers[0].env
+
+    def describe(self) -> str:
+        return f"{self.where}[{self.key}]"
+
+
+def extras(desired: Any, observed: Any, pointer: str = "", path: str = "") -> list[Extra]:
+    """Entries in ``observed``'s keyed lists that ``desired`` does not have (see drift)."""
+    out: list[Extra] = []
+    if isinstance(desired, Mapping) and isinstance(observed, Mapping):
+        for key, value in desired.items():
+            segment = str(key).replace("~", "~0").replace("/", "~1")
+            out += extras(value, observed.get(key), f"{pointer}/{segment}", f"{path}.{key}")
+    elif isinstance(desired, list) and isinstance(observed, list) and _keyed(observed):
+        wanted = {_item_key(i): i for i in desired if isinstance(i, Mapping)}
+        for i, have in enumerate(observed):
+            key = _item_key(have)
+            if key in wanted:
+                out += extras(wanted[key], have, f"{pointer}/{i}", f"{path}[{i}]")
+            else:
+                out.append(Extra(f"{pointer}/{i}", key, path))
+    return out
+
+
+def removal(observed: Mapping[str, Any], found: list[Extra]) -> list[dict[str, Any]]:
+    """A JSON patch that removes ``found`` from ``observed`` and nothing else: it applies only
+    to the very version compared (a ``test`` of the resourceVersion), entries removed from the
+    end of each list first so that the indexes stay right."""
+    ops: list[dict[str, Any]] = [{"op": "test", "path": "/metadata/resourceVersion",
+                                  "value": observed["metadata"]["resourceVersion"]}]
+
+    def index(extra: Extra) -> tuple[str, int]:
+        head, _, tail = extra.pointer.rpartition("/")
+        return head, int(tail)
+
+    for extra in sorted(found, key=index, reverse=True):
+        ops.append({"op": "remove", "path": extra.pointer})
+    return ops
+
+
+# --- ownership: the one answer to "whose child is this?" -------------------------------------
+
+
+def controlling_webapp(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The controlling owner reference of ``obj`` when a WebApp holds it, else None.
+
+    Children are recognised by this, never by labels: a label edited away must still be seen
+    (and repaired)."""
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
         if ref.get("controller"):
-            return str(ref.get("uid"))
+            if ref.get("kind") == specs.KIND \
+                    and str(ref.get("apiVersion", "")).startswith(specs.GROUP + "/"):
+                return ref  # type: ignore[no-any-return]
+            return None
     return None
+
+
+def owner_name(obj: Mapping[str, Any]) -> str | None:
+    """The name of the WebApp that controls ``obj``, if one does."""
+    ref = controlling_webapp(obj)
+    return str(ref["name"]) if ref is not None else None
+
+
+def controlled_by(obj: Mapping[str, Any], uid: str) -> bool:
+    ref = controlling_webapp(obj)
+    return ref is not None and ref.get("uid") == uid

@@ -138,18 +138,21 @@ RECONCILIATION = Dashboard(
             Panel("Reconciliations per second, by result",
                   "How often each engine compares the desired state with the world. The "
                   "operator reconciles on events (a change, a deleted child); the twin on "
-                  "every poll. conflict: a same-named object it does not own.",
+                  "every poll. conflict: a same-named object it does not own; invalid: a spec the "
+                  "CRD should have refused; stale: a write refused because the child changed "
+                  "meanwhile, tried again at once.",
                   "ops",
                   (Query("sum by (engine, result) "
                          "(rate(reconcile_lab_reconciliations_total[$__rate_interval]))",
                          "{{engine}} {{result}}"),),
                   axis="reconciliations/s"),
             Panel("Error rate: share of reconciliations not successful",
-                  "Failed or conflicting reconciliations divided by all of them. 0 % while "
-                  "every reconciliation succeeds; no line while an engine does not reconcile.",
+                  "Failed, conflicting or refused reconciliations divided by all of them "
+                  "(a stale write tried again at once is not a failure). 0 % while every "
+                  "reconciliation succeeds; no line while an engine does not reconcile.",
                   "percentunit",
                   (Query('(sum by (engine) (rate(reconcile_lab_reconciliations_total'
-                         '{result!="success"}[$__rate_interval])) '
+                         '{result!~"success|stale"}[$__rate_interval])) '
                          f"or {_RECONCILES} * 0) / {_RECONCILES}", "{{engine}}"),),
                   axis="not successful", maximum=1),
         )),

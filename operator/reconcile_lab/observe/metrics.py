@@ -95,11 +95,18 @@ _working: dict[object, float] = {}  # reconciles in progress → when they start
 # at its first increment hides that increment from rate() and increase().
 DRIFT_KINDS = {KUBERNETES: ("Deployment", "Service"), DOCKER: ("Container", "Network")}
 WRITE_KINDS = {
-    KUBERNETES: (("Deployment", "apply"), ("Service", "apply"), ("WebApp", "status")),
+    KUBERNETES: (*((kind, verb) for kind in ("Deployment", "Service")
+                   for verb in ("create", "apply", "patch")), ("WebApp", "status")),
     DOCKER: (*(("Container", verb) for verb in ("create", "start", "restart", "delete", "replace")),
              ("Network", "create"), ("Network", "delete")),
 }
-RESULTS = ("success", "error", "conflict")
+# success; conflict: a child someone else owns is in the way; invalid: a spec the CRD should
+# have refused; stale: a write refused because the child changed meanwhile (requeued at once);
+# error: a failed write or read, retried with back-off.
+RESULTS = ("success", "error", "conflict", "invalid", "stale")
+# controller-runtime's result label: everything but success and an immediate requeue is an
+# error, so kubebuilder's dashboards show a Degraded WebApp as errors.
+_CR_RESULT = {"success": "success", "stale": "requeue"}
 
 
 def init_engine(engine: str) -> None:
@@ -119,7 +126,7 @@ def init_controller(max_concurrent: int) -> None:
     init_engine(KUBERNETES)
     cr_max_concurrent.labels(CONTROLLER).set(max_concurrent)
     cr_active_workers.labels(CONTROLLER).set(0)
-    for result in ("success", "error"):
+    for result in ("success", "error", "requeue"):
         cr_reconcile_total.labels(CONTROLLER, result)
     cr_reconcile_errors.labels(CONTROLLER)
     cr_reconcile_time.labels(CONTROLLER)
@@ -182,11 +189,12 @@ def timed_reconcile(engine: str) -> Iterator[None]:
 
 
 def count_reconcile(engine: str, result: str) -> None:
-    """result: success | error | conflict (a child we do not own)."""
+    """result: one of RESULTS."""
     reconciliations.labels(engine, result).inc()
     if engine == KUBERNETES:
-        cr_reconcile_total.labels(CONTROLLER, "error" if result == "error" else "success").inc()
-        if result == "error":
+        cr_result = _CR_RESULT.get(result, "error")
+        cr_reconcile_total.labels(CONTROLLER, cr_result).inc()
+        if cr_result == "error":
             cr_reconcile_errors.labels(CONTROLLER).inc()
 
 
