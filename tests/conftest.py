@@ -53,9 +53,18 @@ def wait_for(predicate: Callable[[], Any], *, timeout: float = 30, interval: flo
 class Cluster:
     """A real cluster reached with the kit's own kubectl."""
 
-    def __init__(self, kubeconfig: Path, kubectl: str) -> None:
+    def __init__(self, kubeconfig: Path, kubectl: str, audit_log: Path | None = None) -> None:
         self.kubeconfig = kubeconfig
         self.kubectl_bin = kubectl
+        self.audit_log = audit_log
+
+    def audit(self) -> Any:
+        """The apiserver's record of writes (observe/audit.py); the kit's own cluster only."""
+        from reconcile_lab.observe import audit
+
+        if self.audit_log is None:
+            pytest.fail("this cluster keeps no audit log: run on the kit's embedded cluster")
+        return audit.AuditLog(self.audit_log)
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True,
                 timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -113,7 +122,7 @@ def cluster(request: pytest.FixtureRequest, test_state: Path) -> Iterator[Cluste
             kind_cluster.load_docker_image(images.image(tag))
         c = Cluster(Path(kind_cluster.kubeconfig_path), probing.kubectl_binary())
     else:
-        c = Cluster(kwok.up(progress=say), probing.kubectl_binary())
+        c = Cluster(kwok.up(progress=say), probing.kubectl_binary(), kwok.audit_log())
     c.kubectl("apply", "--server-side", "--field-manager=reconcile-lab", "-f",
               str(REPO / "crds"))
     c.kubectl("wait", "--for", "condition=established", "--timeout=60s", "-f", str(REPO / "crds"))
@@ -133,20 +142,23 @@ def namespace(cluster: Cluster) -> Iterator[str]:
 class Operator:
     """The real operator, as a subprocess: `reconcile-lab operator run`."""
 
-    def __init__(self, cluster: Cluster, log: Path, *extra: str) -> None:
+    def __init__(self, cluster: Cluster, log: Path, *extra: str, kubeconfig: Path | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.cluster = cluster
         self.log = log
         self.extra = list(extra)
+        self.kubeconfig = kubeconfig or cluster.kubeconfig
+        self.env = env or {}
         self.metrics_port = free_port()
         self.health_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "reconcile_lab", "operator", "run",
-                 "--kubeconfig", str(self.cluster.kubeconfig), "--log-format", "json",
+                 "--kubeconfig", str(self.kubeconfig), "--log-format", "json",
                  "--metrics-port", str(self.metrics_port), "--health-port", str(self.health_port),
                  *self.extra],
                 stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)

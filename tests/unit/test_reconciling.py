@@ -41,7 +41,9 @@ class FakeCluster:
     async def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         if (manifest["kind"], manifest["metadata"]["name"]) in self.objects:
             raise ApiError(f"{manifest['kind']} already exists", 409)
-        return self._store(copy.deepcopy(dict(manifest)), "create")
+        obj = copy.deepcopy(dict(manifest))
+        obj["metadata"]["managedFields"] = [{"manager": "reconcile-lab", "operation": "Update"}]
+        return self._store(obj, "create")
 
     def _current(self, kind: str, name: str, resource_version: str) -> dict[str, Any]:
         have = self.objects.get((kind, name))
@@ -51,8 +53,13 @@ class FakeCluster:
 
     async def apply(self, manifest: Mapping[str, Any], *, resource_version: str) -> dict[str, Any]:
         have = self._current(manifest["kind"], manifest["metadata"]["name"], resource_version)
+        managers = have["metadata"].get("managedFields") or []
+        # What the apiserver does: fields our create set stay with its Update entry.
+        assert {"manager": "reconcile-lab", "operation": "Update"} not in managers, \
+            "an apply over our create's ownership would leave what the spec dropped"
         obj = copy.deepcopy(dict(manifest))
         obj["status"] = have.get("status")
+        obj["metadata"]["managedFields"] = [{"manager": "reconcile-lab", "operation": "Apply"}]
         return self._store(obj, "apply")
 
     async def patch(self, kind: str, namespace: str, name: str,
@@ -60,12 +67,17 @@ class FakeCluster:
         assert ops[0]["path"] == "/metadata/resourceVersion"
         obj = copy.deepcopy(self._current(kind, name, ops[0]["value"]))
         for op in ops[1:]:
-            assert op["op"] == "remove"
             *parents, last = op["path"].strip("/").split("/")
             target: Any = obj
             for part in parents:
                 target = target[int(part)] if isinstance(target, list) else target[part]
-            del target[int(last)]
+            if op["op"] == "test":
+                assert target[last] == op["value"]
+            elif op["op"] == "replace":
+                target[last] = op["value"]
+            else:
+                assert op["op"] == "remove"
+                del target[int(last)]
         return self._store(obj, "patch")
 
     async def read(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
@@ -151,6 +163,8 @@ def test_a_hand_edited_child_is_repaired_and_counted_as_drift() -> None:
     assert [(w.kind, w.verb, w.fields) for w in outcome.drift_repairs] == [
         ("Deployment", "repaired", (".spec.replicas",))]
     assert cluster.objects[("Deployment", "web")]["spec"]["replicas"] == 1
+    # The first apply after our create takes over the create's ownership first.
+    assert cluster.writes[-2:] == ["patch Deployment", "apply Deployment"]
 
 
 def test_a_same_named_child_it_does_not_own_is_never_overwritten() -> None:

@@ -42,9 +42,7 @@ class KubeError(RuntimeError):
     @property
     def stale(self) -> bool:
         """The object changed between the read and the write: read it again, nothing failed."""
-        if self.status == 409:
-            return "already exists" not in str(self)
-        return self.status == 422 and "test operation" in str(self).lower()
+        return self.status == 409 and "already exists" not in str(self)
 
     @property
     def permanent(self) -> bool:
@@ -147,6 +145,9 @@ def patch(kind: str, namespace: str, name: str, ops: list[dict[str, Any]]) -> di
             name, namespace, ops, field_manager=render.FIELD_MANAGER,
             _content_type=_JSON_PATCH, _preload_content=False))
     except ApiException as e:
+        if e.status == 422:  # a failed ``test``: the apiserver says only "Invalid"
+            raise KubeError(f"patching {kind} {namespace}/{name}: it changed since it was "
+                            "compared", 409) from None
         raise _fail(f"patching {kind} {namespace}/{name}", e) from None
 
 

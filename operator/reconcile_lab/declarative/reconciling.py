@@ -97,7 +97,11 @@ async def _make_equal(cluster: Cluster, desired: Mapping[str, Any],
     current: Mapping[str, Any] = child
     try:
         if fields:
-            current = await cluster.apply(desired, resource_version=_meta(child)["resourceVersion"])
+            if (upgrade := render.ownership_upgrade(current)) is not None:
+                current = await cluster.patch(desired["kind"], meta["namespace"], meta["name"],
+                                              upgrade)
+            current = await cluster.apply(desired,
+                                          resource_version=_meta(current)["resourceVersion"])
         found = render.extras(desired, current)
         if found:
             current = await cluster.patch(desired["kind"], meta["namespace"], meta["name"],

@@ -274,6 +274,29 @@ def removal(observed: Mapping[str, Any], found: list[Extra]) -> list[dict[str, A
     return ops
 
 
+def ownership_upgrade(observed: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    """A JSON patch that turns our create's field ownership into an apply's, or None when
+    there is nothing to turn.
+
+    A child is created with a POST (so that it is never someone else's object taken over), and
+    the apiserver records the fields it set as owned by ``reconcile-lab`` with operation
+    Update. A later server-side apply by ``reconcile-lab`` is another owner: it would leave
+    what the create set and the spec no longer asks for (an old port next to the new one). So
+    before the first apply, the create's entry becomes an Apply entry, the way kubectl upgrades
+    a client-side-applied object to server-side apply."""
+    entries = (observed.get("metadata") or {}).get("managedFields") or []
+    ours = [(i, e.get("operation")) for i, e in enumerate(entries)
+            if e.get("manager") == FIELD_MANAGER]
+    updates = [i for i, operation in ours if operation == "Update"]
+    if not updates or any(operation == "Apply" for _, operation in ours):
+        return None
+    i = updates[0]
+    return [{"op": "test", "path": "/metadata/resourceVersion",
+             "value": observed["metadata"]["resourceVersion"]},
+            {"op": "test", "path": f"/metadata/managedFields/{i}/manager", "value": FIELD_MANAGER},
+            {"op": "replace", "path": f"/metadata/managedFields/{i}/operation", "value": "Apply"}]
+
+
 # --- ownership: the one answer to "whose child is this?" -------------------------------------
 
 

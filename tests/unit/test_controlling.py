@@ -1,0 +1,169 @@
+"""The controller without kopf or an apiserver: what it counts, retries and keeps."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pytest
+
+from reconcile_lab.declarative import cache, controlling
+from reconcile_lab.observe import metrics
+from tests import cases
+from tests.unit.test_reconciling import FakeCluster
+
+KEY = ("shop", "web")
+
+
+class Caches:
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, cache.Key], cache.Packed] = {}
+
+    def put(self, kind: str, body: Mapping[str, Any]) -> None:
+        meta = body["metadata"]
+        self.objects[(kind, (meta["namespace"], meta["name"]))] = cache.pack(body)
+
+    def get(self, kind: str, key: cache.Key) -> cache.Packed | None:
+        return self.objects.get((kind, key))
+
+    def webapp_keys(self) -> Iterable[cache.Key]:
+        return [k for kind, k in self.objects if kind == "WebApp"]
+
+
+def _webapp(name: str = "web") -> dict[str, Any]:
+    doc = cases.webapp(name, "shop")
+    doc["metadata"].update(uid=f"uid-{name}", generation=1, resourceVersion="1")
+    return doc
+
+
+def _sample(name: str, **labels: str) -> float:
+    value = metrics.prom.REGISTRY.get_sample_value(name, labels)
+    return value or 0.0
+
+
+def _controller(cluster: Any, caches: Caches, **kw: Any) -> controlling.Controller:
+    c = controlling.Controller(cluster, cache.ReadYourWrites(), workers=1,
+                               rng=random.Random(1), **kw)
+    c.caches = caches  # no workers: the tests call reconcile() themselves
+    return c
+
+
+def test_a_failed_read_is_counted_as_an_error_and_retried() -> None:
+    class ReadFails(FakeCluster):
+        async def read(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+            raise RuntimeError("connection refused")
+
+    async def go() -> None:
+        caches = Caches()
+        caches.put("WebApp", _webapp())
+        memory = cache.ReadYourWrites()
+        memory.vanished("Deployment", KEY, 0)  # the cache cannot speak for it: read by name
+        c = controlling.Controller(ReadFails(), memory, workers=1, retry_delays=(0.01,))
+        before = _sample("controller_runtime_reconcile_errors_total", controller="webapp")
+        c.start(caches)
+        c.enqueue(KEY, "test")
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if c.keys[KEY].failures >= 2:
+                break
+        await c.stop()
+        assert c.keys[KEY].failures >= 2  # retried, again and again
+        assert _sample("controller_runtime_reconcile_errors_total",
+                       controller="webapp") >= before + 2
+
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize(("result", "cr"), [
+    ("success", "success"), ("conflict", "error"), ("invalid", "error"), ("error", "error"),
+    ("stale", "requeue")])
+def test_every_outcome_is_counted_under_its_own_result(result: str, cr: str) -> None:
+    before = _sample("controller_runtime_reconcile_total", controller="webapp", result=cr)
+    ours = _sample("reconcile_lab_reconciliations_total", engine="kubernetes", result=result)
+    metrics.count_reconcile(metrics.KUBERNETES, result)
+    assert _sample("controller_runtime_reconcile_total", controller="webapp",
+                   result=cr) == before + 1
+    assert _sample("reconcile_lab_reconciliations_total", engine="kubernetes",
+                   result=result) == ours + 1
+
+
+def test_a_permanent_failure_is_an_error_a_deletion_is_not() -> None:
+    from reconcile_lab.declarative import reconciling
+
+    assert controlling._result_of(reconciling.Outcome("gone", (), None, "ns gone", False)) == \
+        "error"
+    assert controlling._result_of(reconciling.Outcome("gone", (), None)) == "success"
+
+
+def test_a_success_cancels_the_pending_retry_and_forgets_the_failures() -> None:
+    async def go() -> None:
+        caches = Caches()
+        caches.put("WebApp", _webapp())
+        c = _controller(FakeCluster(), caches)
+        c._retry(KEY, "boom")
+        c._retry(KEY, "boom")
+        timer = c.keys[KEY].retry
+        assert timer is not None and c.keys[KEY].failures == 2
+        await c.reconcile(KEY, "test")
+        assert timer.cancelled() and c.keys[KEY].retry is None
+        assert c.keys[KEY].failures == 0
+
+    asyncio.run(go())
+
+
+def test_retries_are_jittered_so_failing_webapps_do_not_retry_in_lockstep() -> None:
+    async def go() -> list[float]:
+        loop = asyncio.get_running_loop()
+        c = _controller(FakeCluster(), Caches())
+        delays = []
+        for i in range(5):
+            key = ("shop", f"app-{i}")
+            c._retry(key, "boom")
+            timer = c.keys[key].retry
+            assert timer is not None
+            delays.append(timer.when() - loop.time())
+            timer.cancel()
+        return delays
+
+    delays = asyncio.run(go())
+    assert len({round(d, 3) for d in delays}) == 5
+    assert all(0.35 < d < 0.65 for d in delays)  # 0.5 s ± 20 %
+
+
+def test_nothing_is_kept_of_a_deleted_webapp() -> None:
+    async def go() -> None:
+        caches = Caches()
+        c = _controller(FakeCluster(), caches)
+        for i in range(20):
+            caches.put("WebApp", _webapp(f"app-{i}"))
+            key = ("shop", f"app-{i}")
+            c.enqueue(key, "test")
+            await c.reconcile(key, "test")
+            c.memory.wrote("Deployment", key, {"metadata": {"resourceVersion": "3"}})
+            c._retry(key, "boom")
+        assert len(c.keys) == 20 and len(c.memory) > 0
+        for i in range(20):
+            key = ("shop", f"app-{i}")
+            del caches.objects[("WebApp", key)]
+            c.webapp_event(key, event_type="DELETED", at_version=0)
+        assert c.keys == {} and len(c.memory) == 0
+
+    asyncio.run(go())
+
+
+def test_the_watch_showing_our_own_write_queues_nothing() -> None:
+    async def go() -> None:
+        caches = Caches()
+        caches.put("WebApp", _webapp())
+        cluster = FakeCluster()
+        c = _controller(cluster, caches)
+        c.memory.wrote("Deployment", KEY, {"metadata": {"namespace": "shop", "name": "web",
+                                                        "resourceVersion": "7"}})
+        c.child_event("Deployment", KEY, event_type="ADDED", at_version=7)
+        assert len(c.queue) == 0
+        c.child_event("Deployment", KEY, event_type="MODIFIED", at_version=8)  # someone else
+        assert len(c.queue) == 1
+
+    asyncio.run(go())
