@@ -89,8 +89,8 @@ def test_an_env_change_replaces_and_names_the_variable() -> None:
     after = webapp(replicas=1, env=[{"name": "GREETING", "value": "ho"}])
     (replace, wait) = plan.plan(after, running(before), network_exists=True)
     assert isinstance(replace, plan.Replace) and isinstance(wait, plan.WaitReady)
-    assert replace.reason == "env GREETING 'hi' → 'ho'"
-    assert "GREETING=ho" in replace.container.run_args()
+    assert replace.reason == "env GREETING changed"
+    assert replace.container.env == (("GREETING", "ho"),)
 
 
 def test_a_removed_env_variable_is_seen_by_the_config_hash() -> None:
@@ -189,7 +189,7 @@ def test_create_formats_as_the_exact_docker_run() -> None:
         " --label reconcile-lab/app=web --label reconcile-lab/replica=1"
         f" --label reconcile-lab/config={config}"
         " -p 127.0.0.1::8080 --user 65532:65532 --read-only --cap-drop ALL"
-        " --security-opt no-new-privileges --cpus 0.2 --memory 64m -e 'GREETING=hi there'"
+        " --security-opt no-new-privileges --cpus 0.2 --memory 64m -e 'GREETING=***'"
         " --health-cmd 'wget -q -O /dev/null http://127.0.0.1:8080/healthz'"
         " --health-interval 2s --health-timeout 1s --health-retries 3"
         " reconcile-lab/hello:v1"

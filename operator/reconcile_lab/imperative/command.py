@@ -48,7 +48,7 @@ Docker engine, step by step, printing every step as the `docker` command a perso
   replicas       containers NAME-1 … NAME-N, labelled reconcile-lab/app=NAME
   port           published on 127.0.0.1 with an ephemeral host port (see `status`)
   (Service)      the network NAME, on which every container answers to the alias NAME
-  env            -e NAME=value
+  env            -e NAME=value (printed as NAME=***: values are often secrets)
   resources      --cpus and --memory from resources.limits (Docker has no requests)
   healthCheck    HEALTHCHECK options (wget inside the container); none: running is ready
   rollout        replace one container at a time, each ready before the next (no surge:

@@ -45,6 +45,10 @@ LOOPBACK = "127.0.0.1"
 # made by an older kit are replaced instead of silently kept.
 RUN_FORMAT = 1
 
+# What an env value is printed as: values are often secrets, and what the twin prints ends up in
+# terminals, CI logs and screen shares. The engine is given the real values.
+MASK = "***"
+
 # Docker's health statuses that mean "serving"; "none": no HEALTHCHECK, so running is ready.
 READY_STATES = ("none", "healthy")
 
@@ -109,7 +113,8 @@ class Container(NamedTuple):
         return {LABEL_APP: self.app, LABEL_REPLICA: str(self.replica), LABEL_CONFIG: self.config}
 
     def run_args(self) -> list[str]:
-        """``docker run`` as a person would type it; the engine gives the SDK the same values."""
+        """``docker run`` as a person would type it, env values masked; the engine gives the SDK
+        the same arguments with the real values."""
         args = ["docker", "run", "-d", "--name", self.name,
                 "--network", self.network, "--network-alias", self.app]
         for key, value in self.labels.items():
@@ -121,8 +126,8 @@ class Container(NamedTuple):
             args += ["--cpus", format_cpus(self.nano_cpus)]
         if self.memory is not None:
             args += ["--memory", format_memory(self.memory)]
-        for key, value in self.env:
-            args += ["-e", f"{key}={value}"]
+        for key, _ in self.env:
+            args += ["-e", f"{key}={MASK}"]
         # Without a healthCheck the pod is ready once started; the image's own HEALTHCHECK would
         # make Docker disagree, so it is switched off rather than inherited.
         args += self.health.flags() if self.health else ["--no-healthcheck"]
@@ -415,7 +420,7 @@ def differences(want: Container, seen: Observed) -> list[str]:
         if key not in env:
             found.append(f"env {key} added")
         elif env[key] != value:
-            found.append(f"env {key} {env[key]!r} → {value!r}")
+            found.append(f"env {key} changed")  # which key, never the values
     if seen.nano_cpus != want.nano_cpus:
         found.append(f"cpus {format_cpus(seen.nano_cpus)} → {format_cpus(want.nano_cpus)}")
     if seen.memory != want.memory:
