@@ -36,6 +36,7 @@ INVALID = 2
 ENGINE_DOWN = 3
 
 DEFAULT_INTERVAL = 2.0
+MAX_BACKOFF = 30.0  # --watch: the longest wait after engine errors (or --interval if longer)
 DEFAULT_METRICS_PORT = 8001
 DEFAULT_NAMESPACE = "default"  # Docker has no namespaces; the metrics line up with the operator's
 
@@ -80,6 +81,8 @@ WATCH_LIMITS = """\
     collection), and nothing refuses a `docker rm` or `docker update` made behind its back;
   - re-reads the file on every poll: a bad edit is reported here and the last good version
     stays applied, instead of being refused at the door by the apiserver.
+An error from the engine (a 409 or a 500, a container removed mid-way) is reported and the
+next poll tries again, waiting twice as long after each poll that met one (at most 30 s).
 """
 
 
@@ -352,6 +355,9 @@ def run_apply(args: argparse.Namespace) -> int:
                 _log_report(app, report)
             if not report.converged:  # a dry run that would change something, too (like diff)
                 status = NOT_CONVERGED
+    except engine.EngineError as e:
+        print_text(str(e), file=sys.stderr)
+        status = NOT_CONVERGED
     except engine.EngineUnavailable as e:
         print_text(str(e), file=sys.stderr)
         status = ENGINE_DOWN
@@ -380,6 +386,7 @@ def _watch(args: argparse.Namespace, apps: list[spec.WebApp]) -> int:
     previous: dict[str, spec.WebApp] = {}
     diverged: dict[str, float] = {}  # app → when a difference was first seen
     eng: engine.Engine | None = None
+    errors = 0  # polls in a row on which the engine answered with an error
     # `kill PID` (what a process manager or a closing terminal sends) stops it like Ctrl-C does.
     before = signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -388,16 +395,22 @@ def _watch(args: argparse.Namespace, apps: list[spec.WebApp]) -> int:
                 apps = load(args.filename)  # an edit is seen on the next poll, not before
             except InputError as e:
                 print_text(f"{e}\n# keeping the last good version", file=sys.stderr)
+            failed = False
             try:
                 eng = eng or connect()
                 for app in apps:
-                    _watch_one(eng, app, previous, diverged, timeout=args.timeout)
+                    try:
+                        _watch_one(eng, app, previous, diverged, timeout=args.timeout)
+                    except engine.EngineError as e:  # this app, this poll; the others go on
+                        failed = True
+                        _engine_error(app, e, retry_in=backoff(args.interval, errors + 1))
             except engine.EngineUnavailable as e:
                 log.error("engine unavailable", error=str(e).splitlines()[0])
                 eng = None
+            errors = errors + 1 if failed else 0
             if args.metrics_file:
                 metrics.write_textfile(args.metrics_file)
-            time.sleep(args.interval)
+            time.sleep(backoff(args.interval, errors))
     except KeyboardInterrupt:
         print_text(f"# stopped watching: nothing keeps {names} converged any more")
         return OK
@@ -405,6 +418,24 @@ def _watch(args: argparse.Namespace, apps: list[spec.WebApp]) -> int:
         signal.signal(signal.SIGTERM, before)
         if eng is not None:
             eng.close()
+
+
+def backoff(interval: float, errors: int) -> float:
+    """The wait before the next poll: the interval, doubled per poll in a row that met engine
+    errors, never more than MAX_BACKOFF (or the interval, when that is longer)."""
+    if errors <= 0:
+        return interval
+    return min(interval * 2 ** (errors - 1), max(interval, MAX_BACKOFF))
+
+
+def _engine_error(app: spec.WebApp, error: engine.EngineError, *, retry_in: float) -> None:
+    """Say it and count it; the watch goes on (the engine may answer on the next poll)."""
+    metrics.count_reconcile(metrics.DOCKER, "error")
+    logs.get(engine=metrics.DOCKER, namespace=namespace_of(app), name=app.name).error(
+        "engine error", error=str(error), status=error.status, retry_in=retry_in)
+    print_text(f"[{time.strftime('%H:%M:%S')}] {app.name}: {error}; "
+               f"retrying in {retry_in:g}s (fix, if it persists: the engine's log, e.g. "
+               f"{dockerd.log_file()} or `journalctl -u docker`)", file=sys.stderr)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -456,6 +487,9 @@ def run_status(args: argparse.Namespace) -> int:
                                                network_exists=seen.network_exists))
                         or sum(1 for c in seen.containers if c.ready) != app.spec.replicas):
                 status = NOT_CONVERGED
+    except engine.EngineError as e:
+        print_text(str(e), file=sys.stderr)
+        return NOT_CONVERGED
     except engine.EngineUnavailable as e:
         print_text(str(e), file=sys.stderr)
         return ENGINE_DOWN
@@ -500,6 +534,9 @@ def run_delete(args: argparse.Namespace) -> int:
                 "deleted", removed=sum(1 for o in report.outcomes if o.ok))
             if plan.changes(report.remaining) or report.failures:
                 status = NOT_CONVERGED
+    except engine.EngineError as e:
+        print_text(str(e), file=sys.stderr)
+        return NOT_CONVERGED
     except engine.EngineUnavailable as e:
         print_text(str(e), file=sys.stderr)
         return ENGINE_DOWN

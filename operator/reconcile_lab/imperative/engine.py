@@ -31,8 +31,9 @@ from reconcile_lab.imperative import plan
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 POLL = 0.25  # seconds between readiness checks: fast enough to feel live, cheap on 2 cores
 
-# The engine's transport errors are not DockerExceptions: both mean "the engine went away".
-_UNREACHABLE = (requests.exceptions.ConnectionError, requests.exceptions.Timeout)
+# The engine's transport errors are not DockerExceptions: all mean "the engine went away".
+# (An APIError is a requests HTTPError as well: the engine answered; catch it first.)
+_UNREACHABLE = (requests.exceptions.RequestException,)
 
 
 def socket_name() -> str:
@@ -50,6 +51,25 @@ class EngineUnavailable(RuntimeError):
             "may), or start Docker yourself (`sudo systemctl start docker`, Docker Desktop), or "
             "point DOCKER_HOST at a running engine; then run again."
         )
+
+
+class EngineError(RuntimeError):
+    """The engine answered, with an error (a 409 or a 500, an object gone between two calls):
+    this run stopped there. Worth retrying: the next observation starts afresh."""
+
+    def __init__(self, socket: str, error: docker.errors.DockerException) -> None:
+        self.socket = socket
+        self.status = getattr(error, "status_code", None)
+        super().__init__(f"the Docker engine on {socket} answered with an error: "
+                         f"{describe(error)}")
+
+
+def describe(error: docker.errors.DockerException) -> str:
+    """One line for an engine error: its HTTP status and the engine's own explanation."""
+    if isinstance(error, docker.errors.APIError):
+        code = f"{error.status_code} " if error.status_code else ""
+        return (code + _explain(error)).splitlines()[0][:300] if _explain(error) else code.strip()
+    return (str(error) or type(error).__name__).splitlines()[0][:300]
 
 
 class Observation(NamedTuple):
@@ -216,8 +236,11 @@ class Engine:
 
     @contextlib.contextmanager
     def _reachable(self) -> Iterator[None]:
+        """Transport errors become EngineUnavailable, the engine's own errors EngineError."""
         try:
             yield
+        except docker.errors.DockerException as e:  # first: an APIError is an HTTPError too
+            raise EngineError(self.socket, e) from None
         except _UNREACHABLE as e:
             raise EngineUnavailable(self.socket, type(e).__name__) from None
 
@@ -255,6 +278,9 @@ class Engine:
         except _StepFailed as e:
             return Outcome(step, ok=False, seconds=time.monotonic() - started,
                            problems=((e.name, str(e)),))
+        except EngineError as e:  # e.g. a 500 while waiting: this step failed, not the run
+            return Outcome(step, ok=False, seconds=time.monotonic() - started,
+                           problems=((step.target, str(e)),))
         if failures:
             return Outcome(step, ok=False, seconds=time.monotonic() - started,
                            problems=tuple(failures.items()))
