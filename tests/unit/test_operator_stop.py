@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,6 +41,10 @@ def _start(spawn: list[subprocess.Popen[bytes]], *argv: str) -> subprocess.Popen
     # `python -c CODE ARG…`: the extra arguments land in /proc/PID/cmdline as they are.
     proc = subprocess.Popen([sys.executable, "-c", SLEEPER, *argv])
     spawn.append(proc)
+    deadline = time.monotonic() + 10
+    while SLEEPER not in (pidfiles.cmdline(proc.pid) or []):  # until the exec is visible
+        assert time.monotonic() < deadline, "the stand-in process did not start"
+        time.sleep(0.01)
     return proc
 
 

@@ -16,9 +16,9 @@ import contextlib
 import http.client
 import os
 import shutil
+import signal
 import socket
 import subprocess
-import signal
 import time
 from collections.abc import Sequence
 from pathlib import Path
