@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
@@ -71,9 +72,10 @@ def cmd_cluster_status(args: argparse.Namespace) -> int:
 
 
 def format_env(kubeconfig: Path, kubectl: str | None) -> str:
-    lines = [f"export KUBECONFIG={kubeconfig}"]
+    """Shell for `eval`: every path quoted, so spaces or a `$` in the state dir stay literal."""
+    lines = [f"export KUBECONFIG={shlex.quote(str(kubeconfig))}"]
     if kubectl:
-        lines.append(f'export PATH="{Path(kubectl).parent}:$PATH"')
+        lines.append(f'export PATH={shlex.quote(str(Path(kubectl).parent))}:"$PATH"')
     return "\n".join(lines)
 
 
@@ -87,9 +89,15 @@ def cmd_cluster_env(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def kubectl_arguments(given: Sequence[str]) -> list[str]:
+    """What kubectl gets: the ``--`` that ends this command's options is ours, not kubectl's
+    (passed on, kubectl prints its help and exits 0, and `make install` did nothing)."""
+    return list(given[1:] if given[:1] == ["--"] else given)
+
+
 def cmd_cluster_kubectl(args: argparse.Namespace) -> int:
     """Run the kit's kubectl against the kit's cluster (never the user's current context)."""
-    argv = [*probing.kubectl_args(providers.kubeconfig()), *args.kubectl_args]
+    argv = [*probing.kubectl_args(providers.kubeconfig()), *kubectl_arguments(args.kubectl_args)]
     # Replaces this process: exit status and output are kubectl's own.
     os.execve(argv[0], argv, probing.kubectl_env())
 

@@ -69,7 +69,7 @@ def name(client: docker.DockerClient) -> Iterator[str]:
                                     ignore_removed=True):
         c.remove(force=True)
     for n in client.networks.list(names=[app]):
-        if n.name == app:
+        if n.name == app or n.name.startswith(f"{app}."):  # NAME, NAME.NAMESPACE
             n.remove()
 
 
@@ -129,7 +129,8 @@ def test_apply_from_nothing_serves_n_healthy_replicas_and_again_changes_nothing(
     first = run("apply", "-f", str(webapp), "--metrics-file", str(prom))
 
     assert first.code == 0, first.out + first.err
-    assert f"docker network create --label {LABEL}={name} {name}" in first.out
+    assert (f"docker network create --label {LABEL}={name}"
+            f" --label reconcile-lab/namespace=default {name}") in first.out
     assert f"docker run -d --name {name}-1 " in first.out
     assert "converged" in first.out
     made = containers(client, name)
@@ -230,10 +231,65 @@ def test_an_env_change_replaces_the_container_and_the_greeting_shows(
     changed = run("apply", "-f", str(path))
 
     assert changed.code == 0
-    assert "env GREETING 'hi' → 'bonjour'" in changed.out
+    assert "env GREETING changed" in changed.out
     after = containers(client, name)[f"{name}-1"]
     assert after.id != before.id
     assert get(host_port(after))["greeting"] == "bonjour"
+
+
+@pytest.mark.docker
+def test_env_values_are_applied_but_never_printed(
+        client: docker.DockerClient, name: str, run: Run, tmp_path: Path) -> None:
+    secret, rotated = "s3cr3t-one-9f2c", "s3cr3t-two-41ab"
+    path = tmp_path / "app.yaml"
+    write(path, name, replicas=1, env=[{"name": "GREETING", "value": secret}])
+    printed = [run("apply", "-f", str(path), "--dry-run"), run("apply", "-f", str(path))]
+    assert printed[1].code == 0, printed[1].out + printed[1].err
+    assert get(host_port(containers(client, name)[f"{name}-1"]))["greeting"] == secret
+
+    write(path, name, replicas=1, env=[{"name": "GREETING", "value": rotated}])
+    printed += [run("status", "-f", str(path)), run("apply", "-f", str(path)),
+                run("status", name)]
+
+    assert printed[3].code == 0 and "env GREETING changed" in printed[3].out
+    assert get(host_port(containers(client, name)[f"{name}-1"]))["greeting"] == rotated
+    for result in printed:
+        assert secret not in result.out + result.err and rotated not in result.out + result.err
+    assert "-e 'GREETING=***'" in printed[0].out and "-e 'GREETING=***'" in printed[1].out
+
+
+# --- namespaces -------------------------------------------------------------------------------
+
+
+@pytest.mark.docker
+def test_one_name_in_two_namespaces_gives_two_apps_that_coexist(
+        client: docker.DockerClient, name: str, run: Run, tmp_path: Path) -> None:
+    both = tmp_path / "both.yaml"
+    docs = [{"apiVersion": spec.API_VERSION, "kind": spec.KIND,
+             "metadata": {"name": name, **({"namespace": ns} if ns else {})},
+             "spec": {"image": "reconcile-lab/hello:v1", "replicas": 1,
+                      "env": [{"name": "GREETING", "value": greeting}]}}
+            for ns, greeting in ((None, "from-default"), ("shop", "from-shop"))]
+    both.write_text(yaml.safe_dump_all(docs))
+
+    applied = run("apply", "-f", str(both))
+    again = run("apply", "-f", str(both))
+
+    assert applied.code == 0, applied.out + applied.err
+    assert again.code == 0 and "docker run" not in again.out  # they do not fight
+    made = containers(client, name)
+    assert sorted(made) == [f"{name}-1", f"{name}.shop-1"]
+    assert made[f"{name}.shop-1"].labels["reconcile-lab/namespace"] == "shop"
+    assert get(host_port(made[f"{name}-1"]))["greeting"] == "from-default"
+    assert get(host_port(made[f"{name}.shop-1"]))["greeting"] == "from-shop"
+    assert {n.name for n in client.networks.list(names=[name])} == {name, f"{name}.shop"}
+
+    shop = run("status", name, "-n", "shop")
+    assert f"{name}.shop-1" in shop.out and f"{name}-1 " not in shop.out
+    deleted = run("delete", name, "--namespace", "shop")
+    assert deleted.code == 0, deleted.out + deleted.err
+    assert sorted(containers(client, name)) == [f"{name}-1"]  # the default one is untouched
+    assert {n.name for n in client.networks.list(names=[name])} == {name}
 
 
 # --- delete -----------------------------------------------------------------------------------

@@ -16,8 +16,8 @@ from reconcile_lab.imperative import plan
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "mapping.md"
 # Placeholders the table uses in Docker commands, and what they stand for.
-PLACEHOLDERS = {"NAME": r"[A-Za-z0-9_-]+", "PORT": r"\d+", "HASH": r"[0-9a-f]+", "i": r"\d+",
-                "value": r".*"}
+PLACEHOLDERS = {"NAME": r"[A-Za-z0-9_-]+", "NAMESPACE": r"[a-z0-9-]+", "PORT": r"\d+",
+                "HASH": r"[0-9a-f]+", "i": r"\d+", "value": r".*"}
 
 
 def rows() -> list[tuple[str, str, str]]:

@@ -11,9 +11,11 @@ import os
 import secrets
 import sys
 import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from reconcile_lab import pidfiles
 from reconcile_lab.cluster import probing, providers
 
 HANDLERS = "reconcile_lab.declarative.handlers"
@@ -146,13 +148,15 @@ def log_file() -> Path:
     return paths.state_dir() / "operator.log"
 
 
+def is_operator(argv: Sequence[str]) -> bool:
+    """Whether a command line is the operator as ``kopf_argv`` starts it."""
+    return "kopf" in argv and HANDLERS in argv
+
+
 def running_pid() -> int | None:
-    try:
-        pid = int(_pid_file().read_text())
-        os.kill(pid, 0)
-    except (OSError, ValueError):
-        return None
-    return pid
+    """The background operator's pid, only when the pid file names a live operator."""
+    record = pidfiles.alive(_pid_file(), is_operator)
+    return record.pid if record else None
 
 
 def start(args: argparse.Namespace) -> int:
@@ -174,26 +178,33 @@ def start(args: argparse.Namespace) -> int:
     with log_file().open("a") as out:
         proc = subprocess.Popen(kopf_argv(args), env=env, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
-    _pid_file().write_text(str(proc.pid))
+    pidfiles.write(_pid_file(), proc.pid)
     print(f"reconcile-lab: operator started (pid {proc.pid}); log: {log_file()}; "
           f"metrics: http://{args.bind}:{args.metrics_port}/metrics", file=sys.stderr)
     return 0
 
 
 def stop(args: argparse.Namespace) -> int:
+    """Stop the background operator, and only it: the pid file is checked against /proc first."""
     import signal
     import time
 
-    pid = running_pid()
-    if pid is None:
+    path = _pid_file()
+    record = pidfiles.read(path)
+    if record is None:
         print("reconcile-lab: the operator is not running", file=sys.stderr)
         return 0
-    os.kill(pid, signal.SIGTERM)
+    if why := pidfiles.why_not(record, is_operator):
+        path.unlink(missing_ok=True)
+        print(f"reconcile-lab: the operator is not running: {path} was stale ({why}); "
+              "removed it, signalled nothing", file=sys.stderr)
+        return 0
+    os.kill(record.pid, signal.SIGTERM)
     deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and running_pid() is not None:
+    while time.monotonic() < deadline and not pidfiles.why_not(record, is_operator):
         time.sleep(0.2)
-    if running_pid() is not None:
-        os.kill(pid, signal.SIGKILL)
-    _pid_file().unlink(missing_ok=True)
-    print(f"reconcile-lab: operator stopped (pid {pid})", file=sys.stderr)
+    if not pidfiles.why_not(record, is_operator):
+        os.kill(record.pid, signal.SIGKILL)
+    path.unlink(missing_ok=True)
+    print(f"reconcile-lab: operator stopped (pid {record.pid})", file=sys.stderr)
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import re
 import shutil
 import signal
 import sys
@@ -36,8 +37,9 @@ INVALID = 2
 ENGINE_DOWN = 3
 
 DEFAULT_INTERVAL = 2.0
+MAX_BACKOFF = 30.0  # --watch: the longest wait after engine errors (or --interval if longer)
 DEFAULT_METRICS_PORT = 8001
-DEFAULT_NAMESPACE = "default"  # Docker has no namespaces; the metrics line up with the operator's
+DEFAULT_NAMESPACE = plan.DEFAULT_NAMESPACE
 
 DESCRIPTION = """\
 The imperative twin of the operator: read the same WebApp file and make it true once with the
@@ -45,10 +47,13 @@ Docker engine, step by step, printing every step as the `docker` command a perso
 
   WebApp field   Docker
   image          docker run IMAGE
-  replicas       containers NAME-1 … NAME-N, labelled reconcile-lab/app=NAME
+  replicas       containers NAME-1 … NAME-N, labelled reconcile-lab/app=NAME and
+                 reconcile-lab/namespace=NAMESPACE
+  namespace      part of every Docker name outside "default": NAME.NAMESPACE-1 …,
+                 the network NAME.NAMESPACE (status and delete: -n NAMESPACE)
   port           published on 127.0.0.1 with an ephemeral host port (see `status`)
   (Service)      the network NAME, on which every container answers to the alias NAME
-  env            -e NAME=value
+  env            -e NAME=value (printed as NAME=***: values are often secrets)
   resources      --cpus and --memory from resources.limits (Docker has no requests)
   healthCheck    HEALTHCHECK options (wget inside the container); none: running is ready
   rollout        replace one container at a time, each ready before the next (no surge:
@@ -65,6 +70,7 @@ examples:
   reconcile-lab docker status hello                     what runs for the app "hello"
   reconcile-lab docker status -f webapp.yaml            desired vs actual
   reconcile-lab docker delete hello                     remove its containers and network
+  reconcile-lab docker status hello -n shop             the app "hello" of namespace "shop"
 
 exit status: 0 converged · 1 something did not converge (the rest did) · 2 invalid file or
 usage, nothing changed · 3 no Docker engine answers, nothing changed
@@ -80,6 +86,8 @@ WATCH_LIMITS = """\
     collection), and nothing refuses a `docker rm` or `docker update` made behind its back;
   - re-reads the file on every poll: a bad edit is reported here and the last good version
     stays applied, instead of being refused at the door by the apiserver.
+An error from the engine (a 409 or a 500, a container removed mid-way) is reported and the
+next poll tries again, waiting twice as long after each poll that met one (at most 30 s).
 """
 
 
@@ -136,13 +144,15 @@ def load(paths: Sequence[str]) -> list[spec.WebApp]:
             except spec.InvalidWebApp as e:
                 errors.append(str(e))
                 continue
-            if app.name in sources:
-                # Docker has no namespaces: two apps with one name would fight over NAME-1…
+            key = plan.docker_name(app.name, app.namespace)
+            if key in sources:
+                # One app twice (same name, same namespace) would fight over NAME-1…
                 errors.append(f'{source} WebApp "{app.name}": invalid\n  metadata.name: '
-                              f"Duplicate value: {app.name!r} is also defined at "
-                              f"{sources[app.name]} (fix: give every WebApp its own name)")
+                              f"Duplicate value: {app.name!r} in namespace "
+                              f"{namespace_of(app)!r} is also defined at {sources[key]} "
+                              "(fix: give every WebApp of a namespace its own name)")
                 continue
-            sources[app.name] = source
+            sources[key] = source
             apps.append(app)
     if errors:
         raise InputError("\n".join(errors))
@@ -265,8 +275,7 @@ def print_status(name: str, seen: engine.Observation, app: spec.WebApp | None = 
 # --- metrics and logs -----------------------------------------------------------------------
 
 
-def namespace_of(app: spec.WebApp) -> str:
-    return app.namespace or DEFAULT_NAMESPACE
+namespace_of = plan.namespace_of
 
 
 def record(app: spec.WebApp, report: engine.Report, *, drift: bool = False) -> None:
@@ -352,6 +361,9 @@ def run_apply(args: argparse.Namespace) -> int:
                 _log_report(app, report)
             if not report.converged:  # a dry run that would change something, too (like diff)
                 status = NOT_CONVERGED
+    except engine.EngineError as e:
+        print_text(str(e), file=sys.stderr)
+        status = NOT_CONVERGED
     except engine.EngineUnavailable as e:
         print_text(str(e), file=sys.stderr)
         status = ENGINE_DOWN
@@ -373,13 +385,14 @@ def _watch(args: argparse.Namespace, apps: list[spec.WebApp]) -> int:
                        "(fix: --metrics-port with a free port, or --metrics-port 0 for none)",
                        file=sys.stderr)
             return INVALID
-    names = ", ".join(a.name for a in apps)
+    names = ", ".join(plan.docker_name(a.name, a.namespace) for a in apps)
     print_text(f"# watching {names} every {args.interval:g}s; Ctrl-C stops it"
                + (f"; metrics on http://{plan.LOOPBACK}:{args.metrics_port}/metrics"
                   if args.metrics_port else ""))
     previous: dict[str, spec.WebApp] = {}
     diverged: dict[str, float] = {}  # app → when a difference was first seen
     eng: engine.Engine | None = None
+    errors = 0  # polls in a row on which the engine answered with an error
     # `kill PID` (what a process manager or a closing terminal sends) stops it like Ctrl-C does.
     before = signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -388,16 +401,22 @@ def _watch(args: argparse.Namespace, apps: list[spec.WebApp]) -> int:
                 apps = load(args.filename)  # an edit is seen on the next poll, not before
             except InputError as e:
                 print_text(f"{e}\n# keeping the last good version", file=sys.stderr)
+            failed = False
             try:
                 eng = eng or connect()
                 for app in apps:
-                    _watch_one(eng, app, previous, diverged, timeout=args.timeout)
+                    try:
+                        _watch_one(eng, app, previous, diverged, timeout=args.timeout)
+                    except engine.EngineError as e:  # this app, this poll; the others go on
+                        failed = True
+                        _engine_error(app, e, retry_in=backoff(args.interval, errors + 1))
             except engine.EngineUnavailable as e:
                 log.error("engine unavailable", error=str(e).splitlines()[0])
                 eng = None
+            errors = errors + 1 if failed else 0
             if args.metrics_file:
                 metrics.write_textfile(args.metrics_file)
-            time.sleep(args.interval)
+            time.sleep(backoff(args.interval, errors))
     except KeyboardInterrupt:
         print_text(f"# stopped watching: nothing keeps {names} converged any more")
         return OK
@@ -405,6 +424,25 @@ def _watch(args: argparse.Namespace, apps: list[spec.WebApp]) -> int:
         signal.signal(signal.SIGTERM, before)
         if eng is not None:
             eng.close()
+
+
+def backoff(interval: float, errors: int) -> float:
+    """The wait before the next poll: the interval, doubled per poll in a row that met engine
+    errors, never more than MAX_BACKOFF (or the interval, when that is longer)."""
+    if errors <= 0:
+        return interval
+    return min(interval * 2.0 ** min(errors - 1, 32), max(interval, MAX_BACKOFF))
+
+
+def _engine_error(app: spec.WebApp, error: engine.EngineError, *, retry_in: float) -> None:
+    """Say it and count it; the watch goes on (the engine may answer on the next poll)."""
+    metrics.count_reconcile(metrics.DOCKER, "error")
+    logs.get(engine=metrics.DOCKER, namespace=namespace_of(app), name=app.name).error(
+        "engine error", error=str(error), status=error.status, retry_in=retry_in)
+    print_text(f"[{time.strftime('%H:%M:%S')}] {plan.docker_name(app.name, app.namespace)}: "
+               f"{error}; "
+               f"retrying in {retry_in:g}s (fix, if it persists: the engine's log, e.g. "
+               f"{dockerd.log_file()} or `journalctl -u docker`)", file=sys.stderr)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -416,13 +454,14 @@ def _watch_one(eng: engine.Engine, app: spec.WebApp, previous: dict[str, spec.We
     started = time.monotonic()
     report = eng.apply(app, timeout=timeout, on_step=print_step, on_outcome=print_outcome,
                        on_wait=_waiting)
-    unchanged = previous.get(app.name) == app
-    previous[app.name] = app
+    key = plan.docker_name(app.name, app.namespace)
+    unchanged = previous.get(key) == app
+    previous[key] = app
     record(app, report, drift=unchanged)
     if plan.changes(report.steps) or report.conflict:
-        diverged.setdefault(app.name, started)
-    if report.converged and app.name in diverged:
-        took = time.monotonic() - diverged.pop(app.name)
+        diverged.setdefault(key, started)
+    if report.converged and key in diverged:
+        took = time.monotonic() - diverged.pop(key)
         metrics.time_to_converge.labels(metrics.DOCKER).observe(took)
     if report.steps or not report.converged:
         stamp = time.strftime("%H:%M:%S")
@@ -437,8 +476,9 @@ def run_status(args: argparse.Namespace) -> int:
     except InputError as e:
         print_text(str(e), file=sys.stderr)
         return INVALID
-    targets: list[tuple[str, spec.WebApp | None]] = (
-        [(a.name, a) for a in apps] if apps else [(n, None) for n in args.names])
+    targets: list[tuple[str, str, spec.WebApp | None]] = (
+        [(a.name, namespace_of(a), a) for a in apps] if apps
+        else [(n, args.namespace, None) for n in args.names])
     if not targets or (args.filename and args.names):
         print_text("status needs app NAMEs or -f FILE, not both (see --help)", file=sys.stderr)
         return INVALID
@@ -449,13 +489,16 @@ def run_status(args: argparse.Namespace) -> int:
         return ENGINE_DOWN
     status = OK
     try:
-        for name, app in targets:
-            seen = eng.observe(name)
-            print_status(name, seen, app)
+        for name, namespace, app in targets:
+            seen = eng.observe(name, namespace)
+            print_status(plan.docker_name(name, namespace), seen, app)
             if app and (plan.changes(plan.plan(app, seen.containers,
                                                network_exists=seen.network_exists))
                         or sum(1 for c in seen.containers if c.ready) != app.spec.replicas):
                 status = NOT_CONVERGED
+    except engine.EngineError as e:
+        print_text(str(e), file=sys.stderr)
+        return NOT_CONVERGED
     except engine.EngineUnavailable as e:
         print_text(str(e), file=sys.stderr)
         return ENGINE_DOWN
@@ -471,7 +514,9 @@ def run_delete(args: argparse.Namespace) -> int:
     except InputError as e:
         print_text(str(e), file=sys.stderr)
         return INVALID
-    names = [a.name for a in apps] or list(args.names)
+    targets = [(a.name, namespace_of(a)) for a in apps] or [(n, args.namespace)
+                                                             for n in args.names]
+    names = [name for name, _ in targets]
     if not names or (args.filename and args.names):
         print_text("delete needs app NAMEs or -f FILE, not both (see --help)", file=sys.stderr)
         return INVALID
@@ -486,20 +531,22 @@ def run_delete(args: argparse.Namespace) -> int:
         print_text(str(e), file=sys.stderr)
         return ENGINE_DOWN
     status = OK
-    namespaces = {a.name: namespace_of(a) for a in apps}
     try:
-        for name in names:
-            report = eng.delete(name, on_step=print_step, on_outcome=print_outcome,
+        for name, namespace in targets:
+            report = eng.delete(name, namespace, on_step=print_step, on_outcome=print_outcome,
                                 on_wait=_waiting)
             print_text(format_deleted(report))
-            metrics.forget_app(metrics.DOCKER, namespaces.get(name, DEFAULT_NAMESPACE), name)
+            metrics.forget_app(metrics.DOCKER, namespace, name)
             for outcome in report.outcomes:
                 if outcome.ok:
                     metrics.writes.labels(metrics.DOCKER, outcome.step.kind, "delete").inc()
-            logs.get(engine=metrics.DOCKER, name=name).info(
+            logs.get(engine=metrics.DOCKER, namespace=namespace, name=name).info(
                 "deleted", removed=sum(1 for o in report.outcomes if o.ok))
             if plan.changes(report.remaining) or report.failures:
                 status = NOT_CONVERGED
+    except engine.EngineError as e:
+        print_text(str(e), file=sys.stderr)
+        return NOT_CONVERGED
     except engine.EngineUnavailable as e:
         print_text(str(e), file=sys.stderr)
         return ENGINE_DOWN
@@ -541,6 +588,20 @@ def _common(parser: argparse.ArgumentParser, *, files_help: str, required: bool 
     parser.add_argument("--log-level", default="INFO", metavar="LEVEL",
                         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
                         type=str.upper, help="DEBUG, INFO, WARNING or ERROR (default: INFO)")
+
+
+def _namespace(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-n", "--namespace", default=DEFAULT_NAMESPACE, type=_namespace_name,
+                        help="the namespace of the NAMEs, as in the WebApp's metadata.namespace "
+                             f"(default: {DEFAULT_NAMESPACE}); with -f the file says")
+
+
+def _namespace_name(text: str) -> str:
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a namespace name (a DNS-1123 label: lowercase letters, digits "
+            "and '-', at most 63)")
+    return text
 
 
 def _usage(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]:
@@ -592,15 +653,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "them with the WebApp and say what apply would do; exit 1 when they differ.",
         epilog=EPILOG, formatter_class=raw)
     status.add_argument("names", nargs="*", metavar="NAME", help="app name(s)")
+    _namespace(status)
     _common(status, files_help="WebApp YAML file(s) to compare with")
     status.set_defaults(func=run_status)
 
     delete = verbs.add_parser(
         "delete", help="remove exactly what an app owns: its containers and its network",
-        description="Remove the containers labelled reconcile-lab/app=NAME, and the network\n"
+        description="Remove the containers labelled reconcile-lab/app=NAME (in NAMESPACE), and "
+        "the network\n"
         "NAME if it carries that label. Nothing else is touched.",
         epilog=EPILOG, formatter_class=raw)
     delete.add_argument("names", nargs="*", metavar="NAME", help="app name(s)")
+    _namespace(delete)
     _common(delete, files_help="WebApp YAML file(s) whose apps to delete")
     delete.add_argument("--metrics-file", metavar="PATH",
                         help="write the metrics in the textfile format when done")

@@ -1,9 +1,10 @@
 """The Docker twin's hands: the only module that talks to the Docker engine (with the Docker SDK).
 
-It observes what an app owns (containers labelled ``reconcile-lab/app=NAME`` and the network
-``NAME``), executes the steps ``plan`` chose, waits for readiness, and makes two runs for the
-same app take turns (a lock file per app). Container names are unique in Docker, which is the
-second guard against duplicates.
+It observes what an app owns (containers labelled ``reconcile-lab/app=NAME`` and
+``reconcile-lab/namespace=NAMESPACE``, and the network ``plan.docker_name``), executes the steps
+``plan`` chose, waits for readiness, and makes two runs for the same app take turns (a lock
+file per app). Container names are unique in Docker, which is the second guard against
+duplicates.
 
 It decides nothing (``plan`` does), prints nothing (callers pass callbacks), never pulls an image,
 never publishes a port beyond 127.0.0.1, and never touches a container or network that is not
@@ -31,8 +32,9 @@ from reconcile_lab.imperative import plan
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 POLL = 0.25  # seconds between readiness checks: fast enough to feel live, cheap on 2 cores
 
-# The engine's transport errors are not DockerExceptions: both mean "the engine went away".
-_UNREACHABLE = (requests.exceptions.ConnectionError, requests.exceptions.Timeout)
+# The engine's transport errors are not DockerExceptions: all mean "the engine went away".
+# (An APIError is a requests HTTPError as well: the engine answered; catch it first.)
+_UNREACHABLE = (requests.exceptions.RequestException,)
 
 
 def socket_name() -> str:
@@ -50,6 +52,25 @@ class EngineUnavailable(RuntimeError):
             "may), or start Docker yourself (`sudo systemctl start docker`, Docker Desktop), or "
             "point DOCKER_HOST at a running engine; then run again."
         )
+
+
+class EngineError(RuntimeError):
+    """The engine answered, with an error (a 409 or a 500, an object gone between two calls):
+    this run stopped there. Worth retrying: the next observation starts afresh."""
+
+    def __init__(self, socket: str, error: docker.errors.DockerException) -> None:
+        self.socket = socket
+        self.status = getattr(error, "status_code", None)
+        super().__init__(f"the Docker engine on {socket} answered with an error: "
+                         f"{describe(error)}")
+
+
+def describe(error: docker.errors.DockerException) -> str:
+    """One line for an engine error: its HTTP status and the engine's own explanation."""
+    if isinstance(error, docker.errors.APIError):
+        code = f"{error.status_code} " if error.status_code else ""
+        return (code + _explain(error)).splitlines()[0][:300] if _explain(error) else code.strip()
+    return (str(error) or type(error).__name__).splitlines()[0][:300]
 
 
 class Observation(NamedTuple):
@@ -124,14 +145,14 @@ def ready_timeout(app: spec.WebApp) -> float:
     return float(max(20, verdict + 10))
 
 
-def lock_path(app: str) -> Path:
-    return paths.state_dir() / "docker" / f"{app}.lock"
+def lock_path(docker_app: str) -> Path:
+    return paths.state_dir() / "docker" / f"{docker_app}.lock"
 
 
 @contextlib.contextmanager
-def lock(app: str, *, on_wait: Callable[[Path], None] | None = None) -> Iterator[None]:
+def lock(docker_app: str, *, on_wait: Callable[[Path], None] | None = None) -> Iterator[None]:
     """One run per app at a time, across processes: flock is released when the process dies."""
-    path = lock_path(app)
+    path = lock_path(docker_app)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:
         try:
@@ -216,22 +237,28 @@ class Engine:
 
     @contextlib.contextmanager
     def _reachable(self) -> Iterator[None]:
+        """Transport errors become EngineUnavailable, the engine's own errors EngineError."""
         try:
             yield
+        except docker.errors.DockerException as e:  # first: an APIError is an HTTPError too
+            raise EngineError(self.socket, e) from None
         except _UNREACHABLE as e:
             raise EngineUnavailable(self.socket, type(e).__name__) from None
 
     # reading
 
-    def observe(self, app: str) -> Observation:
+    def observe(self, app: str, namespace: str = plan.DEFAULT_NAMESPACE) -> Observation:
+        name = plan.docker_name(app, namespace)
         with self._reachable():
             containers = self._client.containers.list(
                 all=True, filters={"label": f"{plan.LABEL_APP}={app}"}, ignore_removed=True)
             # names= matches substrings: keep the exact name only.
-            networks = [n for n in self._client.networks.list(names=[app]) if n.name == app]
-        ours = [n for n in networks if (n.attrs.get("Labels") or {}).get(plan.LABEL_APP) == app]
+            networks = [n for n in self._client.networks.list(names=[name]) if n.name == name]
+        ours = [n for n in networks if _owned(n.attrs.get("Labels"), app, namespace)]
         return Observation(
-            containers=sorted((observed(c.attrs) for c in containers),
+            containers=sorted((observed(c.attrs) for c in containers
+                               if _owned((c.attrs.get("Config") or {}).get("Labels"), app,
+                                         namespace)),
                               key=lambda o: (o.replica or 0, o.name)),
             network_exists=bool(ours),
             network_foreign=bool(networks) and not ours,
@@ -255,6 +282,9 @@ class Engine:
         except _StepFailed as e:
             return Outcome(step, ok=False, seconds=time.monotonic() - started,
                            problems=((e.name, str(e)),))
+        except EngineError as e:  # e.g. a 500 while waiting: this step failed, not the run
+            return Outcome(step, ok=False, seconds=time.monotonic() - started,
+                           problems=((step.target, str(e)),))
         if failures:
             return Outcome(step, ok=False, seconds=time.monotonic() - started,
                            problems=tuple(failures.items()))
@@ -263,11 +293,11 @@ class Engine:
     def _do(self, step: plan.Step, *, timeout: float, failed: Sequence[str]) -> dict[str, str]:
         match step:
             case plan.CreateNetwork():
-                self._guarded(step.app, lambda: self._client.networks.create(
-                    step.app, driver="bridge", check_duplicate=True,
-                    labels={plan.LABEL_APP: step.app}))
+                self._guarded(step.target, lambda: self._client.networks.create(
+                    step.target, driver="bridge", check_duplicate=True, labels=step.labels))
             case plan.RemoveNetwork():
-                self._guarded(step.app, lambda: self._client.networks.get(step.app).remove(),
+                self._guarded(step.target,
+                              lambda: self._client.networks.get(step.target).remove(),
                               missing_ok=True)
             case plan.Create():
                 self._run(step.container)
@@ -344,8 +374,9 @@ class Engine:
             if e.status_code == 409:
                 raise _StepFailed(
                     want.name, f"the name {want.name} is taken by a container not labelled "
-                    f"{plan.LABEL_APP}={want.app} (fix: `docker rename {want.name} OTHER` or "
-                    f"`docker rm -f {want.name}` if it is not needed)") from None
+                    f"{plan.LABEL_APP}={want.app}, {plan.LABEL_NAMESPACE}={want.namespace} "
+                    f"(fix: `docker rename {want.name} OTHER` or `docker rm -f {want.name}` if "
+                    "it is not needed)") from None
             raise _StepFailed(want.name, _explain(e)) from None
         try:
             container.start()
@@ -403,13 +434,14 @@ class Engine:
         but a failed replacement halts the rest of the rollout (so it never eats capacity)."""
         started = time.monotonic()
         wait_for = timeout if timeout is not None else ready_timeout(app)
-        with lock(app.name, on_wait=on_wait):
-            before = self.observe(app.name)
+        name, namespace = plan.docker_name(app.name, app.namespace), plan.namespace_of(app)
+        with lock(name, on_wait=on_wait):
+            before = self.observe(app.name, namespace)
             if before.network_foreign:
                 return self._report(app, [], [], before, started, conflict=(
-                    f"a network named {app.name} exists but is not labelled "
-                    f"{plan.LABEL_APP}={app.name} (fix: `docker network rm {app.name}` if it is "
-                    "unused, or rename the app)"))
+                    f"a network named {name} exists but is not labelled "
+                    f"{plan.LABEL_APP}={app.name}, {plan.LABEL_NAMESPACE}={namespace} (fix: "
+                    f"`docker network rm {name}` if it is unused, or rename the app)"))
             steps = plan.plan(app, before.containers, network_exists=before.network_exists)
             if dry_run:
                 return self._report(app, steps, [], before, started, dry_run=True)
@@ -437,7 +469,7 @@ class Engine:
                         isinstance(step, plan.Replace) and step.rolling)
                     if gates and not halted:
                         halted = f"{', '.join(outcome.failed)} did not become ready"
-            after = self.observe(app.name)
+            after = self.observe(app.name, namespace)
         return self._report(app, steps, outcomes, after, started)
 
     def _report(self, app: spec.WebApp, steps: list[plan.Step], outcomes: list[Outcome],
@@ -445,21 +477,25 @@ class Engine:
                 dry_run: bool = False) -> Report:
         mine = {c.name for c in plan.desired(app)}
         return Report(
-            app=app.name, steps=steps, outcomes=outcomes, desired=app.spec.replicas,
+            app=plan.docker_name(app.name, app.namespace), steps=steps, outcomes=outcomes,
+            desired=app.spec.replicas,
             ready=sum(1 for c in seen.containers if c.name in mine and c.ready),
             containers=seen.containers,
             remaining=plan.plan(app, seen.containers, network_exists=seen.network_exists),
             seconds=time.monotonic() - started, conflict=conflict, dry_run=dry_run,
         )
 
-    def delete(self, app: str, *, on_step: Callable[[plan.Step], None] | None = None,
+    def delete(self, app: str, namespace: str = plan.DEFAULT_NAMESPACE, *,
+               on_step: Callable[[plan.Step], None] | None = None,
                on_outcome: Callable[[Outcome], None] | None = None,
                on_wait: Callable[[Path], None] | None = None) -> Report:
         """Remove exactly what ``app`` owns: its labelled containers and its labelled network."""
         started = time.monotonic()
-        with lock(app, on_wait=on_wait):
-            before = self.observe(app)
-            steps = plan.plan_delete(app, before.containers, network_exists=before.network_exists)
+        name = plan.docker_name(app, namespace)
+        with lock(name, on_wait=on_wait):
+            before = self.observe(app, namespace)
+            steps = plan.plan_delete(app, before.containers, network_exists=before.network_exists,
+                                     namespace=namespace)
             outcomes = []
             for step in steps:
                 if on_step is not None:
@@ -468,11 +504,21 @@ class Engine:
                 outcomes.append(outcome)
                 if on_outcome is not None:
                     on_outcome(outcome)
-            after = self.observe(app)
-        left = plan.plan_delete(app, after.containers, network_exists=after.network_exists)
-        return Report(app=app, steps=steps, outcomes=outcomes, desired=0, ready=0,
+            after = self.observe(app, namespace)
+        left = plan.plan_delete(app, after.containers, network_exists=after.network_exists,
+                                namespace=namespace)
+        return Report(app=name, steps=steps, outcomes=outcomes, desired=0, ready=0,
                       containers=after.containers, remaining=left,
                       seconds=time.monotonic() - started)
+
+
+def _owned(labels: Mapping[str, str] | None, app: str, namespace: str) -> bool:
+    """Labelled for this app in this namespace. An older kit put no namespace label: what it
+    made can only be the default namespace's (RUN_FORMAT makes apply replace it)."""
+    labels = labels or {}
+    if labels.get(plan.LABEL_APP) != app:
+        return False
+    return labels.get(plan.LABEL_NAMESPACE, plan.DEFAULT_NAMESPACE) == namespace
 
 
 class _StepFailed(Exception):

@@ -16,6 +16,11 @@ Docker keeps no desired state, so the desired configuration travels with each co
 label: a hash of everything ``docker run`` was given. Comparing one label is cheap and exact;
 the fields are compared too, to name the reason and to catch ``docker update`` behind our back.
 
+Docker has no namespaces, so a WebApp's namespace is part of every Docker name: ``NAME`` in the
+default namespace and ``NAME.NAMESPACE`` elsewhere (``docker_name``), the way its Service is
+``NAME.NAMESPACE`` in cluster DNS. Neither part can hold a dot (both are DNS labels), so two
+apps never share a name. Containers and networks carry both labels, app and namespace.
+
 Purely data: no docker SDK, no subprocess, no logging, no metrics, no clock.
 """
 
@@ -32,6 +37,8 @@ from typing import ClassVar, NamedTuple, TypeAlias
 from reconcile_lab import spec
 
 LABEL_APP = "reconcile-lab/app"
+LABEL_NAMESPACE = "reconcile-lab/namespace"
+DEFAULT_NAMESPACE = "default"  # what a WebApp without metadata.namespace lands in, as in kubectl
 LABEL_REPLICA = "reconcile-lab/replica"
 LABEL_CONFIG = "reconcile-lab/config"
 
@@ -43,7 +50,11 @@ LOOPBACK = "127.0.0.1"
 
 # Part of the config hash: change it when the way containers are run changes, so that containers
 # made by an older kit are replaced instead of silently kept.
-RUN_FORMAT = 1
+RUN_FORMAT = 2  # 2: containers and networks carry the namespace label
+
+# What an env value is printed as: values are often secrets, and what the twin prints ends up in
+# terminals, CI logs and screen shares. The engine is given the real values.
+MASK = "***"
 
 # Docker's health statuses that mean "serving"; "none": no HEALTHCHECK, so running is ready.
 READY_STATES = ("none", "healthy")
@@ -76,7 +87,7 @@ class Health(NamedTuple):
 class Container(NamedTuple):
     """One desired container ``APP-INDEX``: everything ``docker run`` is given."""
 
-    app: str
+    app: str  # the WebApp's metadata.name: the DNS alias, as the Service name is
     replica: int  # 1…replicas: NAME-1 is the oldest, NAME-N the newest
     image: str
     port: int
@@ -84,14 +95,15 @@ class Container(NamedTuple):
     nano_cpus: int | None = None  # --cpus, in 1e-9 CPUs as the engine API counts them
     memory: int | None = None  # --memory, bytes
     health: Health | None = None
+    namespace: str = DEFAULT_NAMESPACE
 
     @property
     def name(self) -> str:
-        return container_name(self.app, self.replica)
+        return container_name(docker_name(self.app, self.namespace), self.replica)
 
     @property
     def network(self) -> str:
-        return self.app
+        return docker_name(self.app, self.namespace)
 
     @property
     def config(self) -> str:
@@ -106,10 +118,12 @@ class Container(NamedTuple):
 
     @property
     def labels(self) -> dict[str, str]:
-        return {LABEL_APP: self.app, LABEL_REPLICA: str(self.replica), LABEL_CONFIG: self.config}
+        return {**owner_labels(self.app, self.namespace), LABEL_REPLICA: str(self.replica),
+                LABEL_CONFIG: self.config}
 
     def run_args(self) -> list[str]:
-        """``docker run`` as a person would type it; the engine gives the SDK the same values."""
+        """``docker run`` as a person would type it, env values masked; the engine gives the SDK
+        the same arguments with the real values."""
         args = ["docker", "run", "-d", "--name", self.name,
                 "--network", self.network, "--network-alias", self.app]
         for key, value in self.labels.items():
@@ -121,8 +135,8 @@ class Container(NamedTuple):
             args += ["--cpus", format_cpus(self.nano_cpus)]
         if self.memory is not None:
             args += ["--memory", format_memory(self.memory)]
-        for key, value in self.env:
-            args += ["-e", f"{key}={value}"]
+        for key, _ in self.env:
+            args += ["-e", f"{key}={MASK}"]
         # Without a healthCheck the pod is ready once started; the image's own HEALTHCHECK would
         # make Docker disagree, so it is switched off rather than inherited.
         args += self.health.flags() if self.health else ["--no-healthcheck"]
@@ -130,8 +144,24 @@ class Container(NamedTuple):
         return args
 
 
-def container_name(app: str, replica: int) -> str:
-    return f"{app}-{replica}"
+def docker_name(app: str, namespace: str | None = None) -> str:
+    """What an app is called in Docker: its network, and its containers' prefix."""
+    namespace = namespace or DEFAULT_NAMESPACE
+    return app if namespace == DEFAULT_NAMESPACE else f"{app}.{namespace}"
+
+
+def namespace_of(app: spec.WebApp) -> str:
+    return app.namespace or DEFAULT_NAMESPACE
+
+
+def owner_labels(app: str, namespace: str) -> dict[str, str]:
+    """What marks a container or a network as the app's (Docker's ownerReferences)."""
+    return {LABEL_APP: app, LABEL_NAMESPACE: namespace}
+
+
+def container_name(docker_app: str, replica: int) -> str:
+    """``docker_app`` is :func:`docker_name`: ``NAME`` or ``NAME.NAMESPACE``."""
+    return f"{docker_app}-{replica}"
 
 
 def health_of(webapp: spec.WebAppSpec) -> Health | None:
@@ -155,7 +185,7 @@ def container(app: spec.WebApp, replica: int) -> Container:
         env=tuple((var.name, var.value) for var in s.env),
         nano_cpus=round(Decimal(str(spec.cpu_cores(cpu))) * 10**9) if cpu else None,
         memory=spec.memory_bytes(memory) if memory else None,
-        health=health_of(s),
+        health=health_of(s), namespace=namespace_of(app),
     )
 
 
@@ -253,13 +283,21 @@ class CreateNetwork(_Step):
     app: str
     reason: str = "missing"
     drift: bool = False
+    namespace: str = DEFAULT_NAMESPACE
 
     @property
     def target(self) -> str:
-        return self.app
+        return docker_name(self.app, self.namespace)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return owner_labels(self.app, self.namespace)
 
     def commands(self) -> list[list[str]]:
-        return [["docker", "network", "create", "--label", f"{LABEL_APP}={self.app}", self.app]]
+        args = ["docker", "network", "create"]
+        for key, value in self.labels.items():
+            args += ["--label", f"{key}={value}"]
+        return [[*args, self.target]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -269,13 +307,14 @@ class RemoveNetwork(_Step):
     app: str
     reason: str = "deleted"
     drift: bool = False
+    namespace: str = DEFAULT_NAMESPACE
 
     @property
     def target(self) -> str:
-        return self.app
+        return docker_name(self.app, self.namespace)
 
     def commands(self) -> list[list[str]]:
-        return [["docker", "network", "rm", self.app]]
+        return [["docker", "network", "rm", self.target]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -415,7 +454,7 @@ def differences(want: Container, seen: Observed) -> list[str]:
         if key not in env:
             found.append(f"env {key} added")
         elif env[key] != value:
-            found.append(f"env {key} {env[key]!r} → {value!r}")
+            found.append(f"env {key} changed")  # which key, never the values
     if seen.nano_cpus != want.nano_cpus:
         found.append(f"cpus {format_cpus(seen.nano_cpus)} → {format_cpus(want.nano_cpus)}")
     if seen.memory != want.memory:
@@ -433,20 +472,21 @@ def plan(app: spec.WebApp, observed: Sequence[Observed], *,
     """The steps that make the containers labelled for ``app`` equal to it; empty when they are."""
     wanted = desired(app)
     healthcheck = app.spec.healthCheck is not None
+    prefix = docker_name(app.name, app.namespace)
     steps: list[Step] = []
     if not network_exists:
-        steps.append(CreateNetwork(app.name))
+        steps.append(CreateNetwork(app.name, namespace=namespace_of(app)))
 
     mine: dict[int, Observed] = {}
     strays: list[Observed] = []
     for seen in sorted(observed, key=lambda o: (o.replica is None, o.replica or 0, o.name)):
         if (seen.replica is not None and seen.replica not in mine
-                and seen.name == container_name(app.name, seen.replica)):
+                and seen.name == container_name(prefix, seen.replica)):
             mine[seen.replica] = seen
         else:
             strays.append(seen)
     for seen in strays:
-        steps.append(Remove(seen.name, reason=f"labelled for {app.name} but not one of its "
+        steps.append(Remove(seen.name, reason=f"labelled for {prefix} but not one of its "
                             "replicas", drift=True))
     for replica in sorted((r for r in mine if r > len(wanted)), reverse=True):
         steps.append(Remove(mine[replica].name, reason=f"surplus: replicas is {len(wanted)}"))
@@ -496,12 +536,13 @@ def plan(app: spec.WebApp, observed: Sequence[Observed], *,
     return steps
 
 
-def plan_delete(app: str, observed: Sequence[Observed], *, network_exists: bool) -> list[Step]:
+def plan_delete(app: str, observed: Sequence[Observed], *, network_exists: bool,
+                namespace: str = DEFAULT_NAMESPACE) -> list[Step]:
     """Everything ``app`` owns goes: its containers (highest replica first), then its network."""
     steps: list[Step] = [
         Remove(seen.name, reason="deleted")
         for seen in sorted(observed, key=lambda o: (o.replica or 0, o.name), reverse=True)
     ]
     if network_exists:
-        steps.append(RemoveNetwork(app))
+        steps.append(RemoveNetwork(app, namespace=namespace))
     return steps

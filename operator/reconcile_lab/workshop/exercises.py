@@ -289,11 +289,14 @@ def check_garbage_collection(state: State) -> Verdict:
                        "reconcile-lab engine up")
     if state.containers or state.network:
         what = [str(c.get("Name", "")).lstrip("/") for c in state.containers]
-        what += [f"network {state.app}"] if state.network else []
+        scoped = state.app if state.namespace == "default" else f"{state.app}.{state.namespace}"
+        what += [f"network {scoped}"] if state.network else []
+        namespace = f" -n {state.namespace}" if state.namespace != "default" else ""
         return Verdict(False, f"Kubernetes collected everything; Docker still has "
                        f"{', '.join(what)}",
                        f"Docker does no garbage collection: reconcile-lab docker delete "
-                       f"{state.app} (it removes what carries the label {LABEL_APP}={state.app})")
+                       f"{state.app}{namespace} (it removes what carries the label "
+                       f"{LABEL_APP}={state.app})")
     return Verdict(True, "the WebApp went and took its Deployment, ReplicaSets, pods and "
                    "Service with it; on Docker, delete removed what carried the label",
                    "ownerReferences did on Kubernetes what a label and a command did on Docker")
