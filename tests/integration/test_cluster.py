@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -87,3 +90,57 @@ def test_a_taken_port_is_named_with_the_fix(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert f"port {taken} on 127.0.0.1 is already taken" in result.stderr
     assert "fix:" in result.stderr
+
+
+def _env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
+    from reconcile_lab import paths
+
+    return {**os.environ, "RECONCILE_LAB_STATE": str(tmp_path / "state"),
+            "RECONCILE_LAB_CACHE": str(paths.cache_dir()), **extra}
+
+
+def test_another_kit_cluster_coming_and_going_leaves_every_kubeconfig_as_it_was(
+        tmp_path: Path, cluster: Cluster) -> None:
+    # The shell of a participant after `eval "$(reconcile-lab cluster env)"`: $KUBECONFIG is
+    # the main cluster's; ~/.kube/config is their own. `make test` makes and removes another.
+    home = tmp_path / "home"
+    (home / ".kube").mkdir(parents=True)
+    own = home / ".kube" / "config"
+    own.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n"
+                   "current-context: mine\n")
+    before = {p: p.read_bytes() for p in (cluster.kubeconfig, own)}
+    env = _env_for(tmp_path, HOME=str(home), KUBECONFIG=str(cluster.kubeconfig))
+    for action in ("up", "down"):
+        result = _cli("cluster", action, "--provider", "kwok", env=env)
+        assert result.returncode == 0, result.stderr
+    assert {p: p.read_bytes() for p in before} == before
+    cluster.kubectl("get", "namespace", "default")  # the main cluster still answers
+
+
+@pytest.mark.parametrize("ran_for", [0.0, 20.0], ids=["right-after-creation", "after-a-while"])
+def test_killed_with_every_process_it_comes_back_with_its_data(tmp_path: Path,
+                                                                ran_for: float) -> None:
+    env = _env_for(tmp_path)
+    try:
+        up = _cli("cluster", "up", "--provider", "kwok", env=env)
+        assert up.returncode == 0, up.stderr
+        kubeconfig = tmp_path / "state" / "kwok" / "clusters" / "reconcile-lab" / "kubeconfig.yaml"
+        c = Cluster(kubeconfig, probing.kubectl_binary())
+        c.kubectl("create", "namespace", "kept")
+        time.sleep(ran_for)
+        ours = [p for p in Path("/proc").iterdir() if p.name.isdigit()
+                and str(tmp_path / "state") in _cmdline(p)]
+        assert len(ours) >= 5
+        for proc in ours:  # a reboot, a killed terminal
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(proc.name), signal.SIGKILL)
+        started = time.monotonic()
+        again = _cli("cluster", "up", "--provider", "kwok", env=env)
+        took = time.monotonic() - started
+        assert again.returncode == 0, again.stderr
+        assert "with its data" in again.stderr, again.stderr
+        assert c.get("namespace", "kept") is not None
+        print(f"back in {took:.1f}s")
+        assert took < 60
+    finally:
+        _cli("cluster", "down", "--provider", "kwok", env=env)

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
+
+import yaml
 
 from reconcile_lab import paths
 from reconcile_lab.cluster import building, probing
@@ -27,7 +30,7 @@ apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokctlConfiguration
 options:
   bindAddress: 127.0.0.1
-# The apiserver's default Service range (10.0.0.0/24) holds 254 ClusterIPs: too few for a
+{ports}# The apiserver's default Service range (10.0.0.0/24) holds 254 ClusterIPs: too few for a
 # workshop that creates a thousand WebApps.
 componentsPatches:
 - name: kube-apiserver
@@ -72,6 +75,40 @@ def cluster_dir() -> Path:
 
 def kubeconfig() -> Path:
     return cluster_dir() / "kubeconfig.yaml"
+
+
+# kwokctl would hand out ports from 32767 downwards: every new cluster takes the ports of a
+# stopped one first (so a stopped cluster could not start again), and they sit inside the
+# NodePort range. The kit picks free ports of its own, spread over a range nothing else uses
+# by default.
+PORT_RANGE = (21000, 29999)
+PORT_OPTIONS = ("etcdPort", "etcdPeerPort", "kubeApiserverPort", "kubeControllerManagerPort",
+                "kubeSchedulerPort", "kwokControllerPort")
+RESTART_SECONDS = 60
+
+
+def _pick_ports(apiserver_port: int | None) -> dict[str, int]:
+    rng = random.Random()  # noqa: S311 - spreading ports, not secrets
+    chosen: dict[str, int] = {}
+    if apiserver_port is not None:
+        chosen["kubeApiserverPort"] = apiserver_port
+    while len(chosen) < len(PORT_OPTIONS):
+        port = rng.randint(*PORT_RANGE)
+        if port not in chosen.values() and probing.port_is_free(port):
+            chosen[next(o for o in PORT_OPTIONS if o not in chosen)] = port
+    return chosen
+
+
+def recorded_ports() -> dict[str, int]:
+    """The ports a created cluster was given (kwokctl keeps them in kwok.yaml)."""
+    try:
+        for doc in yaml.safe_load_all((cluster_dir() / "kwok.yaml").read_text()):
+            if (doc or {}).get("kind") == "KwokctlConfiguration":
+                options = doc.get("options") or {}
+                return {o: int(options[o]) for o in PORT_OPTIONS if options.get(o)}
+    except (OSError, yaml.YAMLError, ValueError):
+        pass
+    return {}
 
 
 def audit_log() -> Path:
@@ -122,45 +159,139 @@ def up(*, progress: Progress, apiserver_port: int | None = None) -> Path:
         progress(f"kwok cluster {NAME!r} already running at {apiserver_url()}")
         return kubeconfig()
     if exists():
-        progress(f"kwok cluster {NAME!r} exists but is stopped: starting it")
-        _kwokctl("start", "cluster")
-    else:
-        if apiserver_port is not None:
-            probing.require_free_port(apiserver_port, what="kube-apiserver")
-        config = workdir() / "kwokctl-config.yaml"
-        config.parent.mkdir(parents=True, exist_ok=True)
-        config.write_text(_CONFIG)
-        audit = workdir() / "audit-policy.yaml"
-        audit.write_text(_AUDIT_POLICY)
-        k8s, etcd, kwok = building.KUBERNETES, building.ETCD, building.KWOK
-        args = [
-            "create", "cluster",
-            "--runtime", "binary",
-            "--config", str(config),
-            "--kubeconfig", "",  # never add a context to the user's ~/.kube/config
-            "--etcd-binary", str(etcd.binary("etcd")),
-            "--kube-apiserver-binary", str(k8s.binary("kube-apiserver")),
-            "--kube-controller-manager-binary", str(k8s.binary("kube-controller-manager")),
-            "--kube-scheduler-binary", str(k8s.binary("kube-scheduler")),
-            "--kwok-controller-binary", str(kwok.binary("kwok")),
-            "--kube-authorization",
-            "--kube-audit-policy", str(audit),
-            "--disable-qps-limits",
-            "--wait", "120s",
-        ]
-        if apiserver_port is not None:
-            args += ["--kube-apiserver-port", str(apiserver_port)]
-        progress(f"starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler and "
-                 f"kwok on 127.0.0.1 (data and logs: {cluster_dir()})")
-        started = time.monotonic()
-        try:
-            _kwokctl(*args)
-        except ClusterError:
-            _kwokctl("delete", "cluster", check=False)  # never leave half a cluster behind
-            raise
-        progress(f"control plane ready in {time.monotonic() - started:.0f}s")
+        problem = _restart(progress)
+        if problem is None:
+            _ensure_nodes(progress)
+            return kubeconfig()
+        progress(f"the stopped cluster's data cannot be used: {problem}\n"
+                 "  starting a new, empty cluster instead: the WebApps and everything else in "
+                 "the old one are gone; apply your files again (kubectl apply -f …)")
+        down(progress=progress)
+    _create(progress, apiserver_port)
     _ensure_nodes(progress)
     return kubeconfig()
+
+
+def _create(progress: Progress, apiserver_port: int | None) -> None:
+    if apiserver_port is not None:
+        probing.require_free_port(apiserver_port, what="kube-apiserver")
+    config = workdir() / "kwokctl-config.yaml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    ports = "".join(f"  {o}: {p}\n" for o, p in _pick_ports(apiserver_port).items())
+    config.write_text(_CONFIG.format(ports=ports))
+    audit = workdir() / "audit-policy.yaml"
+    audit.write_text(_AUDIT_POLICY)
+    k8s, etcd, kwok = building.KUBERNETES, building.ETCD, building.KWOK
+    args = [
+        "create", "cluster",
+        "--runtime", "binary",
+        "--config", str(config),
+        "--kubeconfig", "",  # never add a context to the user's ~/.kube/config
+        "--etcd-binary", str(etcd.binary("etcd")),
+        "--kube-apiserver-binary", str(k8s.binary("kube-apiserver")),
+        "--kube-controller-manager-binary", str(k8s.binary("kube-controller-manager")),
+        "--kube-scheduler-binary", str(k8s.binary("kube-scheduler")),
+        "--kwok-controller-binary", str(kwok.binary("kwok")),
+        "--kube-authorization",
+        "--kube-audit-policy", str(audit),
+        "--disable-qps-limits",
+        "--wait", "120s",
+    ]
+    progress(f"starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler and "
+             f"kwok on 127.0.0.1 (data and logs: {cluster_dir()})")
+    started = time.monotonic()
+    try:
+        _kwokctl(*args)
+    except ClusterError:
+        _kwokctl("delete", "cluster", check=False)  # never leave half a cluster behind
+        raise
+    progress(f"control plane ready in {time.monotonic() - started:.0f}s")
+
+
+def _holder(port: int) -> str:
+    """Who listens on a 127.0.0.1 port: "pid N (command)", or "another process"."""
+    result = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True,
+                            text=True, check=False)
+    text = result.stdout.strip()
+    if "pid=" in text:
+        pid = text.split("pid=", 1)[1].split(",", 1)[0]
+        name = text.split('(("', 1)[1].split('"', 1)[0] if '(("' in text else "?"
+        return f"pid {pid} ({name})"
+    return "another process"
+
+
+def _restart(progress: Progress) -> str | None:
+    """Start a stopped cluster on its data (after a reboot or a kill). None when it runs; else
+    why its data cannot be used. Bounded: never more than RESTART_SECONDS."""
+    for pid in _our_pids():  # leftovers of the killed run would hold its ports
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    ports = recorded_ports()
+    deadline = time.monotonic() + 10
+    while _our_pids() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    # kwokctl believes a pid file whose PID answers signal 0, and with PIDs reused (pid_max is
+    # 32768 here, thread ids count) it would take some other process for the killed etcd or
+    # apiserver and not start them: the apiserver then refuses connections until kwokctl's
+    # two-minute wait ends. None of the cluster's processes runs now: no pid file is true.
+    for pid_file in (cluster_dir() / "pids").glob("*.pid"):
+        pid_file.unlink(missing_ok=True)
+    taken = {o: p for o, p in ports.items() if not probing.port_is_free(p)}
+    if taken:
+        return ", ".join(f"its {o} {p} is now used by {_holder(p)}" for o, p in taken.items())
+    if not kubeconfig().is_file() or apiserver_url() is None:
+        return f"its kubeconfig {kubeconfig()} is missing or empty"
+    progress(f"kwok cluster {NAME!r} exists but is stopped: starting it on its data")
+    started = time.monotonic()
+    tool = building.KWOK.binary("kwokctl")
+    log = cluster_dir() / "logs" / "kwokctl-start.log"
+    with log.open("a") as out:
+        proc = subprocess.Popen([str(tool), "--name", NAME, "start", "cluster"], env=_env(),
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    problem = _wait_restarted(progress, proc, started)
+    if problem is None:  # kwokctl finishes its own checks; the components run on their own
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=15)
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    return problem
+
+
+def _wait_restarted(progress: Progress, proc: subprocess.Popen[bytes],
+                    started: float) -> str | None:
+    started_at = time.time() - (time.monotonic() - started)
+    while time.monotonic() - started < RESTART_SECONDS:
+        if is_running():
+            progress(f"control plane back in {time.monotonic() - started:.0f}s, with its data")
+            return None
+        dead = [c for c in ("etcd", "kube-apiserver") if _exited(c, since=started_at)]
+        if dead:
+            return f"{' and '.join(dead)} exited at start-up: {_last_line(dead[0])}"
+        time.sleep(0.25)
+    return (f"it did not answer within {RESTART_SECONDS}s; "
+            f"last line of kube-apiserver.log: {_last_line('kube-apiserver')}")
+
+
+def _exited(component: str, *, since: float) -> bool:
+    """Did the component kwokctl started after ``since`` (a wall-clock time) exit?"""
+    pid_file = cluster_dir() / "pids" / f"{component}.pid"
+    try:
+        if pid_file.stat().st_mtime < since:
+            return False  # the killed run's: not started again yet
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return False  # not started yet
+    return not Path(f"/proc/{pid}").exists()
+
+
+def _last_line(component: str) -> str:
+    try:
+        lines = (cluster_dir() / "logs" / f"{component}.log").read_text(errors="replace")
+    except OSError:
+        return "(no log)"
+    return (lines.strip().splitlines() or ["(empty)"])[-1][:300]
 
 
 def _ensure_nodes(progress: Progress) -> None:
