@@ -1,8 +1,10 @@
 """The embedded default cluster: a real control plane with simulated nodes, run by kwokctl.
 
 etcd, kube-apiserver, kube-controller-manager and kube-scheduler are real processes built from
-source (see building.py); kwok fakes the nodes and the pods' lifecycle. Everything lives under
-``state_dir()/kwok`` and every component listens on 127.0.0.1 only.
+source (see building.py); kwok fakes the nodes and the pods' lifecycle. Beside them, one real
+node (realnode.py) runs pods for real; the simulated nodes are then tainted so that only work
+that opts in lands there. Everything lives under ``state_dir()`` and every component listens
+on 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import time
 from pathlib import Path
 
 from reconcile_lab import paths
-from reconcile_lab.cluster import building, probing
+from reconcile_lab.cluster import building, nodeconfig, probing, realnode
 from reconcile_lab.cluster.probing import ClusterError, Progress
 
 NAME = "reconcile-lab"
@@ -82,13 +84,16 @@ def is_running() -> bool:
         and probing.apiserver_ready_with(kubeconfig())
 
 
-def up(*, progress: Progress, apiserver_port: int | None = None) -> Path:
-    """Start the cluster (building what is missing); harmless when it already runs."""
+def up(*, progress: Progress, apiserver_port: int | None = None, nodes: str = "both") -> Path:
+    """Start the cluster (building what is missing); harmless when it already runs.
+
+    ``nodes``: ``both`` (a real node when the host allows one, plus simulated nodes), ``real``
+    or ``kwok`` (simulated only).
+    """
     building.build_all(progress=progress)
     if is_running():
         progress(f"kwok cluster {NAME!r} already running at {apiserver_url()}")
-        return kubeconfig()
-    if exists():
+    elif exists():
         progress(f"kwok cluster {NAME!r} exists but is stopped: starting it")
         _kwokctl("start", "cluster")
     else:
@@ -96,7 +101,7 @@ def up(*, progress: Progress, apiserver_port: int | None = None) -> Path:
             probing.require_free_port(apiserver_port, what="kube-apiserver")
         config = workdir() / "kwokctl-config.yaml"
         config.parent.mkdir(parents=True, exist_ok=True)
-        config.write_text(_CONFIG)
+        config.write_text(_CONFIG + nodeconfig.kwokctl_patches(cluster_dir() / "pki"))
         k8s, etcd, kwok = building.KUBERNETES, building.ETCD, building.KWOK
         args = [
             "create", "cluster",
@@ -123,20 +128,33 @@ def up(*, progress: Progress, apiserver_port: int | None = None) -> Path:
             _kwokctl("delete", "cluster", check=False)  # never leave half a cluster behind
             raise
         progress(f"control plane ready in {time.monotonic() - started:.0f}s")
-    _ensure_nodes(progress)
+    real = realnode.wanted(nodes, kwokctl_config=workdir() / "kwokctl-config.yaml",
+                           progress=progress)
+    _ensure_nodes(progress, count=0 if nodes == "real" else NODES, tainted=real)
+    if real:
+        realnode.up(cluster_dir=cluster_dir(), progress=progress)
+    elif realnode.down(progress=progress, sweep=False):
+        realnode.forget(kubeconfig())
     return kubeconfig()
 
 
-def _ensure_nodes(progress: Progress) -> None:
-    _kwokctl("scale", "node", "--replicas", str(NODES))
+def _ensure_nodes(progress: Progress, *, count: int = NODES, tainted: bool = False) -> None:
+    # kwokctl scale reads its node template from $KWOK_WORKDIR/kwok.yaml: every caller gets
+    # the same simulated nodes, tainted when a real node takes the ordinary pods.
+    (workdir() / "kwok.yaml").write_text(nodeconfig.kwok_node_resource(tainted=tainted))
+    _kwokctl("scale", "node", "--replicas", str(count))
+    taint = f"{nodeconfig.FAKE_KEY}={nodeconfig.FAKE_VALUE}:NoSchedule"
+    probing.kubectl(kubeconfig(), "taint", "nodes", "-l", nodeconfig.FAKE_NODE_LABEL,
+                    *([taint, "--overwrite"] if tainted else [f"{nodeconfig.FAKE_KEY}:NoSchedule-"]))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        ready = probing.ready_nodes(kubeconfig())
-        if len(ready) >= NODES:
-            progress(f"{len(ready)} simulated nodes Ready: {', '.join(sorted(ready))}")
+        ready = [n for n in probing.ready_nodes(kubeconfig()) if n != nodeconfig.NODE_NAME]
+        if len(ready) >= count:
+            tag = f" (tainted {taint})" if tainted and ready else ""
+            progress(f"{len(ready)} simulated nodes Ready{tag}: {', '.join(sorted(ready))}")
             return
         time.sleep(0.5)
-    raise ClusterError(f"the {NODES} kwok nodes did not become Ready within 60s; "
+    raise ClusterError(f"the {count} kwok nodes did not become Ready within 60s; "
                        f"see {cluster_dir() / 'logs' / 'kwok-controller.log'}")
 
 
@@ -158,6 +176,7 @@ def _our_pids() -> list[int]:
 
 def down(*, progress: Progress) -> None:
     """Stop every process ``up`` started and remove its data; nothing else."""
+    realnode.down(progress=progress)  # the real node first, with every host change it made
     if not exists() and not _our_pids():
         progress(f"kwok cluster {NAME!r} is not there: nothing to do")
         return
@@ -183,6 +202,8 @@ def status() -> dict[str, object]:
         "apiserver": apiserver_url(),
         "kubeconfig": str(kubeconfig()),
         "processes": len(_our_pids()),
+        "nodes": realnode.describe_nodes(kubeconfig()) if is_running() else "none",
+        "real node": "running" if realnode.is_running() else "not running",
         "data": str(cluster_dir()),
     }
 

@@ -1,0 +1,404 @@
+"""One real node beside kwok's simulated ones: containerd, kubelet and kube-proxy on this host.
+
+Pods scheduled to it run as runc containers with a CNI bridge, answer HTTP on 127.0.0.1
+through NodePorts, crash and restart for real. Start order: certificates and config files,
+a record of the host's state (``hostchanges``), the cgroup root, containerd with the pause and
+demo images, the kubelet (until its node is Ready), kube-proxy. ``down`` stops every process
+it started (the containers by their cgroups, the shims by PID) and undoes every host-wide
+change, also after a run that was killed halfway; ``up`` runs it first.
+
+Only 127.0.0.1 is ever listened on. It never touches the Docker engine's containerd, rules or
+processes; the control plane itself is kwok.py's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+from reconcile_lab import paths
+from reconcile_lab.cluster import (
+    building,
+    dockerd,
+    hostchanges,
+    hostcheck,
+    nodeconfig,
+    nodeparts,
+    probing,
+)
+from reconcile_lab.cluster.probing import ClusterError, Progress
+
+NODES = ("real", "kwok", "both")
+PROCESSES = ("containerd", "kubelet", "kube-proxy")
+
+
+def node_dir() -> Path:
+    return paths.state_dir() / "realnode"
+
+
+def record_file() -> Path:
+    """Outside node_dir(): it must outlive the directory's removal until the very end."""
+    return paths.state_dir() / "realnode-changes.json"
+
+
+def _layout(cluster_dir: Path, *, progress: Progress) -> nodeconfig.Layout:
+    kubeconfig = cluster_dir / "kubeconfig.yaml"
+    server = probing.server_of(kubeconfig)
+    if server is None:
+        raise ClusterError(f"no apiserver address in {kubeconfig}.\n"
+                           "  fix: reconcile-lab cluster down, then cluster up.")
+    return nodeconfig.Layout(node=node_dir(), pki=cluster_dir / "pki", kubeconfig=kubeconfig,
+                             server=server, cni_bin=nodeparts.cni_bin(progress=progress),
+                             runc=nodeparts.runc(progress=progress))
+
+
+# --- may a real node run here? --------------------------------------------------------------
+
+
+def wanted(nodes: str, *, kwokctl_config: Path, progress: Progress) -> bool:
+    """Whether to start the real node; says once, plainly, why not.
+
+    ``--nodes real`` fails when it cannot run; ``both`` falls back to simulated nodes only.
+    """
+    if nodes not in NODES:
+        raise ClusterError(f"--nodes {nodes!r}: choose one of {', '.join(NODES)}")
+    if nodes == "kwok":
+        return False
+    problems: list[str] = []
+    try:  # the demo images come from the Docker engine, runc and iptables with docker.io
+        dockerd.ensure(progress=progress)
+    except ClusterError as e:
+        problems.append(str(e))
+    runc: Path | None = None
+    try:
+        runc = nodeparts.runc(progress=progress)
+    except ClusterError as e:
+        problems.append(str(e))
+    with contextlib.suppress(OSError):
+        if nodeconfig.REAL_NODE_READY_MARK not in kwokctl_config.read_text():
+            problems.append(f"the cluster was created without a real node's settings "
+                            f"({kwokctl_config}).\n  fix: reconcile-lab cluster down, then "
+                            "reconcile-lab cluster up.")
+    report = hostcheck.check(runc=runc, port_free=lambda p: probing.port_is_free(p)
+                             or p in _own_ports())
+    problems += report.problems
+    for note in report.notes:
+        progress(f"real node: {note}")
+    if not problems:
+        return True
+    text = hostcheck.format_report(report._replace(problems=problems))
+    if nodes == "real":
+        raise ClusterError(text + "\n  or: --nodes kwok for simulated nodes only.")
+    progress(text + "\n  → continuing with kwok's simulated nodes only (--nodes kwok to "
+                    "skip this check).")
+    return False
+
+
+def _own_ports() -> set[int]:
+    """Ports our own running node holds (they are not 'taken' for a second up)."""
+    return set(nodeconfig.PORTS) if is_running() else set()
+
+
+# --- processes ------------------------------------------------------------------------------
+
+
+def _pid_file(name: str) -> Path:
+    return node_dir() / "pids" / f"{name}.pid"
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
+            errors="replace")
+    except OSError:
+        return ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def our_pids() -> list[int]:
+    """Processes whose command line points into this node's directory (shims included)."""
+    marker = f"{node_dir()}/"
+    return [int(p.name) for p in Path("/proc").iterdir()
+            if p.name.isdigit() and int(p.name) != os.getpid() and marker in _cmdline(int(p.name))]
+
+
+def other_nodes() -> list[int]:
+    """Processes of a real node run from another state directory: the host-wide state (bridge,
+    chains, cgroup tree) is then theirs, not leftovers."""
+    ours, anyone = f"{node_dir()}/", f"/{node_dir().name}/"
+    found = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            with contextlib.suppress(OSError):
+                cmdline = _cmdline(int(p.name))
+                if (p / "comm").read_text().strip() in PROCESSES and anyone in cmdline \
+                        and ours not in cmdline:
+                    found.append(int(p.name))
+    return found
+
+
+def _running_pid(name: str) -> int | None:
+    try:
+        pid = int(_pid_file(name).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _alive(pid) and f"{node_dir()}/" in _cmdline(pid) else None
+
+
+def is_running() -> bool:
+    return all(_running_pid(n) is not None for n in PROCESSES)
+
+
+def _spawn(name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+    log = node_dir() / "logs" / f"{name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    _pid_file(name).parent.mkdir(parents=True, exist_ok=True)
+    # containerd finds its shim on PATH; kubelet and kube-proxy find iptables there.
+    env = {**os.environ, "PATH": f"{building.CONTAINERD.directory}:{os.environ.get('PATH', '')}"
+           ":/usr/sbin:/sbin"}
+    env.pop("KUBECONFIG", None)  # never the user's cluster
+    with log.open("ab") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+    _pid_file(name).write_text(f"{proc.pid}\n")
+    return proc
+
+
+def _wait(what: str, proc: subprocess.Popen[bytes], ready: Callable[[], bool],
+          timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    log = node_dir() / "logs" / f"{what}.log"
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ClusterError(f"{what} exited with status {proc.returncode}. Last lines of "
+                               f"{log}:\n{_tail(log)}")
+        if ready():
+            return
+        time.sleep(0.1)
+    raise ClusterError(f"{what} was not ready within {timeout:.0f}s. Last lines of {log}:\n"
+                       f"{_tail(log)}")
+
+
+def _tail(log: Path, lines: int = 12) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 (loopback)
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def node_ready(kubeconfig: Path) -> bool:
+    result = probing.kubectl(kubeconfig, "get", "node", nodeconfig.NODE_NAME, "-o", "json")
+    if result.returncode != 0:
+        return False
+    conditions = json.loads(result.stdout).get("status", {}).get("conditions", [])
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
+# --- up -------------------------------------------------------------------------------------
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def up(*, cluster_dir: Path, progress: Progress) -> None:
+    """Start the real node (harmless when it runs); on any failure undo what was started."""
+    kubeconfig = cluster_dir / "kubeconfig.yaml"
+    if is_running() and node_ready(kubeconfig):
+        progress(f"real node {nodeconfig.NODE_NAME!r} already running")
+        return
+    if down(progress=progress, leftovers=True):
+        progress("removed what an earlier run of the real node left behind")
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` gets the same cleanup as ^C
+    started = time.monotonic()
+    try:
+        _start(_layout(cluster_dir, progress=progress), progress=progress)
+    except BaseException:
+        progress("the real node did not come up: stopping it and undoing its host changes")
+        down(progress=progress)
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    progress(f"real node {nodeconfig.NODE_NAME!r} Ready in {time.monotonic() - started:.1f}s "
+             f"(containerd, kubelet, kube-proxy; logs: {node_dir() / 'logs'})")
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def _start(layout: nodeconfig.Layout, *, progress: Progress) -> None:
+    n = layout.node
+    nodeparts.certificates(layout)
+    cgroups = hostcheck.parse_cgroups(Path("/proc/self/mountinfo").read_text())
+    v1 = bool(cgroups.v1)
+    containerd_toml = _write(n / "containerd.toml", nodeconfig.containerd_toml(layout))
+    _write(n / "cni" / "net.d" / "10-reconcile-lab.conflist", nodeconfig.cni_conflist(layout))
+    kubelet_config = _write(n / "kubelet" / "config.yaml",
+                            nodeconfig.kubelet_config(layout, cgroup_v1=v1))
+    kubelet_kubeconfig = _write(n / "kubelet" / "kubeconfig", nodeconfig.kubelet_kubeconfig(layout))
+    proxy_config = _write(n / "kube-proxy.yaml", nodeconfig.kube_proxy_config(layout))
+    for d in ("run", "cni/ipam", "kubelet/root", "kubelet/pod-logs", "runc"):
+        (n / d).mkdir(parents=True, exist_ok=True)
+
+    hostchanges.snapshot(record_file())  # before the first process can change anything
+    _prepare_cgroups(cgroups)
+
+    progress(f"starting containerd {building.CONTAINERD.version} (socket {layout.socket})")
+    containerd = _spawn("containerd", [str(building.CONTAINERD.binary("containerd")),
+                                       "--config", str(containerd_toml)])
+    _wait("containerd", containerd,
+          lambda: nodeparts.ctr(layout, "version", timeout=5).returncode == 0, 30)
+    nodeparts.import_images(layout, progress=progress)
+
+    progress(f"starting the kubelet (node {nodeconfig.NODE_NAME!r}, API on "
+             f"127.0.0.1:{nodeconfig.KUBELET_PORT})")
+    kubelet = _spawn("kubelet", [str(building.KUBERNETES.binary("kubelet")),
+                                 *nodeconfig.kubelet_args(layout, kubelet_config,
+                                                          kubelet_kubeconfig)])
+    _wait("kubelet", kubelet, lambda: node_ready(layout.kubeconfig), 90)
+
+    proxy = _spawn("kube-proxy", [str(building.KUBERNETES.binary("kube-proxy")),
+                                  f"--config={proxy_config}"])
+    _wait("kube-proxy", proxy, lambda: _http_ok(
+        f"http://127.0.0.1:{nodeconfig.PROXY_HEALTHZ_PORT}/healthz"), 30)
+
+
+def _prepare_cgroups(cgroups: hostcheck.Cgroups) -> None:
+    """The kubelet's cgroupRoot must exist in every hierarchy it uses."""
+    if cgroups.v1:
+        for hierarchy in {*cgroups.v1.values()}:
+            top = hierarchy / nodeconfig.CGROUP_ROOT
+            top.mkdir(exist_ok=True)
+            if (hierarchy / "cpuset.cpus").is_file():
+                # A new v1 cpuset starts empty, and nothing can join an empty cpuset.
+                for name in ("cpuset.cpus", "cpuset.mems"):
+                    if not (top / name).read_text().strip():
+                        (top / name).write_text((hierarchy / name).read_text())
+        return
+    assert cgroups.v2 is not None
+    root = cgroups.v2
+    available = (root / "cgroup.controllers").read_text().split()
+    enabled = (root / "cgroup.subtree_control").read_text().split()
+    turned_on = []
+    for controller in ("cpuset", "cpu", "io", "memory", "hugetlb", "pids"):
+        if controller in available and controller not in enabled:
+            (root / "cgroup.subtree_control").write_text(f"+{controller}")
+            turned_on.append(controller)
+    if turned_on:
+        hostchanges.note(record_file(), "v2_enabled",
+                         {str(root / "cgroup.subtree_control"): turned_on})
+    (root / nodeconfig.CGROUP_ROOT).mkdir(exist_ok=True)
+
+
+# --- down -----------------------------------------------------------------------------------
+
+
+def _signal_all(pids: list[int] | set[int], sig: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+def _gone(pids: list[int] | set[int], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while any(_alive(p) for p in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def down(*, progress: Progress, leftovers: bool = False, sweep: bool = True) -> bool:
+    """Stop the node and undo its host changes; returns whether there was anything to do.
+
+    ``sweep``: also remove the host-wide pieces (bridge, cgroup tree) when no record says they
+    are ours, e.g. after the state directory was deleted, unless another node runs.
+    """
+    others = other_nodes()
+    there = bool(our_pids() or record_file().exists() or node_dir().exists()) or (
+        sweep and not others and bool(hostchanges.cgroup_dirs() or Path(
+            f"/sys/class/net/{nodeconfig.BRIDGE}").exists()))
+    if not there:
+        return False
+    # The kubelet and kube-proxy first, so that nobody restarts a container while it goes.
+    agents = [p for p in (_running_pid("kubelet"), _running_pid("kube-proxy")) if p]
+    _signal_all(agents, signal.SIGTERM)
+    if not _gone(agents, 5):
+        _signal_all(agents, signal.SIGKILL)
+        _gone(agents, 5)
+    if not others:  # the cgroup tree's name is host-wide: only ours when no other node runs
+        _signal_all(hostchanges.cgroup_pids(), signal.SIGKILL)
+    rest = our_pids()
+    _signal_all(rest, signal.SIGTERM)
+    if not _gone(rest, 3):
+        _signal_all(our_pids(), signal.SIGKILL)
+        _gone(our_pids(), 5)
+    if others:
+        progress(f"another real node runs (pids {', '.join(map(str, others))}): its "
+                 "bridge, chains and cgroups stay; only this state directory's node is stopped")
+        errors = hostchanges.unmount_under([node_dir()])
+    else:
+        errors = hostchanges.undo(record_file(), node_dir=node_dir(),
+                                  docker_running=dockerd.answers(), progress=progress)
+    if not hostchanges.mounts_under(Path("/proc/self/mountinfo").read_text(), [node_dir()]):
+        shutil.rmtree(node_dir(), ignore_errors=True)  # never through a mount still in place
+    if errors:
+        raise ClusterError("the real node is stopped, but some host changes could not be "
+                           "undone:\n" + "\n".join(f"- {e}" for e in errors) +
+                           f"\n  fix: undo them by hand; the record is {record_file()}")
+    if not leftovers:
+        progress("real node stopped; its mounts, bridge, iptables chains, cgroups, sysctls "
+                 "and directories are undone")
+    return True
+
+
+# --- describing -----------------------------------------------------------------------------
+
+
+def forget(kubeconfig: Path) -> None:
+    """Remove the real node's Node object (when the cluster goes on without it)."""
+    probing.kubectl(kubeconfig, "delete", "node", nodeconfig.NODE_NAME, "--ignore-not-found",
+                    "--wait=false")
+
+
+def describe_nodes(kubeconfig: Path) -> str:
+    """One line per node: name, real or simulated, Ready or not."""
+    result = probing.kubectl(kubeconfig, "get", "nodes", "-o", "json")
+    if result.returncode != 0:
+        return "unknown (the apiserver does not answer)"
+    lines = []
+    for node in json.loads(result.stdout).get("items", []):
+        meta = node["metadata"]
+        fake = (meta.get("annotations") or {}).get(nodeconfig.FAKE_KEY) == nodeconfig.FAKE_VALUE
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                    for c in node.get("status", {}).get("conditions", []))
+        kind = "simulated (kwok)" if fake else "real (kubelet + containerd)"
+        lines.append(f"{meta['name']}: {kind}, {'Ready' if ready else 'NotReady'}")
+    return "; ".join(lines) or "none"
