@@ -39,7 +39,8 @@ DOCKER_NEEDS = ("net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables",
                 "net.bridge.bridge-nf-call-ip6tables")
 # Directories the node's components create at fixed places whatever they are told.
 HOST_DIRS = ("/var/lib/kubelet", "/var/log/containers", "/var/log/pods", "/var/lib/cni",
-             "/run/containerd/runc/k8s.io", "/run/containerd/fifo", "/var/run/netns")
+             "/run/containerd/runc/k8s.io", "/run/containerd/fifo", "/run/containerd/s",
+             "/var/run/netns")
 CHAIN_PREFIXES = ("KUBE-", "CNI-")
 TABLES = ("filter", "nat", "mangle", "raw")
 
