@@ -83,7 +83,7 @@ def topmost_absent(path: Path) -> Path | None:
     return path
 
 
-def snapshot(record: Path) -> None:
+def snapshot(record: Path, *, dirs: tuple[Path, ...] = ()) -> None:
     """Write down the host's state before the node's first process starts.
 
     Values already recorded win: after a failed run the record still holds the values from
@@ -96,8 +96,8 @@ def snapshot(record: Path) -> None:
         if value is not None:
             sysctls.setdefault(name, value)
     absent = data.setdefault("absent_dirs", [])
-    for d in HOST_DIRS:
-        top = topmost_absent(Path(d))
+    for d in (*map(Path, HOST_DIRS), *dirs):
+        top = topmost_absent(d)
         if top is not None and str(top) not in absent:
             absent.append(str(top))
     _save(record, data)
@@ -253,7 +253,8 @@ def delete_bridge() -> list[str]:
                                               f"{result.stderr.strip()}"]
 
 
-def undo(record: Path, *, node_dir: Path, docker_running: bool, progress: Progress) -> list[str]:
+def undo(record: Path, *, node_dirs: list[Path], docker_running: bool,
+         progress: Progress) -> list[str]:
     """Put the host back as the record says; returns what could not be undone.
 
     The bridge, our iptables chains and our cgroup tree go even without a record: their names
@@ -263,7 +264,7 @@ def undo(record: Path, *, node_dir: Path, docker_running: bool, progress: Progre
     absent = [Path(p) for p in data.get("absent_dirs", []) or []]
     errors = delete_bridge()
     errors += sweep_iptables()
-    errors += unmount_under([node_dir, *absent])
+    errors += unmount_under([*node_dirs, *absent])
     errors += remove_cgroups()
     for path, controllers in (data.get("v2_enabled", {}) or {}).items():
         for controller in controllers:

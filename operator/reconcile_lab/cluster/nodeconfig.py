@@ -53,6 +53,7 @@ class Layout(NamedTuple):
     """Where the node's files live; every path is absolute."""
 
     node: Path        # the node's state directory
+    run: Path         # sockets and the kubelet's root, on a path short enough for sockets
     pki: Path         # kwokctl's pki directory (ca.crt, ca.key, admin.crt, admin.key)
     kubeconfig: Path  # kwokctl's admin kubeconfig (kube-proxy uses it)
     server: str       # the apiserver's URL
@@ -61,11 +62,11 @@ class Layout(NamedTuple):
 
     @property
     def socket(self) -> Path:
-        return self.node / "run" / "containerd.sock"
+        return self.run / "containerd.sock"
 
     @property
     def kubelet_root(self) -> Path:
-        return self.node / "kubelet" / "root"
+        return self.run / "kubelet"
 
     @property
     def kubelet_pki(self) -> Path:

@@ -14,14 +14,12 @@ processes; the control plane itself is kwok.py's.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
 import signal
-import subprocess
 import time
-import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -33,6 +31,7 @@ from reconcile_lab.cluster import (
     hostcheck,
     nodeconfig,
     nodeparts,
+    nodeprocs,
     probing,
 )
 from reconcile_lab.cluster.probing import ClusterError, Progress
@@ -43,6 +42,22 @@ PROCESSES = ("containerd", "kubelet", "kube-proxy")
 
 def node_dir() -> Path:
     return paths.state_dir() / "realnode"
+
+
+def run_dir(node: Path | None = None) -> Path:
+    """Sockets and the kubelet's root: a unix socket's path has at most 107 bytes, and a state
+    directory (a test's, say) can be deeper than that allows."""
+    digest = hashlib.sha256(str(node or node_dir()).encode()).hexdigest()[:12]
+    return Path("/run/reconcile-lab") / digest
+
+
+def _markers() -> tuple[str, str]:
+    """What every command line of this node's processes contains one of (shims: run_dir)."""
+    return f"{node_dir()}/", f"{run_dir()}/"
+
+
+def _ours(cmdline: str) -> bool:
+    return any(m in cmdline for m in _markers())
 
 
 def record_file() -> Path:
@@ -56,7 +71,7 @@ def _layout(cluster_dir: Path, *, progress: Progress) -> nodeconfig.Layout:
     if server is None:
         raise ClusterError(f"no apiserver address in {kubeconfig}.\n"
                            "  fix: reconcile-lab cluster down, then cluster up.")
-    return nodeconfig.Layout(node=node_dir(), pki=cluster_dir / "pki", kubeconfig=kubeconfig,
+    return nodeconfig.Layout(node=node_dir(), run=run_dir(), pki=cluster_dir / "pki", kubeconfig=kubeconfig,
                              server=server, cni_bin=nodeparts.cni_bin(progress=progress),
                              runc=nodeparts.runc(progress=progress))
 
@@ -115,40 +130,23 @@ def _pid_file(name: str) -> Path:
     return node_dir() / "pids" / f"{name}.pid"
 
 
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(
-            errors="replace")
-    except OSError:
-        return ""
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
 def our_pids() -> list[int]:
     """Processes whose command line points into this node's directory (shims included)."""
-    marker = f"{node_dir()}/"
     return [int(p.name) for p in Path("/proc").iterdir()
-            if p.name.isdigit() and int(p.name) != os.getpid() and marker in _cmdline(int(p.name))]
+            if p.name.isdigit() and int(p.name) != os.getpid() and _ours(nodeprocs.cmdline(int(p.name)))]
 
 
 def other_nodes() -> list[int]:
     """Processes of a real node run from another state directory: the host-wide state (bridge,
     chains, cgroup tree) is then theirs, not leftovers."""
-    ours, anyone = f"{node_dir()}/", f"/{node_dir().name}/"
+    anyone = (f"/{node_dir().name}/", f"{run_dir().parent}/")
     found = []
     for p in Path("/proc").iterdir():
         if p.name.isdigit():
             with contextlib.suppress(OSError):
-                cmdline = _cmdline(int(p.name))
-                if (p / "comm").read_text().strip() in PROCESSES and anyone in cmdline \
-                        and ours not in cmdline:
+                cmdline = nodeprocs.cmdline(int(p.name))
+                if (p / "comm").read_text().strip() in (*PROCESSES, "containerd-shim") \
+                        and any(a in cmdline for a in anyone) and not _ours(cmdline):
                     found.append(int(p.name))
     return found
 
@@ -158,56 +156,11 @@ def _running_pid(name: str) -> int | None:
         pid = int(_pid_file(name).read_text().strip())
     except (OSError, ValueError):
         return None
-    return pid if _alive(pid) and f"{node_dir()}/" in _cmdline(pid) else None
+    return pid if nodeprocs.alive(pid) and _ours(nodeprocs.cmdline(pid)) else None
 
 
 def is_running() -> bool:
     return all(_running_pid(n) is not None for n in PROCESSES)
-
-
-def _spawn(name: str, argv: list[str]) -> subprocess.Popen[bytes]:
-    log = node_dir() / "logs" / f"{name}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    _pid_file(name).parent.mkdir(parents=True, exist_ok=True)
-    # containerd finds its shim on PATH; kubelet and kube-proxy find iptables there.
-    env = {**os.environ, "PATH": f"{building.CONTAINERD.directory}:{os.environ.get('PATH', '')}"
-           ":/usr/sbin:/sbin"}
-    env.pop("KUBECONFIG", None)  # never the user's cluster
-    with log.open("ab") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)
-    _pid_file(name).write_text(f"{proc.pid}\n")
-    return proc
-
-
-def _wait(what: str, proc: subprocess.Popen[bytes], ready: Callable[[], bool],
-          timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    log = node_dir() / "logs" / f"{what}.log"
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise ClusterError(f"{what} exited with status {proc.returncode}. Last lines of "
-                               f"{log}:\n{_tail(log)}")
-        if ready():
-            return
-        time.sleep(0.1)
-    raise ClusterError(f"{what} was not ready within {timeout:.0f}s. Last lines of {log}:\n"
-                       f"{_tail(log)}")
-
-
-def _tail(log: Path, lines: int = 12) -> str:
-    try:
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 (loopback)
-            return bool(response.status == 200)
-    except OSError:
-        return False
 
 
 def node_ready(kubeconfig: Path) -> bool:
@@ -264,30 +217,30 @@ def _start(layout: nodeconfig.Layout, *, progress: Progress) -> None:
                             nodeconfig.kubelet_config(layout, cgroup_v1=v1))
     kubelet_kubeconfig = _write(n / "kubelet" / "kubeconfig", nodeconfig.kubelet_kubeconfig(layout))
     proxy_config = _write(n / "kube-proxy.yaml", nodeconfig.kube_proxy_config(layout))
-    for d in ("run", "cni/ipam", "kubelet/root", "kubelet/pod-logs", "runc"):
-        (n / d).mkdir(parents=True, exist_ok=True)
-
-    hostchanges.snapshot(record_file())  # before the first process can change anything
+    hostchanges.snapshot(record_file(), dirs=(layout.run,))  # before anything can change
+    for d in (n / "cni" / "ipam", n / "kubelet" / "pod-logs", layout.runc_root,
+              layout.kubelet_root):
+        d.mkdir(parents=True, exist_ok=True)
     _prepare_cgroups(cgroups)
 
     progress(f"starting containerd {building.CONTAINERD.version} (socket {layout.socket})")
-    containerd = _spawn("containerd", [str(building.CONTAINERD.binary("containerd")),
-                                       "--config", str(containerd_toml)])
-    _wait("containerd", containerd,
-          lambda: nodeparts.ctr(layout, "version", timeout=5).returncode == 0, 30)
+    containerd = nodeprocs.spawn("containerd", [str(building.CONTAINERD.binary("containerd")),
+                                                "--config", str(containerd_toml)], node=n)
+    nodeprocs.wait("containerd", containerd,
+                   lambda: nodeparts.ctr(layout, "version", timeout=5).returncode == 0, 30, node=n)
     nodeparts.import_images(layout, progress=progress)
 
     progress(f"starting the kubelet (node {nodeconfig.NODE_NAME!r}, API on "
              f"127.0.0.1:{nodeconfig.KUBELET_PORT})")
-    kubelet = _spawn("kubelet", [str(building.KUBERNETES.binary("kubelet")),
-                                 *nodeconfig.kubelet_args(layout, kubelet_config,
-                                                          kubelet_kubeconfig)])
-    _wait("kubelet", kubelet, lambda: node_ready(layout.kubeconfig), 90)
+    kubelet = nodeprocs.spawn("kubelet", [str(building.KUBERNETES.binary("kubelet")),
+                                          *nodeconfig.kubelet_args(layout, kubelet_config,
+                                                                   kubelet_kubeconfig)], node=n)
+    nodeprocs.wait("kubelet", kubelet, lambda: node_ready(layout.kubeconfig), 90, node=n)
 
-    proxy = _spawn("kube-proxy", [str(building.KUBERNETES.binary("kube-proxy")),
-                                  f"--config={proxy_config}"])
-    _wait("kube-proxy", proxy, lambda: _http_ok(
-        f"http://127.0.0.1:{nodeconfig.PROXY_HEALTHZ_PORT}/healthz"), 30)
+    proxy = nodeprocs.spawn("kube-proxy", [str(building.KUBERNETES.binary("kube-proxy")),
+                                           f"--config={proxy_config}"], node=n)
+    nodeprocs.wait("kube-proxy", proxy, lambda: nodeprocs.http_ok(
+        f"http://127.0.0.1:{nodeconfig.PROXY_HEALTHZ_PORT}/healthz"), 30, node=n)
 
 
 def _prepare_cgroups(cgroups: hostcheck.Cgroups) -> None:
@@ -320,21 +273,6 @@ def _prepare_cgroups(cgroups: hostcheck.Cgroups) -> None:
 # --- down -----------------------------------------------------------------------------------
 
 
-def _signal_all(pids: list[int] | set[int], sig: int) -> None:
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, sig)
-
-
-def _gone(pids: list[int] | set[int], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while any(_alive(p) for p in pids):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
 def down(*, progress: Progress, leftovers: bool = False, sweep: bool = True) -> bool:
     """Stop the node and undo its host changes; returns whether there was anything to do.
 
@@ -342,33 +280,37 @@ def down(*, progress: Progress, leftovers: bool = False, sweep: bool = True) -> 
     are ours, e.g. after the state directory was deleted, unless another node runs.
     """
     others = other_nodes()
-    there = bool(our_pids() or record_file().exists() or node_dir().exists()) or (
+    there = bool(our_pids() or record_file().exists() or node_dir().exists()
+                 or run_dir().exists()) or (
         sweep and not others and bool(hostchanges.cgroup_dirs() or Path(
             f"/sys/class/net/{nodeconfig.BRIDGE}").exists()))
     if not there:
         return False
     # The kubelet and kube-proxy first, so that nobody restarts a container while it goes.
     agents = [p for p in (_running_pid("kubelet"), _running_pid("kube-proxy")) if p]
-    _signal_all(agents, signal.SIGTERM)
-    if not _gone(agents, 5):
-        _signal_all(agents, signal.SIGKILL)
-        _gone(agents, 5)
+    nodeprocs.signal_all(agents, signal.SIGTERM)
+    if not nodeprocs.gone(agents, 5):
+        nodeprocs.signal_all(agents, signal.SIGKILL)
+        nodeprocs.gone(agents, 5)
     if not others:  # the cgroup tree's name is host-wide: only ours when no other node runs
-        _signal_all(hostchanges.cgroup_pids(), signal.SIGKILL)
+        nodeprocs.signal_all(hostchanges.cgroup_pids(), signal.SIGKILL)
     rest = our_pids()
-    _signal_all(rest, signal.SIGTERM)
-    if not _gone(rest, 3):
-        _signal_all(our_pids(), signal.SIGKILL)
-        _gone(our_pids(), 5)
+    nodeprocs.signal_all(rest, signal.SIGTERM)
+    if not nodeprocs.gone(rest, 3):
+        nodeprocs.signal_all(our_pids(), signal.SIGKILL)
+        nodeprocs.gone(our_pids(), 5)
     if others:
         progress(f"another real node runs (pids {', '.join(map(str, others))}): its "
                  "bridge, chains and cgroups stay; only this state directory's node is stopped")
-        errors = hostchanges.unmount_under([node_dir()])
+        errors = hostchanges.unmount_under([node_dir(), run_dir()])
     else:
-        errors = hostchanges.undo(record_file(), node_dir=node_dir(),
+        errors = hostchanges.undo(record_file(), node_dirs=[node_dir(), run_dir()],
                                   docker_running=dockerd.answers(), progress=progress)
-    if not hostchanges.mounts_under(Path("/proc/self/mountinfo").read_text(), [node_dir()]):
-        shutil.rmtree(node_dir(), ignore_errors=True)  # never through a mount still in place
+    for d in (node_dir(), run_dir()):
+        if not hostchanges.mounts_under(Path("/proc/self/mountinfo").read_text(), [d]):
+            shutil.rmtree(d, ignore_errors=True)  # never through a mount still in place
+    with contextlib.suppress(OSError):  # the parent, once no node uses it
+        run_dir().parent.rmdir()
     if errors:
         raise ClusterError("the real node is stopped, but some host changes could not be "
                            "undone:\n" + "\n".join(f"- {e}" for e in errors) +
