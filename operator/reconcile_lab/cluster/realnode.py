@@ -48,7 +48,7 @@ def run_dir(node: Path | None = None) -> Path:
     """Sockets and the kubelet's root: a unix socket's path has at most 107 bytes, and a state
     directory (a test's, say) can be deeper than that allows."""
     digest = hashlib.sha256(str(node or node_dir()).encode()).hexdigest()[:12]
-    return Path("/run/reconcile-lab") / digest
+    return Path("/run/reconcile-lab") / f"node-{digest}"
 
 
 def _markers() -> tuple[str, str]:
@@ -139,7 +139,7 @@ def our_pids() -> list[int]:
 def other_nodes() -> list[int]:
     """Processes of a real node run from another state directory: the host-wide state (bridge,
     chains, cgroup tree) is then theirs, not leftovers."""
-    anyone = (f"/{node_dir().name}/", f"{run_dir().parent}/")
+    anyone = (f"/{node_dir().name}/", f"{run_dir().parent}/node-")
     found = []
     for p in Path("/proc").iterdir():
         if p.name.isdigit():
