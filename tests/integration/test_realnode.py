@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.realnode, pytest.mark.slow]
 
 # Inside nodeconfig.NODE_PORT_RANGE, far below kwokctl's ports; one per test, because a deleted
 # namespace's Service may hold its port a little longer.
-PORTS = {"answer": 30180, "faults": 30181}
+PORTS = {"answer": 30180, "faults": 30181, "dns": 30182}
 
 
 @pytest.fixture(autouse=True)
@@ -147,3 +147,16 @@ def test_killed_deleted_and_removed_instances_come_back_and_answer(
 
     again = wait_for(replaced, timeout=60, interval=0.5, what="pods of a recreated Deployment")
     answering(port, again)
+
+
+def test_pods_find_a_webapp_by_its_service_name(cluster: Cluster, operator: Operator,
+                                                namespace: str) -> None:
+    cluster.apply(webapp("hello", namespace, port=PORTS["dns"], replicas=1))
+    pod = ready_pods(cluster, namespace, "hello", 1)[0]["metadata"]["name"]
+    service = wait_for(lambda: cluster.get("service", "hello", namespace), what="the Service")
+    looked_up = cluster.kubectl("exec", "-n", namespace, pod, "--", "nslookup", "hello",
+                                check=False)
+    assert service["spec"]["clusterIP"] in looked_up.stdout, looked_up.stdout + looked_up.stderr
+    fetched = cluster.kubectl("exec", "-n", namespace, pod, "--", "wget", "-q", "-O", "-",
+                              "http://hello:8080/")
+    assert json.loads(fetched.stdout)["hostname"] == pod  # by name, through the ClusterIP

@@ -25,8 +25,10 @@ KUBELET_PORT = 10350
 KUBELET_HEALTHZ_PORT = 10348
 PROXY_HEALTHZ_PORT = 10356
 PROXY_METRICS_PORT = 10349
+DNS_READY_PORT = 10347
 PORTS = {KUBELET_PORT: "kubelet API", KUBELET_HEALTHZ_PORT: "kubelet healthz",
-         PROXY_HEALTHZ_PORT: "kube-proxy healthz", PROXY_METRICS_PORT: "kube-proxy metrics"}
+         PROXY_HEALTHZ_PORT: "kube-proxy healthz", PROXY_METRICS_PORT: "kube-proxy metrics",
+         DNS_READY_PORT: "CoreDNS readiness"}
 PAUSE_IMAGE = "reconcile-lab/pause:1"
 NODE_LABEL = "reconcile-lab.dev/node"  # =real on the kubelet's node
 
@@ -346,6 +348,23 @@ conntrack:  # leave the host's conntrack tunables alone
   min: 0
   tcpEstablishedTimeout: 0s
   tcpCloseWaitTimeout: 0s
+"""
+
+
+def corefile(layout: Layout) -> str:
+    """CoreDNS on the bridge's address: Service and pod names, nothing from outside."""
+    return f"""\
+# Cluster DNS for the real node's pods. No forwarding: pods have no way out anyway.
+cluster.local:53 in-addr.arpa:53 {{
+  bind {BRIDGE_ADDRESS}
+  kubernetes cluster.local in-addr.arpa {{
+    kubeconfig {layout.kubeconfig}
+    pods insecure
+  }}
+  ready 127.0.0.1:{DNS_READY_PORT}
+  cache 5
+  errors
+}}
 """
 
 

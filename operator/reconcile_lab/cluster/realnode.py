@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
 from types import FrameType
@@ -37,7 +38,7 @@ from reconcile_lab.cluster import (
 from reconcile_lab.cluster.probing import ClusterError, Progress
 
 NODES = ("real", "kwok", "both")
-PROCESSES = ("containerd", "kubelet", "kube-proxy")
+PROCESSES = ("containerd", "coredns", "kubelet", "kube-proxy")
 
 
 def node_dir() -> Path:
@@ -197,7 +198,7 @@ def up(*, cluster_dir: Path, progress: Progress) -> None:
     finally:
         signal.signal(signal.SIGTERM, previous)
     progress(f"real node {nodeconfig.NODE_NAME!r} Ready in {time.monotonic() - started:.1f}s "
-             f"(containerd, kubelet, kube-proxy; logs: {node_dir() / 'logs'})")
+             f"(containerd, CoreDNS, kubelet, kube-proxy; logs: {node_dir() / 'logs'})")
 
 
 def _write(path: Path, text: str) -> Path:
@@ -214,7 +215,9 @@ def _start(layout: nodeconfig.Layout, *, progress: Progress) -> None:
     containerd_toml = _write(n / "containerd.toml", nodeconfig.containerd_toml(layout))
     _write(n / "cni" / "net.d" / "10-reconcile-lab.conflist", nodeconfig.cni_conflist(layout))
     kubelet_config = _write(n / "kubelet" / "config.yaml",
-                            nodeconfig.kubelet_config(layout, cgroup_v1=v1))
+                            nodeconfig.kubelet_config(layout, cgroup_v1=v1,
+                                                      cluster_dns=nodeconfig.BRIDGE_ADDRESS))
+    corefile = _write(n / "Corefile", nodeconfig.corefile(layout))
     kubelet_kubeconfig = _write(n / "kubelet" / "kubeconfig", nodeconfig.kubelet_kubeconfig(layout))
     proxy_config = _write(n / "kube-proxy.yaml", nodeconfig.kube_proxy_config(layout))
     hostchanges.snapshot(record_file(), dirs=(layout.run,))  # before anything can change
@@ -228,7 +231,12 @@ def _start(layout: nodeconfig.Layout, *, progress: Progress) -> None:
                                                 "--config", str(containerd_toml)], node=n)
     nodeprocs.wait("containerd", containerd,
                    lambda: nodeparts.ctr(layout, "version", timeout=5).returncode == 0, 30, node=n)
+    _bridge()  # before CNI would make it: CoreDNS listens on its address
+    coredns = nodeprocs.spawn("coredns", [str(building.COREDNS.binary("coredns")),
+                                          "-conf", str(corefile)], node=n)
     nodeparts.import_images(layout, progress=progress)
+    nodeprocs.wait("coredns", coredns, lambda: nodeprocs.http_ok(
+        f"http://127.0.0.1:{nodeconfig.DNS_READY_PORT}/ready"), 30, node=n)
 
     progress(f"starting the kubelet (node {nodeconfig.NODE_NAME!r}, API on "
              f"127.0.0.1:{nodeconfig.KUBELET_PORT})")
@@ -241,6 +249,16 @@ def _start(layout: nodeconfig.Layout, *, progress: Progress) -> None:
                                            f"--config={proxy_config}"], node=n)
     nodeprocs.wait("kube-proxy", proxy, lambda: nodeprocs.http_ok(
         f"http://127.0.0.1:{nodeconfig.PROXY_HEALTHZ_PORT}/healthz"), 30, node=n)
+
+
+def _bridge() -> None:
+    """The pods' bridge with the gateway address the CNI plugin would give it."""
+    name, address = nodeconfig.BRIDGE, f"{nodeconfig.BRIDGE_ADDRESS}/24"
+    for args in (["link", "add", name, "type", "bridge"], ["addr", "add", address, "dev", name],
+                 ["link", "set", name, "up"]):
+        result = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
+        if result.returncode != 0 and "File exists" not in result.stderr:
+            raise ClusterError(f"ip {' '.join(args)} failed: {result.stderr.strip()}")
 
 
 def _prepare_cgroups(cgroups: hostcheck.Cgroups) -> None:
