@@ -40,6 +40,8 @@ def pytest_configure(config: pytest.Config) -> None:
     # Here rather than in pyproject.toml, whose hash names the shared Python environment.
     config.addinivalue_line("markers", "realnode: runs a real kubelet, containerd and CNI on "
                             "this host (Linux, root) and undoes its host changes")
+    config.addinivalue_line("markers", "simulated: the test's namespace puts its pods on kwok's "
+                            "simulated nodes (scale work: many pods, no containers needed)")
 
 
 def cluster_nodes(request: pytest.FixtureRequest) -> str:
@@ -141,9 +143,14 @@ def cluster(request: pytest.FixtureRequest, test_state: Path) -> Iterator[Cluste
 
 
 @pytest.fixture
-def namespace(cluster: Cluster) -> Iterator[str]:
+def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    from reconcile_lab.cluster import nodeconfig
+
     name = f"t-{uuid.uuid4().hex[:8]}"
     cluster.kubectl("create", "namespace", name)
+    if request.node.get_closest_marker("simulated"):  # beside a real node, opt in to kwok's
+        cluster.kubectl("annotate", "namespace", name, *(
+            f"{k}={v}" for k, v in nodeconfig.SIMULATED_NAMESPACE_ANNOTATIONS.items()))
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 

@@ -160,3 +160,16 @@ def test_pods_find_a_webapp_by_its_service_name(cluster: Cluster, operator: Oper
     fetched = cluster.kubectl("exec", "-n", namespace, pod, "--", "wget", "-q", "-O", "-",
                               "http://hello:8080/")
     assert json.loads(fetched.stdout)["hostname"] == pod  # by name, through the ClusterIP
+
+
+@pytest.mark.simulated
+def test_a_namespace_that_opts_in_runs_its_pods_on_simulated_nodes(
+        cluster: Cluster, operator: Operator, namespace: str) -> None:
+    cluster.apply({**webapp("many", namespace, port=PORTS["answer"], replicas=5),
+                   "spec": {"image": "reconcile-lab/hello:v1", "replicas": 5}})
+    pods = ready_pods(cluster, namespace, "many", 5)
+    nodes = {p["spec"]["nodeName"] for p in pods}
+    assert nodeconfig.NODE_NAME not in nodes, nodes
+    listed = cluster.kubectl("get", "nodes", "-l", nodeconfig.FAKE_NODE_LABEL, "-o", "json")
+    simulated = {n["metadata"]["name"] for n in json.loads(listed.stdout)["items"]}
+    assert nodes <= simulated
