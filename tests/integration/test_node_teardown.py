@@ -140,6 +140,8 @@ def test_down_after_a_clean_run_leaves_the_host_as_it_was(tmp_path: Path, alone:
     assert up.returncode == 0, up.stderr
     assert "real node 'localhost' Ready" in up.stderr, up.stderr
     run.running_pods(2)
+    status = run.cli("cluster", "status", "--provider", "kwok").stdout
+    assert "localhost: real" in status and "simulated (kwok)" in status, status
     assert leftovers(before, run.state), "a running node changes the host (else the check is blind)"
     down = run.cli("cluster", "down", "--provider", "kwok")
     assert down.returncode == 0, down.stderr

@@ -20,6 +20,7 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 from types import FrameType
@@ -187,7 +188,9 @@ def up(*, cluster_dir: Path, progress: Progress) -> None:
         return
     if down(progress=progress, leftovers=True):
         progress("removed what an earlier run of the real node left behind")
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill` gets the same cleanup as ^C
+    # `kill` gets the same clean-up as ^C (signal handlers belong to the main thread only).
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if main else None
     started = time.monotonic()
     try:
         _start(_layout(cluster_dir, progress=progress), progress=progress)
@@ -196,7 +199,8 @@ def up(*, cluster_dir: Path, progress: Progress) -> None:
         down(progress=progress)
         raise
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if main:
+            signal.signal(signal.SIGTERM, previous)
     progress(f"real node {nodeconfig.NODE_NAME!r} Ready in {time.monotonic() - started:.1f}s "
              f"(containerd, CoreDNS, kubelet, kube-proxy; logs: {node_dir() / 'logs'})")
 
