@@ -2,7 +2,7 @@
 
 Each case runs the CLI with a state directory of its own and compares the host with a snapshot
 taken before: processes, mounts, the bridge, KUBE-*/CNI-* chains, the cgroup tree, sysctls and
-directories (the list in hostchanges.py). The session's real node, if any, is stopped for the
+directories (the list in hostchanges.py). The test run's real node, if any, is stopped for the
 duration, since only one real node fits on a host, and started again afterwards.
 """
 
@@ -67,7 +67,7 @@ def leftovers(before: dict[str, Any], state: Path) -> list[str]:
 
 @pytest.fixture
 def alone(request: pytest.FixtureRequest) -> Iterator[None]:
-    """No other real node on the host while a case runs; the session's comes back after."""
+    """No other real node on the host while a case runs; the test run's comes back after."""
     say = lambda m: print(f"[node] {m}", file=sys.stderr)  # noqa: E731
     had = realnode.is_running()
     if had:

@@ -1,6 +1,6 @@
 """The real node: a WebApp's pods are real containers that answer, crash, restart and come back.
 
-These run on the session's kwok cluster with its real node (``--cluster-nodes auto`` turns it
+These run on the test run's kwok cluster with its real node (``--cluster-nodes auto`` turns it
 on when a test marked ``realnode`` is selected). HTTP goes through a NodePort on 127.0.0.1.
 """
 

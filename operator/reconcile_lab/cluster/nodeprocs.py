@@ -1,4 +1,4 @@
-"""The real node's processes: started in sessions of their own, found by their command lines.
+"""The real node's processes: detached from the caller, found by their command lines.
 
 Used by realnode.py only. Knows nothing about what the processes are for; never signals a
 process it was not handed.
@@ -35,7 +35,7 @@ def alive(pid: int) -> bool:
 
 
 def spawn(name: str, argv: list[str], *, node: Path) -> subprocess.Popen[bytes]:
-    """Start one of the node's processes in its own session, its output in logs/NAME.log."""
+    """Start one of the node's processes detached from us, its output in logs/NAME.log."""
     log = node / "logs" / f"{name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     pid_file = node / "pids" / f"{name}.pid"
