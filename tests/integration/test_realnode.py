@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.realnode, pytest.mark.slow]
 
 # Inside nodeconfig.NODE_PORT_RANGE, far below kwokctl's ports; one per test, because a deleted
 # namespace's Service may hold its port a little longer.
-PORTS = {"answer": 30180, "faults": 30181, "dns": 30182}
+PORTS = {"answer": 30180, "faults": 30181, "dns": 30182, "api": 30183}
 
 
 @pytest.fixture(autouse=True)
@@ -173,3 +174,22 @@ def test_a_namespace_that_opts_in_runs_its_pods_on_simulated_nodes(
     listed = cluster.kubectl("get", "nodes", "-l", nodeconfig.FAKE_NODE_LABEL, "-o", "json")
     simulated = {n["metadata"]["name"] for n in json.loads(listed.stdout)["items"]}
     assert nodes <= simulated
+
+
+def test_pods_reach_the_apiserver_as_kubernetes_default(cluster: Cluster, operator: Operator,
+                                                        namespace: str) -> None:
+    cluster.apply(webapp("client", namespace, port=PORTS["api"], replicas=1))
+    pod = ready_pods(cluster, namespace, "client", 1)[0]["metadata"]["name"]
+    # Plain HTTP to the TLS port: only the apiserver's Go TLS server answers exactly this
+    # (stdin stays open a little: busybox nc would otherwise hang up before the answer).
+    talked = cluster.kubectl("exec", "-n", namespace, pod, "--", "sh", "-c",
+                             "(printf 'GET /readyz HTTP/1.0\\r\\n\\r\\n'; sleep 2) | "
+                             "nc -w 3 kubernetes.default.svc.cluster.local 443", check=False)
+    assert "Client sent an HTTP request to an HTTPS server" in talked.stdout, \
+        talked.stdout + talked.stderr
+    # ... and an in-cluster client that checks the certificate against the Service's IP passes.
+    sans = subprocess.run(["openssl", "x509", "-noout", "-ext", "subjectAltName", "-in",
+                           str(cluster.kubeconfig.parent / "pki" / "admin.crt")],
+                          capture_output=True, text=True, check=True).stdout
+    cluster_ip = cluster.get("service", "kubernetes", "default")["spec"]["clusterIP"]  # type: ignore[index]
+    assert f"IP Address:{cluster_ip}" in sans, sans

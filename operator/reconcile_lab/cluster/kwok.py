@@ -29,6 +29,8 @@ apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokctlConfiguration
 options:
   bindAddress: 127.0.0.1
+  # In-cluster clients dial kubernetes.default's ClusterIP (the first of the range below).
+  kubeApiserverCertSANs: ["10.96.0.1"]
 # The apiserver's default Service range (10.0.0.0/24) holds 254 ClusterIPs: too few for a
 # workshop that creates a thousand WebApps.
 componentsPatches:

@@ -98,6 +98,10 @@ def kwokctl_patches(pki: Path) -> str:
     value: {pki / "ca.crt"}
   - key: service-node-port-range
     value: {NODE_PORT_RANGE}
+  # The `kubernetes` Service leads to the bridge's address, where the node forwards to the
+  # apiserver on 127.0.0.1 (which is all it listens on): in-cluster clients reach the API.
+  - key: advertise-address
+    value: {BRIDGE_ADDRESS}
   - key: enable-admission-plugins
     value: PodNodeSelector,PodTolerationRestriction
 # kwok must leave the real kubelet's node alone: only nodes annotated as fake are simulated.

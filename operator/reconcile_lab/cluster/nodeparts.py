@@ -99,30 +99,26 @@ def runc(*, progress: Progress) -> Path:
 # --- the pause image ------------------------------------------------------------------------
 
 
-def _pause_source() -> dict[str, bytes]:
-    source = resources.files("reconcile_lab") / "assets" / "pause"
-    return {name: source.joinpath(name).read_bytes() for name in ("go.mod", "main.go")}
-
-
-def pause_binary(*, progress: Progress) -> Path:
-    """The pause program, compiled once per source (keyed by its hash)."""
-    source = _pause_source()
+def go_program(name: str, *, progress: Progress) -> Path:
+    """One of the kit's small Go programs (``assets/NAME``), compiled once per source."""
+    assets = resources.files("reconcile_lab") / "assets" / name
+    source = {n: assets.joinpath(n).read_bytes() for n in ("go.mod", "main.go")}
     key = hashlib.sha256(b"".join(source[n] for n in sorted(source))).hexdigest()[:12]
-    binary = paths.cache_dir() / "pause" / key / "pause"
+    binary = paths.cache_dir() / name / key / name
     if binary.is_file():
         return binary
     go = building.go_binary()
     binary.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="pause-") as work:
-        for name, data in source.items():
-            (Path(work) / name).write_bytes(data)
-        progress("compiling the pause program (static, a few seconds)")
+    with tempfile.TemporaryDirectory(prefix=f"{name}-") as work:
+        for file, data in source.items():
+            (Path(work) / file).write_bytes(data)
+        progress(f"compiling assets/{name} (static, a few seconds)")
         env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod -buildvcs=false"}
         result = subprocess.run([go, "build", "-trimpath", "-ldflags", "-s -w", "-o",
                                  str(binary) + ".partial", "."], cwd=work, env=env,
                                 capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise ClusterError(f"go build of assets/pause failed:\n{result.stderr[-1500:]}")
+        raise ClusterError(f"go build of assets/{name} failed:\n{result.stderr[-1500:]}")
     Path(str(binary) + ".partial").rename(binary)
     return binary
 
@@ -156,7 +152,7 @@ def docker_archive(binary: bytes, *, tag: str) -> bytes:
 
 
 def pause_archive(*, progress: Progress) -> Path:
-    binary = pause_binary(progress=progress)
+    binary = go_program("pause", progress=progress)
     archive = binary.with_name("pause-image.tar")
     if not archive.is_file():
         archive.write_bytes(docker_archive(binary.read_bytes(), tag=nodeconfig.PAUSE_IMAGE))

@@ -45,8 +45,10 @@ def spawn(name: str, argv: list[str], *, node: Path) -> subprocess.Popen[bytes]:
            ":/usr/sbin:/sbin"}
     env.pop("KUBECONFIG", None)  # never the user's cluster
     with log.open("ab") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        # argv[0] names the node's directory: every process is then found by its command line.
+        proc = subprocess.Popen([f"{node}/{name}", *argv[1:]], executable=argv[0], stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                start_new_session=True)
     pid_file.write_text(f"{proc.pid}\n")
     return proc
 

@@ -39,7 +39,7 @@ from reconcile_lab.cluster import (
 from reconcile_lab.cluster.probing import ClusterError, Progress
 
 NODES = ("real", "kwok", "both")
-PROCESSES = ("containerd", "coredns", "kubelet", "kube-proxy")
+PROCESSES = ("apiproxy", "containerd", "coredns", "kubelet", "kube-proxy")
 
 
 def node_dir() -> Path:
@@ -236,6 +236,10 @@ def _start(layout: nodeconfig.Layout, *, progress: Progress) -> None:
     nodeprocs.wait("containerd", containerd,
                    lambda: nodeparts.ctr(layout, "version", timeout=5).returncode == 0, 30, node=n)
     _bridge()  # before CNI would make it: CoreDNS listens on its address
+    apiserver_port = layout.server.rsplit(":", 1)[1]
+    nodeprocs.spawn("apiproxy", [str(nodeparts.go_program("apiproxy", progress=progress)),
+                                 f"{nodeconfig.BRIDGE_ADDRESS}:{apiserver_port}",
+                                 f"127.0.0.1:{apiserver_port}"], node=n)
     coredns = nodeprocs.spawn("coredns", [str(building.COREDNS.binary("coredns")),
                                           "-conf", str(corefile)], node=n)
     nodeparts.import_images(layout, progress=progress)
