@@ -178,7 +178,13 @@ def _our_pids() -> list[int]:
 
 def down(*, progress: Progress) -> None:
     """Stop every process ``up`` started and remove its data; nothing else."""
-    realnode.down(progress=progress)  # the real node first, with every host change it made
+    try:
+        realnode.down(progress=progress)  # the real node first, with every host change it made
+    finally:
+        _down(progress)
+
+
+def _down(progress: Progress) -> None:
     if not exists() and not _our_pids():
         progress(f"kwok cluster {NAME!r} is not there: nothing to do")
         return
