@@ -155,3 +155,17 @@ def test_the_pause_image_is_a_docker_archive_from_scratch() -> None:
         assert config["config"]["Entrypoint"] == ["/pause"]
         with tarfile.open(fileobj=archive.extractfile(manifest[0]["Layers"][0])) as layer:
             assert layer.getnames() == ["pause"] and layer.getmember("pause").mode == 0o755
+
+
+def test_values_from_an_earlier_run_that_failed_to_undo_win(tmp_path: Path) -> None:
+    host_record = tmp_path / "run" / "host-changes.json"
+    host_record.parent.mkdir()
+    host_record.write_text(json.dumps({"sysctls": {"vm.overcommit_memory": "7"},
+                                       "absent_dirs": ["/nowhere/earlier"]}))
+    record = tmp_path / "state" / "realnode-changes.json"
+    hostchanges.snapshot(record, dirs=(tmp_path / "absent" / "run",), host_record=host_record)
+    data = hostchanges.load(record)
+    assert data["sysctls"]["vm.overcommit_memory"] == "7"  # not what is set now
+    assert "/nowhere/earlier" in data["absent_dirs"]
+    assert str(tmp_path / "absent") in data["absent_dirs"]
+    assert hostchanges.load(host_record) == data

@@ -42,6 +42,10 @@ HOST_DIRS = ("/var/lib/kubelet", "/var/log/containers", "/var/log/pods", "/var/l
              "/run/containerd/runc/k8s.io", "/run/containerd/fifo", "/run/containerd/s",
              "/var/run/netns")
 CHAIN_PREFIXES = ("KUBE-", "CNI-")
+# A copy of the record outside every state directory: when one run's teardown fails and a node
+# from another state directory starts next, the values from before the first run still win.
+# On tmpfs, like the sysctls it describes it is gone after a reboot.
+HOST_RECORD = Path("/run/reconcile-lab/host-changes.json")
 TABLES = ("filter", "nat", "mangle", "raw")
 
 
@@ -83,24 +87,28 @@ def topmost_absent(path: Path) -> Path | None:
     return path
 
 
-def snapshot(record: Path, *, dirs: tuple[Path, ...] = ()) -> None:
+def snapshot(record: Path, *, dirs: tuple[Path, ...] = (), host_record: Path = HOST_RECORD) -> None:
     """Write down the host's state before the node's first process starts.
 
     Values already recorded win: after a failed run the record still holds the values from
     before it, and those are the ones to restore.
     """
-    data = load(record)
+    data, earlier = load(record), load(host_record)
     sysctls = data.setdefault("sysctls", {})
+    for name, value in (earlier.get("sysctls") or {}).items():
+        sysctls.setdefault(name, value)
+    absent = data.setdefault("absent_dirs", [])
+    absent += [d for d in earlier.get("absent_dirs") or [] if d not in absent]
     for name in SYSCTLS:
         value = read_sysctl(name)
         if value is not None:
             sysctls.setdefault(name, value)
-    absent = data.setdefault("absent_dirs", [])
     for d in (*map(Path, HOST_DIRS), *dirs):
         top = topmost_absent(d)
         if top is not None and str(top) not in absent:
             absent.append(str(top))
     _save(record, data)
+    _save(host_record, data)
 
 
 def note(record: Path, key: str, value: object) -> None:
@@ -255,14 +263,14 @@ def delete_bridge() -> list[str]:
                                               f"{result.stderr.strip()}"]
 
 
-def undo(record: Path, *, node_dirs: list[Path], docker_running: bool,
-         progress: Progress) -> list[str]:
+def undo(record: Path, *, node_dirs: list[Path], docker_running: bool, progress: Progress,
+         host_record: Path = HOST_RECORD) -> list[str]:
     """Put the host back as the record says; returns what could not be undone.
 
     The bridge, our iptables chains and our cgroup tree go even without a record: their names
     are ours alone. The record is removed only when everything else succeeded.
     """
-    data = load(record)
+    data = {**load(host_record), **load(record)}
     absent = [Path(p) for p in data.get("absent_dirs", []) or []]
     errors = delete_bridge()
     errors += sweep_iptables()
@@ -291,4 +299,5 @@ def undo(record: Path, *, node_dirs: list[Path], docker_running: bool,
         progress(f"sysctls restored: {', '.join(restored)}")
     if not errors:
         record.unlink(missing_ok=True)
+        host_record.unlink(missing_ok=True)
     return errors
