@@ -338,7 +338,7 @@ def run_one(contender: str, n: int, *, logdir: Path, extras: bool, args: argpars
     from reconcile_lab.cluster import kwok, probing
 
     quiet: Callable[[str], None] = lambda m: None  # noqa: E731
-    kubeconfig = kwok.up(progress=quiet)
+    kubeconfig = kwok.up(progress=quiet, nodes="kwok")
     # kwok's nodes take 110 pods each, like kubelet's default: enough nodes for N pods.
     kwok._kwokctl("scale", "node", "--replicas", str(max(kwok.NODES, n // 100 + 2)))
     result: dict[str, Any] = {"contender": contender, "n": n}
@@ -542,7 +542,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     say(f"state in {os.environ['RECONCILE_LAB_STATE']}")
-    kwok.up(progress=say)  # builds what is missing, once
+    kwok.up(progress=say, nodes="kwok")  # builds what is missing, once
     kwok.down(progress=say)
     sizes = [int(s) for s in args.sizes.split(",")]
     contenders = [c for c in args.contenders.split(",") if c]

@@ -66,7 +66,7 @@ def main() -> int:
     from reconcile_lab.cluster import kwok, probing
 
     say = lambda m: print(f"[bench] {m}", file=sys.stderr, flush=True)  # noqa: E731
-    kubeconfig = kwok.up(progress=say)
+    kubeconfig = kwok.up(progress=say, nodes="kwok")
     probing.kubectl(kubeconfig, "apply", "--server-side", "-f", str(REPO / "crds"))
     probing.kubectl(kubeconfig, "wait", "--for=condition=established", "-f", str(REPO / "crds"))
     probing.kubectl(kubeconfig, "create", "namespace", NS)

@@ -30,6 +30,26 @@ REPO = Path(__file__).resolve().parents[1]
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--cluster-provider", choices=("kwok", "kind"), default="kwok",
                      help="which real cluster the integration tests use (default: kwok)")
+    parser.addoption("--cluster-nodes", choices=("auto", "kwok", "both"), default="auto",
+                     help="the kwok cluster's nodes: both = a real node on this host plus "
+                     "simulated ones; auto (default) = both when a selected test is marked "
+                     "realnode, simulated only otherwise")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Here rather than in pyproject.toml, whose hash names the shared Python environment.
+    config.addinivalue_line("markers", "realnode: runs a real kubelet, containerd and CNI on "
+                            "this host (Linux, root) and undoes its host changes")
+    config.addinivalue_line("markers", "simulated: the test's namespace puts its pods on kwok's "
+                            "simulated nodes (scale work: many pods, no containers needed)")
+
+
+def cluster_nodes(request: pytest.FixtureRequest) -> str:
+    choice: str = request.config.getoption("cluster_nodes")
+    if choice != "auto":
+        return choice
+    wanted = any(item.get_closest_marker("realnode") for item in request.session.items)
+    return "both" if wanted else "kwok"
 
 
 def free_port() -> int:
@@ -122,7 +142,8 @@ def cluster(request: pytest.FixtureRequest, test_state: Path) -> Iterator[Cluste
             kind_cluster.load_docker_image(images.image(tag))
         c = Cluster(Path(kind_cluster.kubeconfig_path), probing.kubectl_binary())
     else:
-        c = Cluster(kwok.up(progress=say), probing.kubectl_binary(), kwok.audit_log())
+        c = Cluster(kwok.up(progress=say, nodes=cluster_nodes(request)), probing.kubectl_binary(),
+                    kwok.audit_log())
     c.kubectl("apply", "--server-side", "--field-manager=reconcile-lab", "-f",
               str(REPO / "crds"))
     c.kubectl("wait", "--for", "condition=established", "--timeout=60s", "-f", str(REPO / "crds"))
@@ -132,9 +153,14 @@ def cluster(request: pytest.FixtureRequest, test_state: Path) -> Iterator[Cluste
 
 
 @pytest.fixture
-def namespace(cluster: Cluster) -> Iterator[str]:
+def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    from reconcile_lab.cluster import nodeconfig
+
     name = f"t-{uuid.uuid4().hex[:8]}"
     cluster.kubectl("create", "namespace", name)
+    if request.node.get_closest_marker("simulated"):  # beside a real node, opt in to kwok's
+        cluster.kubectl("annotate", "namespace", name, *(
+            f"{k}={v}" for k, v in nodeconfig.SIMULATED_NAMESPACE_ANNOTATIONS.items()))
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 

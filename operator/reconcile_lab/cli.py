@@ -35,7 +35,8 @@ def cmd_cluster_up(args: argparse.Namespace) -> int:
     _say(f"provider: {name}" + (" (auto)" if args.provider == "auto" else ""))
     module = providers.module(name)
     if name == "kwok":
-        kubeconfig = module.up(progress=_say, apiserver_port=args.apiserver_port)
+        kubeconfig = module.up(progress=_say, apiserver_port=args.apiserver_port,
+                               nodes=args.nodes)
     else:
         kubeconfig = module.up(progress=_say)
     providers.remember(name)
@@ -203,8 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
 
             kwok (the embedded default): a real etcd, kube-apiserver, kube-controller-manager and
             kube-scheduler, built from source on first use (10-25 min on 2 cores, then cached),
-            with kwok simulating nodes and pods. Deployments, ReplicaSets, garbage collection,
-            validation and RBAC are real; containers are not (no traffic, no logs).
+            and one real node (kubelet, kube-proxy, containerd, runc, CNI) where pods really run,
+            answer on 127.0.0.1 through NodePorts, crash and restart. Beside it kwok simulates
+            nodes for scale work (tainted: pods opt in); there Deployments, ReplicaSets, garbage
+            collection and RBAC are real and containers are not. --nodes kwok: simulated only.
 
             kind (participants' laptops): real nodes in Docker containers, real traffic.
             auto picks kind when kind and a Docker engine are there, kwok otherwise.
@@ -221,6 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     provider_arg(up)
     up.add_argument("--apiserver-port", type=int, default=None,
                     help="fixed kube-apiserver port on 127.0.0.1 (kwok; default: a free one)")
+    up.add_argument("--nodes", choices=("real", "kwok", "both"), default="both",
+                    help="kwok: real (one kubelet on this host), kwok (simulated only) or both "
+                    "(default: the real node takes ordinary pods, simulated ones take pods "
+                    "that opt in)")
     up.set_defaults(func=cmd_cluster_up)
     down = csub.add_parser("down", help="stop the cluster and remove its processes and data")
     provider_arg(down)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from reconcile_lab.cluster import dockerd, images, probing, providers
+from reconcile_lab.cluster import dockerd, images, probing, providers, realnode
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "01-hello" / "webapp.yaml"
@@ -127,7 +127,7 @@ def run(*, provider: str, say: Callable[[str], None]) -> int:
     say(f"  Docker:     container {containers[0]} killed → {results['docker']}/3 running 5s "
         "later, and it stays that way until someone runs `reconcile-lab docker apply` again "
         "(or `--watch`, a polling loop).")
-    if name == "kwok":
+    if name == "kwok" and not realnode.is_running():
         say("  (kwok simulates pods: the controllers are real, the containers are not.)")
     say("\nNext: kubectl get webapps (after `eval \"$(reconcile-lab cluster env)\"`), "
         "reconcile-lab docker status hello, examples/*/README.md.\n"

@@ -36,6 +36,7 @@ def _all_ready(cluster: Cluster, namespace: str, expected: int) -> bool:
 
 
 @pytest.mark.cluster
+@pytest.mark.simulated
 def test_sigkill_while_converging_200_webapps_loses_and_duplicates_nothing(
         cluster: Cluster, operator: Operator, namespace: str) -> None:
     names = [f"w-{i:03d}" for i in range(200)]

@@ -38,7 +38,8 @@ def test_up_runs_a_deployment_and_down_leaves_nothing_behind(tmp_path: Path) -> 
            "RECONCILE_LAB_CACHE": os.environ.get("RECONCILE_LAB_CACHE",
                                                  str(Path.home() / ".cache" / "reconcile-lab"))}
     port = free_port()
-    up = _cli("cluster", "up", "--provider", "kwok", "--apiserver-port", str(port), env=env)
+    up = _cli("cluster", "up", "--provider", "kwok", "--nodes", "kwok", "--apiserver-port",
+              str(port), env=env)
     assert up.returncode == 0, up.stderr
     assert "simulated nodes Ready" in up.stderr
     kubeconfig = tmp_path / "state" / "kwok" / "clusters" / "reconcile-lab" / "kubeconfig.yaml"
@@ -54,7 +55,7 @@ def test_up_runs_a_deployment_and_down_leaves_nothing_behind(tmp_path: Path) -> 
     wait_for(lambda: (cluster.get("deployment", "hello", "default") or {})
              .get("status", {}).get("readyReplicas") == 3, timeout=60, what="3 ready replicas")
 
-    again = _cli("cluster", "up", "--provider", "kwok", env=env)  # harmless the second time
+    again = _cli("cluster", "up", "--provider", "kwok", "--nodes", "kwok", env=env)  # harmless
     assert again.returncode == 0 and "already running" in again.stderr
     status = _cli("cluster", "status", "--json", env=env)
     assert json.loads(status.stdout)["running"] is True

@@ -228,6 +228,7 @@ def test_a_same_named_child_it_does_not_own_is_left_alone(
     wait_for(lambda: degraded() is None, timeout=20, what="Degraded to clear")
 
 
+@pytest.mark.simulated
 def test_restarting_the_operator_mid_work_loses_and_duplicates_nothing(
         cluster: Cluster, operator: Operator, namespace: str) -> None:
     names = [f"app-{i:02d}" for i in range(30)]

@@ -1,8 +1,10 @@
 """The embedded default cluster: a real control plane with simulated nodes, run by kwokctl.
 
 etcd, kube-apiserver, kube-controller-manager and kube-scheduler are real processes built from
-source (see building.py); kwok fakes the nodes and the pods' lifecycle. Everything lives under
-``state_dir()/kwok`` and every component listens on 127.0.0.1 only.
+source (see building.py); kwok fakes the nodes and the pods' lifecycle. Beside them, one real
+node (realnode.py) runs pods for real; the simulated nodes are then tainted so that only work
+that opts in lands there. Everything lives under ``state_dir()`` and every component listens
+on 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from reconcile_lab import paths
-from reconcile_lab.cluster import building, probing
+from reconcile_lab.cluster import building, nodeconfig, probing, realnode
 from reconcile_lab.cluster.probing import ClusterError, Progress
 
 NAME = "reconcile-lab"
@@ -30,7 +32,9 @@ apiVersion: config.kwok.x-k8s.io/v1alpha1
 kind: KwokctlConfiguration
 options:
   bindAddress: 127.0.0.1
-{ports}# The apiserver's default Service range (10.0.0.0/24) holds 254 ClusterIPs: too few for a
+{ports}  # In-cluster clients dial kubernetes.default's ClusterIP (the first of the range below).
+  kubeApiserverCertSANs: ["10.96.0.1"]
+# The apiserver's default Service range (10.0.0.0/24) holds 254 ClusterIPs: too few for a
 # workshop that creates a thousand WebApps.
 componentsPatches:
 - name: kube-apiserver
@@ -152,23 +156,30 @@ def is_running() -> bool:
         and probing.apiserver_ready_with(kubeconfig())
 
 
-def up(*, progress: Progress, apiserver_port: int | None = None) -> Path:
-    """Start the cluster (building what is missing); harmless when it already runs."""
+def up(*, progress: Progress, apiserver_port: int | None = None, nodes: str = "both") -> Path:
+    """Start the cluster (building what is missing); harmless when it already runs.
+
+    ``nodes``: ``both`` (a real node when the host allows one, plus simulated nodes), ``real``
+    or ``kwok`` (simulated only).
+    """
     building.build_all(progress=progress)
     if is_running():
         progress(f"kwok cluster {NAME!r} already running at {apiserver_url()}")
-        return kubeconfig()
-    if exists():
-        problem = _restart(progress)
-        if problem is None:
-            _ensure_nodes(progress)
-            return kubeconfig()
+    elif exists() and (problem := _restart(progress)) is not None:
         progress(f"the stopped cluster's data cannot be used: {problem}\n"
                  "  starting a new, empty cluster instead: the WebApps and everything else in "
                  "the old one are gone; apply your files again (kubectl apply -f …)")
         down(progress=progress)
-    _create(progress, apiserver_port)
-    _ensure_nodes(progress)
+        _create(progress, apiserver_port)
+    elif not exists():
+        _create(progress, apiserver_port)
+    real = realnode.wanted(nodes, kwokctl_config=workdir() / "kwokctl-config.yaml",
+                           progress=progress)
+    _ensure_nodes(progress, count=0 if nodes == "real" else NODES, tainted=real)
+    if real:
+        realnode.up(cluster_dir=cluster_dir(), progress=progress)
+    elif realnode.down(progress=progress, sweep=False):
+        realnode.forget(kubeconfig())
     return kubeconfig()
 
 
@@ -178,7 +189,8 @@ def _create(progress: Progress, apiserver_port: int | None) -> None:
     config = workdir() / "kwokctl-config.yaml"
     config.parent.mkdir(parents=True, exist_ok=True)
     ports = "".join(f"  {o}: {p}\n" for o, p in _pick_ports(apiserver_port).items())
-    config.write_text(_CONFIG.format(ports=ports))
+    config.write_text(_CONFIG.format(ports=ports)
+                      + nodeconfig.kwokctl_patches(cluster_dir() / "pki"))
     audit = workdir() / "audit-policy.yaml"
     audit.write_text(_AUDIT_POLICY)
     k8s, etcd, kwok = building.KUBERNETES, building.ETCD, building.KWOK
@@ -294,16 +306,23 @@ def _last_line(component: str) -> str:
     return (lines.strip().splitlines() or ["(empty)"])[-1][:300]
 
 
-def _ensure_nodes(progress: Progress) -> None:
-    _kwokctl("scale", "node", "--replicas", str(NODES))
+def _ensure_nodes(progress: Progress, *, count: int = NODES, tainted: bool = False) -> None:
+    # kwokctl scale reads its node template from $KWOK_WORKDIR/kwok.yaml: every caller gets
+    # the same simulated nodes, tainted when a real node takes the ordinary pods.
+    (workdir() / "kwok.yaml").write_text(nodeconfig.kwok_node_resource(tainted=tainted))
+    _kwokctl("scale", "node", "--replicas", str(count))
+    taint = f"{nodeconfig.FAKE_KEY}={nodeconfig.FAKE_VALUE}:NoSchedule"
+    probing.kubectl(kubeconfig(), "taint", "nodes", "-l", nodeconfig.FAKE_NODE_LABEL,
+                    *([taint, "--overwrite"] if tainted else [f"{nodeconfig.FAKE_KEY}:NoSchedule-"]))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        ready = probing.ready_nodes(kubeconfig())
-        if len(ready) >= NODES:
-            progress(f"{len(ready)} simulated nodes Ready: {', '.join(sorted(ready))}")
+        ready = [n for n in probing.ready_nodes(kubeconfig()) if n != nodeconfig.NODE_NAME]
+        if len(ready) >= count:
+            tag = f" (tainted {taint})" if tainted and ready else ""
+            progress(f"{len(ready)} simulated nodes Ready{tag}: {', '.join(sorted(ready))}")
             return
         time.sleep(0.5)
-    raise ClusterError(f"the {NODES} kwok nodes did not become Ready within 60s; "
+    raise ClusterError(f"the {count} kwok nodes did not become Ready within 60s; "
                        f"see {cluster_dir() / 'logs' / 'kwok-controller.log'}")
 
 
@@ -325,6 +344,13 @@ def _our_pids() -> list[int]:
 
 def down(*, progress: Progress) -> None:
     """Stop every process ``up`` started and remove its data; nothing else."""
+    try:
+        realnode.down(progress=progress)  # the real node first, with every host change it made
+    finally:
+        _down(progress)
+
+
+def _down(progress: Progress) -> None:
     if not exists() and not _our_pids():
         progress(f"kwok cluster {NAME!r} is not there: nothing to do")
         return
@@ -350,6 +376,8 @@ def status() -> dict[str, object]:
         "apiserver": apiserver_url(),
         "kubeconfig": str(kubeconfig()),
         "processes": len(_our_pids()),
+        "nodes": realnode.describe_nodes(kubeconfig()) if is_running() else "none",
+        "real node": "running" if realnode.is_running() else "not running",
         "data": str(cluster_dir()),
     }
 

@@ -1,0 +1,3 @@
+module reconcile-lab.dev/apiproxy
+
+go 1.22

@@ -1,0 +1,3 @@
+module reconcile-lab.dev/pause
+
+go 1.22
