@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from reconcile_lab.imperative import plan
 from reconcile_lab.workshop import exercises
 from tests import cases
 from tests.conftest import Cluster, Operator, wait_for
@@ -95,9 +96,12 @@ def test_03_and_06_self_healing_and_garbage_collection_on_both_engines(
     check.webapp(replicas=2, healthCheck={"path": "/healthz", "periodSeconds": 1})
     check.passes("01")
     file = tmp_path / "webapp.yaml"
-    file.write_text(yaml.safe_dump(cases.webapp(check.app, replicas=2,
+    # The same file on both sides, namespace included: the checker reads the twin's containers
+    # of the WebApp's namespace, named as the twin names them there.
+    file.write_text(yaml.safe_dump(cases.webapp(check.app, check.namespace, replicas=2,
                                                  healthCheck={"path": "/healthz",
                                                               "periodSeconds": 1})))
+    first = plan.container_name(plan.docker_name(check.app, check.namespace), 1)
     twin = [*RL, "docker", "apply", "-f", str(file)]
     env = _env(check.state)
     try:
@@ -110,7 +114,7 @@ def test_03_and_06_self_healing_and_garbage_collection_on_both_engines(
         check.cluster.kubectl("delete", "pod", "-n", check.namespace,
                               pods[0]["metadata"]["name"], "--wait=false")
         check.until("03", "no container of the twin has been killed yet")
-        subprocess.run(["docker", "kill", f"{check.app}-1"], capture_output=True, check=True)
+        subprocess.run(["docker", "kill", first], capture_output=True, check=True)
         ok, out = check("03")
         assert not ok and "Docker keeps no desired state" in out
         # A restart counts when StartedAt is clearly later than Created.
@@ -123,10 +127,10 @@ def test_03_and_06_self_healing_and_garbage_collection_on_both_engines(
         assert not ok and "still exists" in out
         check.cluster.kubectl("delete", "webapp", "-n", check.namespace, check.app)
         out = check.until("06", "Docker still has", timeout=60)
-        assert f"{check.app}-1" in out and "reconcile-lab docker delete" in out
-        subprocess.run([*RL, "docker", "delete", check.app], env=env, capture_output=True,
-                       timeout=120, check=True)
+        assert first in out and "reconcile-lab docker delete" in out
+        subprocess.run([*RL, "docker", "delete", check.app, "-n", check.namespace], env=env,
+                       capture_output=True, timeout=120, check=True)
         check.passes("06")
     finally:
-        subprocess.run([*RL, "docker", "delete", check.app], env=env, capture_output=True,
-                       timeout=120, check=False)
+        subprocess.run([*RL, "docker", "delete", check.app, "-n", check.namespace], env=env,
+                       capture_output=True, timeout=120, check=False)

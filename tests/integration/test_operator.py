@@ -115,7 +115,9 @@ def test_drift_is_repaired_within_two_seconds(cluster: Cluster, operator: Operat
               for k, v in times.items()}
     print("drift repair seconds:", json.dumps(report))
     assert all(t < 2.0 for v in times.values() for t in v), report
-    assert operator.metric("reconcile_lab_drift_corrections_total") - repairs_before >= 15
+    # Counted once the reconcile that repaired reports, a moment after the repair shows.
+    wait_for(lambda: operator.metric("reconcile_lab_drift_corrections_total") - repairs_before
+             >= 15, timeout=5, what="15 drift corrections counted")
     events = cluster.kubectl("get", "events", "-n", namespace, "-o", "json").stdout
     assert "DriftRepaired" in events
 

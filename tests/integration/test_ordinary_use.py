@@ -144,8 +144,12 @@ def _token_kubeconfig(cluster: Cluster, token: str, path: Path) -> Path:
 
 def test_in_one_namespace_under_its_own_role_it_converges_with_no_403(
         cluster: Cluster, operator: Operator, namespace: str, tmp_path: Path) -> None:
-    cluster.apply("---\n".join(yaml.safe_dump(d) for d in permissions.namespaced_rbac(namespace)))
-    token = cluster.kubectl("create", "token", permissions.NAME, "-n", permissions.NAMESPACE,
+    # An account of its own, in the served namespace: other tests bind the shipped operator
+    # account cluster-wide.
+    account = "scoped-operator"
+    cluster.apply("---\n".join(yaml.safe_dump(d) for d in permissions.namespaced_rbac(
+        namespace, account=account, account_namespace=namespace)))
+    token = cluster.kubectl("create", "token", account, "-n", namespace,
                             "--duration=1h").stdout.strip()
     kubeconfig = _token_kubeconfig(cluster, token, tmp_path / "operator.kubeconfig")
     # Proof that the identity is the ServiceAccount's, not the admin's:

@@ -43,16 +43,17 @@ class FakeCluster:
             raise ApiError(f"{manifest['kind']} already exists", 409)
         obj = copy.deepcopy(dict(manifest))
         obj["metadata"]["managedFields"] = [{"manager": "reconcile-lab", "operation": "Update"}]
+        obj["metadata"]["uid"] = f"child-{self.version + 1}"
         return self._store(obj, "create")
 
-    def _current(self, kind: str, name: str, resource_version: str) -> dict[str, Any]:
+    def _current(self, kind: str, name: str, uid: str) -> dict[str, Any]:
         have = self.objects.get((kind, name))
-        if have is None or have["metadata"].get("resourceVersion") != resource_version:
-            raise ApiError("the object has been modified", 409)
+        if have is None or have["metadata"].get("uid") != uid:
+            raise ApiError("it was replaced since it was compared", 409)
         return have
 
-    async def apply(self, manifest: Mapping[str, Any], *, resource_version: str) -> dict[str, Any]:
-        have = self._current(manifest["kind"], manifest["metadata"]["name"], resource_version)
+    async def apply(self, manifest: Mapping[str, Any], *, uid: str) -> dict[str, Any]:
+        have = self._current(manifest["kind"], manifest["metadata"]["name"], uid)
         managers = have["metadata"].get("managedFields") or []
         # What the apiserver does: fields our create set stay with its Update entry.
         assert {"manager": "reconcile-lab", "operation": "Update"} not in managers, \
@@ -60,11 +61,12 @@ class FakeCluster:
         obj = copy.deepcopy(dict(manifest))
         obj["status"] = have.get("status")
         obj["metadata"]["managedFields"] = [{"manager": "reconcile-lab", "operation": "Apply"}]
+        obj["metadata"]["uid"] = uid
         return self._store(obj, "apply")
 
     async def patch(self, kind: str, namespace: str, name: str,
                     ops: list[dict[str, Any]]) -> dict[str, Any]:
-        assert ops[0]["path"] == "/metadata/resourceVersion"
+        assert ops[0]["path"] == "/metadata/uid"
         obj = copy.deepcopy(self._current(kind, name, ops[0]["value"]))
         for op in ops[1:]:
             *parents, last = op["path"].strip("/").split("/")
@@ -72,7 +74,9 @@ class FakeCluster:
             for part in parents:
                 target = target[int(part)] if isinstance(target, list) else target[part]
             if op["op"] == "test":
-                assert target[last] == op["value"]
+                have = target[int(last)] if isinstance(target, list) else target[last]
+                if have != op["value"]:
+                    raise ApiError("the server rejected our request", 422)
             elif op["op"] == "replace":
                 target[last] = op["value"]
             else:
@@ -264,7 +268,7 @@ def test_a_child_replaced_since_the_cache_looked_is_not_written() -> None:
     _run(_webapp(), cluster)
     observed = _observed(cluster)
     observed["Deployment"]["spec"]["replicas"] = 9  # what the cache shows: drift to repair
-    cluster.objects[("Deployment", "web")]["metadata"]["resourceVersion"] = "99"  # replaced
+    cluster.objects[("Deployment", "web")]["metadata"]["uid"] = "a-strangers"  # replaced
     before = list(cluster.writes)
     outcome = _run(_webapp(status=cluster.status), cluster, observed)
     assert outcome.result == "stale"

@@ -107,16 +107,20 @@ def test_an_env_var_added_to_an_app_without_env_is_an_extra_too() -> None:
 def test_the_removal_applies_only_to_the_version_compared_and_keeps_indexes_right() -> None:
     desired = render.deployment(OWNER, _spec())
     edited = copy.deepcopy(desired)
-    edited["metadata"]["resourceVersion"] = "42"
+    edited["metadata"]["uid"] = "uid-42"
     c = edited["spec"]["template"]["spec"]["containers"]
     c[0]["env"] = [{"name": "X", "value": "1"}, {"name": "Y", "value": "2"}]
     c.append({"name": "sidecar", "image": "x"})
     ops = render.removal(edited, render.extras(desired, edited))
-    assert ops[0] == {"op": "test", "path": "/metadata/resourceVersion", "value": "42"}
-    # Deeper entries first, then each list from its end: no removal moves another's index.
-    assert [op["path"] for op in ops[1:]] == [
-        "/spec/template/spec/containers/0/env/1", "/spec/template/spec/containers/0/env/0",
-        "/spec/template/spec/containers/1"]
+    assert ops[0] == {"op": "test", "path": "/metadata/uid", "value": "uid-42"}
+    # Deeper entries first, then each list from its end: no removal moves another's index;
+    # each entry is tested to be the one seen before it goes.
+    assert [(op["op"], op["path"]) for op in ops[1:]] == [
+        (verb, path) for path in ("/spec/template/spec/containers/0/env/1",
+                                  "/spec/template/spec/containers/0/env/0",
+                                  "/spec/template/spec/containers/1")
+        for verb in ("test", "remove")]
+    assert ops[1]["value"] == {"name": "Y", "value": "2"}
 
 
 def test_only_a_webapp_of_this_group_holding_the_controller_reference_owns_a_child() -> None:

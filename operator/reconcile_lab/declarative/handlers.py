@@ -68,8 +68,8 @@ class _Kube:
         return self._wrote(manifest["kind"], await asyncio.to_thread(kube.create, manifest),
                            "create")
 
-    async def apply(self, manifest: Mapping[str, Any], *, resource_version: str) -> dict[str, Any]:
-        answer = await asyncio.to_thread(kube.apply, manifest, resource_version=resource_version)
+    async def apply(self, manifest: Mapping[str, Any], *, uid: str) -> dict[str, Any]:
+        answer = await asyncio.to_thread(kube.apply, manifest, uid=uid)
         return self._wrote(manifest["kind"], answer, "apply")
 
     async def patch(self, kind: str, namespace: str, name: str,

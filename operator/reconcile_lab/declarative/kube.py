@@ -2,7 +2,7 @@
 
 A create for a missing child (never an apply: an object someone made meanwhile must not be
 adopted), a server-side apply for a child that differs (field manager ``reconcile-lab``, only
-onto the version that was compared), a JSON patch that removes what someone else added, a
+onto the object that was compared), a JSON patch that removes what someone else added, a
 merge patch for the WebApp's status subresource, and a read by name. Responses are returned as plain dicts
 (``_preload_content=False``): the operator compares JSON, it has no use for model objects.
 The client is synchronous; callers run these functions in threads.
@@ -122,18 +122,21 @@ def create(manifest: Mapping[str, Any]) -> dict[str, Any]:
         raise _fail(f"creating {manifest['kind']} {meta['namespace']}/{meta['name']}", e) from None
 
 
-def apply(manifest: Mapping[str, Any], *, resource_version: str) -> dict[str, Any]:
-    """Server-side apply onto the version that was compared, and no other: a child replaced
-    meanwhile (by someone else's object of the same name) fails with 409 instead of being
-    taken over. Returns the object as stored."""
+def apply(manifest: Mapping[str, Any], *, uid: str) -> dict[str, Any]:
+    """Server-side apply onto the object that was compared (its uid), and no other: a child
+    replaced meanwhile (by someone else's object of the same name) or gone fails with 409
+    instead of being taken over or made again. Returns the object as stored."""
     meta = manifest["metadata"]
-    body = {**manifest, "metadata": {**meta, "resourceVersion": resource_version}}
+    body = {**manifest, "metadata": {**meta, "uid": uid}}
     api, noun = _api_for(manifest["kind"])
     try:
         return _json(getattr(api, f"patch_namespaced_{noun}")(
             meta["name"], meta["namespace"], body, field_manager=render.FIELD_MANAGER,
             force=True, _content_type=_APPLY, _preload_content=False))
     except ApiException as e:
+        if e.status == 422 and "metadata.uid" in (e.body or ""):  # another object now
+            raise KubeError(f"applying {manifest['kind']} {meta['namespace']}/{meta['name']}: "
+                            "it was replaced since it was compared", 409) from None
         raise _fail(f"applying {manifest['kind']} {meta['namespace']}/{meta['name']}", e) from None
 
 

@@ -86,21 +86,27 @@ def rbac() -> list[dict[str, Any]]:
 WATCHED = "reconcile-lab-apps"
 
 
-def namespaced_rbac(watched: str = WATCHED) -> list[dict[str, Any]]:
+def namespaced_rbac(watched: str = WATCHED, *, account: str = NAME,
+                    account_namespace: str = NAMESPACE) -> list[dict[str, Any]]:
     """For ``reconcile-lab operator run --namespace WATCHED``: a Role and RoleBinding in that
-    namespace only, for the operator's ServiceAccount (from :func:`rbac`'s namespace). No
+    namespace only, for the operator's ServiceAccount (by default :func:`rbac`'s). No
     cluster-wide permission at all: the operator then lists nothing cluster-wide."""
-    meta = {"name": NAME, "namespace": watched, "labels": LABELS}
+    meta = {"name": account, "namespace": watched, "labels": LABELS}
+    docs: list[dict[str, Any]] = []
+    if account_namespace != watched:
+        docs.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {
+            "name": account_namespace,
+            "labels": {**LABELS, "pod-security.kubernetes.io/enforce": "restricted"}}})
     return [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE, "labels": {
-            **LABELS, "pod-security.kubernetes.io/enforce": "restricted"}}},
+        *docs,
         {"apiVersion": "v1", "kind": "ServiceAccount",
-         "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": LABELS}},
+         "metadata": {"name": account, "namespace": account_namespace, "labels": LABELS}},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta,
          "rules": NAMESPACED_RULES},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": meta,
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": NAME},
-         "subjects": [{"kind": "ServiceAccount", "name": NAME, "namespace": NAMESPACE}]},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": account},
+         "subjects": [{"kind": "ServiceAccount", "name": account,
+                       "namespace": account_namespace}]},
     ]
 
 

@@ -2,7 +2,7 @@
 
 fetch the owner (gone → done) → reject a bad spec without retrying → for each child: missing →
 create it from the pure constructor; not ours → refuse (Degraded, a Warning event); different
-in a field we own → apply onto the version compared; entries someone else added to our lists →
+in a field we own → apply onto the object compared; entries someone else added to our lists →
 remove them → compute the status → write it only if it changed → events.
 
 The same function runs whatever triggered it (the WebApp changed, a child changed or vanished,
@@ -10,8 +10,8 @@ the operator restarted): level-triggered. The outside world is reached only thro
 :class:`Cluster` protocol, so tests can hand in a fake that fails loudly.
 
 Never adopt: a missing child is *created* (an object someone made meanwhile makes that fail
-with 409, and stays theirs), and a child that differs is written only onto the version that
-was compared (a stranger's object put in its place makes that fail too).
+with 409, and stays theirs), and a child that differs is written only onto the object that
+was compared, by its uid (a stranger's object put in its place makes that fail too).
 """
 
 from __future__ import annotations
@@ -31,8 +31,7 @@ class Cluster(Protocol):
     read), ``permanent`` (trying again cannot help)."""
 
     async def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]: ...
-    async def apply(self, manifest: Mapping[str, Any], *,
-                    resource_version: str) -> dict[str, Any]: ...
+    async def apply(self, manifest: Mapping[str, Any], *, uid: str) -> dict[str, Any]: ...
     async def patch(self, kind: str, namespace: str, name: str,
                     ops: list[dict[str, Any]]) -> dict[str, Any]: ...
     async def read(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None: ...
@@ -100,8 +99,7 @@ async def _make_equal(cluster: Cluster, desired: Mapping[str, Any],
             if (upgrade := render.ownership_upgrade(current)) is not None:
                 current = await cluster.patch(desired["kind"], meta["namespace"], meta["name"],
                                               upgrade)
-            current = await cluster.apply(desired,
-                                          resource_version=_meta(current)["resourceVersion"])
+            current = await cluster.apply(desired, uid=_meta(current)["uid"])
         found = render.extras(desired, current)
         if found:
             current = await cluster.patch(desired["kind"], meta["namespace"], meta["name"],

@@ -235,6 +235,7 @@ class Extra(NamedTuple):
     pointer: str  # JSON pointer to the entry, e.g. /spec/template/spec/containers/0/env/1
     key: Any  # its merge key, e.g. the env var's name
     where: str  # the list, readable: .spec.template.spec.containers[0].env
+    item: Any  # the entry as observed
 
     def describe(self) -> str:
         return f"{self.where}[{self.key}]"
@@ -254,23 +255,30 @@ def extras(desired: Any, observed: Any, pointer: str = "", path: str = "") -> li
             if key in wanted:
                 out += extras(wanted[key], have, f"{pointer}/{i}", f"{path}[{i}]")
             else:
-                out.append(Extra(f"{pointer}/{i}", key, path))
+                out.append(Extra(f"{pointer}/{i}", key, path, have))
     return out
 
 
+def _same_object(observed: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON patch precondition: the object compared (its uid), not another of that name.
+    Not its resourceVersion: the controllers' status updates change that many times a second,
+    and each would make the patch fail for nothing."""
+    return {"op": "test", "path": "/metadata/uid", "value": observed["metadata"]["uid"]}
+
+
 def removal(observed: Mapping[str, Any], found: list[Extra]) -> list[dict[str, Any]]:
-    """A JSON patch that removes ``found`` from ``observed`` and nothing else: it applies only
-    to the very version compared (a ``test`` of the resourceVersion), entries removed from the
-    end of each list first so that the indexes stay right."""
-    ops: list[dict[str, Any]] = [{"op": "test", "path": "/metadata/resourceVersion",
-                                  "value": observed["metadata"]["resourceVersion"]}]
+    """A JSON patch that removes ``found`` from ``observed`` and nothing else: each entry is
+    tested to be where it was seen before it is removed, entries from the end of each list
+    first so that the indexes stay right."""
+    ops: list[dict[str, Any]] = [_same_object(observed)]
 
     def index(extra: Extra) -> tuple[str, int]:
         head, _, tail = extra.pointer.rpartition("/")
         return head, int(tail)
 
     for extra in sorted(found, key=index, reverse=True):
-        ops.append({"op": "remove", "path": extra.pointer})
+        ops += [{"op": "test", "path": extra.pointer, "value": extra.item},
+                {"op": "remove", "path": extra.pointer}]
     return ops
 
 
@@ -290,11 +298,11 @@ def ownership_upgrade(observed: Mapping[str, Any]) -> list[dict[str, Any]] | Non
     updates = [i for i, operation in ours if operation == "Update"]
     if not updates or any(operation == "Apply" for _, operation in ours):
         return None
-    i = updates[0]
-    return [{"op": "test", "path": "/metadata/resourceVersion",
-             "value": observed["metadata"]["resourceVersion"]},
-            {"op": "test", "path": f"/metadata/managedFields/{i}/manager", "value": FIELD_MANAGER},
-            {"op": "replace", "path": f"/metadata/managedFields/{i}/operation", "value": "Apply"}]
+    entry = f"/metadata/managedFields/{updates[0]}"
+    return [_same_object(observed),
+            {"op": "test", "path": f"{entry}/manager", "value": FIELD_MANAGER},
+            {"op": "test", "path": f"{entry}/operation", "value": "Update"},
+            {"op": "replace", "path": f"{entry}/operation", "value": "Apply"}]
 
 
 # --- ownership: the one answer to "whose child is this?" -------------------------------------
