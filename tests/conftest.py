@@ -78,6 +78,16 @@ class Cluster:
         self.kubectl_bin = kubectl
         self.audit_log = audit_log
 
+    def simulate_pods_in(self, namespace: str) -> None:
+        """Pods of ``namespace`` go to the simulated nodes (for images that cannot be built
+        here): admission, scheduling and the Deployment controller stay real."""
+        from reconcile_lab.cluster import nodeconfig
+
+        if self.get("namespace", namespace) is None:
+            self.kubectl("create", "namespace", namespace)
+        self.kubectl("annotate", "--overwrite", "namespace", namespace, *(
+            f"{k}={v}" for k, v in nodeconfig.SIMULATED_NAMESPACE_ANNOTATIONS.items()))
+
     def audit(self) -> Any:
         """The apiserver's record of writes (observe/audit.py); the kit's own cluster only."""
         from reconcile_lab.observe import audit

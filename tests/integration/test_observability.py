@@ -420,6 +420,8 @@ PROMETHEUS_SA = f"system:serviceaccount:{MONITORING}:prometheus"
 
 @pytest.fixture(scope="module")
 def in_cluster(cluster: Cluster) -> Iterator[Cluster]:
+    for namespace in ("reconcile-lab-system", MONITORING):  # no images for these pods here
+        cluster.simulate_pods_in(namespace)
     cluster.kubectl("apply", "-f", str(REPO / "deploy" / "rbac.yaml"))
     cluster.kubectl("apply", "-f", str(REPO / "deploy" / "operator.yaml"))
     cluster.kubectl("apply", "--server-side", "--field-manager=tests", "-f",

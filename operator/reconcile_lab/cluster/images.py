@@ -6,6 +6,7 @@ The Dockerfile in ``images/hello`` starts FROM scratch; the build context gets a
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -45,9 +46,23 @@ def _is_static(path: Path) -> bool:
     return head.startswith(b"\x7fELF") and b"/ld-linux" not in head and b"/ld-musl" not in head
 
 
+SOURCE_LABEL = "reconcile-lab.dev/source"
+
+
+def source_digest() -> str:
+    """A digest of images/hello: an image built from other files is rebuilt."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in SOURCE.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(SOURCE)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def exists(tag: str) -> bool:
-    return subprocess.run(["docker", "image", "inspect", image(tag)], capture_output=True,
-                          check=False).returncode == 0
+    """The image is there and was built from the current images/hello."""
+    result = subprocess.run(["docker", "image", "inspect", "--format",
+                             f'{{{{index .Config.Labels "{SOURCE_LABEL}"}}}}', image(tag)],
+                            capture_output=True, text=True, check=False)
+    return result.returncode == 0 and result.stdout.strip() == source_digest()
 
 
 def build(*, progress: Progress, tags: tuple[str, ...] = TAGS, force: bool = False) -> None:
@@ -62,7 +77,8 @@ def build(*, progress: Progress, tags: tuple[str, ...] = TAGS, force: bool = Fal
         for tag in tags:
             progress(f"building {image(tag)} from scratch")
             result = subprocess.run(
-                ["docker", "build", "-q", "--build-arg", f"VERSION={tag}", "-t", image(tag), str(ctx)],
+                ["docker", "build", "-q", "--build-arg", f"VERSION={tag}",
+                 "--label", f"{SOURCE_LABEL}={source_digest()}", "-t", image(tag), str(ctx)],
                 capture_output=True, text=True, check=False)
             if result.returncode != 0:
                 raise ClusterError(f"docker build of {image(tag)} failed:\n{result.stderr[-2000:]}")
