@@ -96,8 +96,13 @@ def test_a_webapp_runs_as_real_containers_that_answer_log_and_exec(
     assert {p["spec"]["nodeName"] for p in pods} == {nodeconfig.NODE_NAME}
     for pod in pods:
         pid = container_pid(pod)
+        # The demo app, seen from the host: its entry point (which stops on SIGTERM) and the
+        # HTTP server it runs.
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        assert cmdline[0].endswith(b"httpd"), cmdline  # the demo app, seen from the host
+        assert cmdline[:2] == [b"/bin/sh", b"/serve"], cmdline
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        assert any(Path(f"/proc/{c}/cmdline").read_bytes().startswith(b"httpd")
+                   for c in children), children
     answering(port, {p["metadata"]["name"] for p in pods})
 
     first = pods[0]["metadata"]["name"]
