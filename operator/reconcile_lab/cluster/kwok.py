@@ -235,20 +235,14 @@ def _holder(port: int) -> str:
 def _restart(progress: Progress) -> str | None:
     """Start a stopped cluster on its data (after a reboot or a kill). None when it runs; else
     why its data cannot be used. Bounded: never more than RESTART_SECONDS."""
-    for pid in _our_pids():  # leftovers of the killed run would hold its ports
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    ports = recorded_ports()
-    deadline = time.monotonic() + 10
-    while _our_pids() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    _kill_ours()  # leftovers of the killed run would hold its ports
     # kwokctl believes a pid file whose PID answers signal 0, and with PIDs reused (pid_max is
     # 32768 here, thread ids count) it would take some other process for the killed etcd or
     # apiserver and not start them: the apiserver then refuses connections until kwokctl's
     # two-minute wait ends. None of the cluster's processes runs now: no pid file is true.
     for pid_file in (cluster_dir() / "pids").glob("*.pid"):
         pid_file.unlink(missing_ok=True)
-    taken = {o: p for o, p in ports.items() if not probing.port_is_free(p)}
+    taken = {o: p for o, p in recorded_ports().items() if not probing.port_is_free(p)}
     if taken:
         return ", ".join(f"its {o} {p} is now used by {_holder(p)}" for o, p in taken.items())
     if not kubeconfig().is_file() or apiserver_url() is None:
@@ -261,7 +255,7 @@ def _restart(progress: Progress) -> str | None:
         proc = subprocess.Popen([str(tool), "--name", NAME, "start", "cluster"], env=_env(),
                                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
-    problem = _wait_restarted(progress, proc, started)
+    problem = _wait_restarted(progress, started)
     if problem is None:  # kwokctl finishes its own checks; the components run on their own
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=15)
@@ -271,8 +265,7 @@ def _restart(progress: Progress) -> str | None:
     return problem
 
 
-def _wait_restarted(progress: Progress, proc: subprocess.Popen[bytes],
-                    started: float) -> str | None:
+def _wait_restarted(progress: Progress, started: float) -> str | None:
     started_at = time.time() - (time.monotonic() - started)
     while time.monotonic() - started < RESTART_SECONDS:
         if is_running():
@@ -342,6 +335,16 @@ def _our_pids() -> list[int]:
     return pids
 
 
+def _kill_ours(wait: float = 10) -> None:
+    """SIGKILL every process of this cluster and wait (bounded) until they are gone."""
+    for pid in _our_pids():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + wait
+    while _our_pids() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def down(*, progress: Progress) -> None:
     """Stop every process ``up`` started and remove its data; nothing else."""
     try:
@@ -357,12 +360,7 @@ def _down(progress: Progress) -> None:
     url = apiserver_url()
     if building.KWOK.is_built():
         _kwokctl("delete", "cluster", check=False)
-    for pid in _our_pids():  # stragglers kwokctl lost track of
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while _our_pids() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    _kill_ours()  # stragglers kwokctl lost track of
     shutil.rmtree(cluster_dir(), ignore_errors=True)
     progress(f"kwok cluster {NAME!r} removed" + (f" (was {url})" if url else ""))
 
