@@ -10,9 +10,17 @@ SHELL := /bin/bash
 CACHE ?= $(or $(RECONCILE_LAB_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/reconcile-lab)
 PYTHON ?= python3
 PROVIDER ?= auto
+NODES ?= both
 IMG ?= reconcile-lab/operator:dev
 PYTEST_ARGS ?=
+OUT ?= out/compare
+PROMETHEUS_ADDR ?= 127.0.0.1:9090
+PNG ?= out/reconciliation.png
+BENCH_DIR ?= bench
 BENCH_ARGS ?=
+TWIN_ARGS ?=
+DRIFT_ARGS ?= --rounds 50 --apps 100
+OPERATOR_ARGS ?=
 
 export RECONCILE_LAB_CACHE := $(CACHE)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
@@ -37,8 +45,8 @@ demo: deps ## Bring everything up and show both engines making one WebApp true.
 	$(RL) demo --provider $(PROVIDER)
 
 .PHONY: compare
-compare: deps engine image control-plane ## Measure both engines side by side (QUICK=1: a short subset); writes out/compare/.
-	$(RL) compare --out out/compare $(if $(QUICK),--quick,)
+compare: deps engine image control-plane ## Measure both engines side by side (QUICK=1: a short subset); writes OUT=out/compare.
+	$(RL) compare --out $(OUT) $(if $(QUICK),--quick,)
 
 .PHONY: watch
 watch: deps ## Live view of both engines side by side (Ctrl-C to quit).
@@ -64,9 +72,8 @@ dashboards: deps ## Generate the Grafana dashboards and in-cluster ConfigMaps (o
 	$(RL) observe dashboards
 
 .PHONY: fmt
-fmt: deps ## Format and auto-fix the code.
+fmt: deps ## Auto-fix what ruff can (import order, modern syntax); the layout is by hand.
 	$(VENV)/bin/ruff check --fix operator tests bench
-	$(VENV)/bin/ruff format operator tests bench
 
 .PHONY: lint
 lint: deps ## ruff, strict mypy and the import-linter layering contracts.
@@ -85,13 +92,13 @@ test-integration: deps engine image control-plane ## Only the tests against a re
 ##@ Benchmarks
 
 .PHONY: bench
-bench: deps control-plane image ## Convergence, peers, latency at 1000 WebApps, efficiency, Docker twin; updates bench/RESULTS.md (~40 min).
-	$(PY) bench/convergence.py --largest-repeats 1 --write $(BENCH_ARGS)
-	$(PY) bench/docker_twin.py --write
+bench: deps control-plane image ## Convergence, peers, latency at 1000 WebApps, efficiency, Docker twin; updates BENCH_DIR=bench/RESULTS.md (~40 min).
+	$(PY) bench/convergence.py --largest-repeats 1 --write $(BENCH_DIR) $(BENCH_ARGS)
+	$(PY) bench/docker_twin.py --write $(BENCH_DIR) $(TWIN_ARGS)
 
 .PHONY: bench-drift
-bench-drift: deps control-plane ## Benchmark drift-repair and spec-change latency; updates bench/RESULTS.md.
-	$(PY) bench/drift_repair.py --rounds 50 --apps 100 --write
+bench-drift: deps control-plane ## Benchmark drift-repair and spec-change latency; updates BENCH_DIR=bench/RESULTS.md.
+	$(PY) bench/drift_repair.py --write $(BENCH_DIR) $(DRIFT_ARGS)
 
 ##@ Build
 
@@ -124,8 +131,8 @@ image: engine ## Build the demo image reconcile-lab/hello:v1 and :v2 (FROM scrat
 ##@ Cluster
 
 .PHONY: cluster
-cluster: deps ## Start the local cluster (PROVIDER=auto|kwok|kind) and install the CRD.
-	$(RL) cluster up --provider $(PROVIDER)
+cluster: deps ## Start the local cluster (PROVIDER=auto|kwok|kind, NODES=both|real|kwok) and install the CRD.
+	$(RL) cluster up --provider $(PROVIDER) --nodes $(NODES)
 	$(MAKE) --no-print-directory install
 
 .PHONY: down
@@ -148,12 +155,12 @@ grafana-down: deps ## Stop Prometheus and Grafana and remove their data.
 	$(RL) observe down
 
 .PHONY: prometheus
-prometheus: deps ## Run Debian's Prometheus on 127.0.0.1:9090 scraping both engines (no image needed).
-	$(RL) observe prometheus
+prometheus: deps ## Run Debian's Prometheus on PROMETHEUS_ADDR=127.0.0.1:9090 scraping both engines (no image needed).
+	$(RL) observe prometheus --listen $(PROMETHEUS_ADDR)
 
 .PHONY: render
-render: deps ## Plot the Reconciliation dashboard from Prometheus on :9090 to out/reconciliation.png.
-	$(RL) observe render -o out/reconciliation.png
+render: deps ## Plot the Reconciliation dashboard from Prometheus at PROMETHEUS_ADDR to PNG=out/reconciliation.png.
+	$(RL) observe render --prometheus http://$(PROMETHEUS_ADDR) -o $(PNG)
 
 ##@ Deployment
 
@@ -167,8 +174,8 @@ uninstall: deps ## Remove the CRD (and with it every WebApp).
 	$(KUBECTL) delete --ignore-not-found -f crds/
 
 .PHONY: run
-run: deps install ## Run the operator locally, in the foreground, against the cluster.
-	$(RL) operator run
+run: deps install ## Run the operator locally, in the foreground, against the cluster (OPERATOR_ARGS=--help).
+	$(RL) operator run $(OPERATOR_ARGS)
 
 .PHONY: docker-build
 docker-build: engine ## Build the operator image IMG (needs a registry for its base image).

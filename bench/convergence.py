@@ -43,6 +43,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from results import add_write_option, write_section  # bench/, next to this script
+
 REPO = Path(__file__).resolve().parents[1]
 PEERS = REPO / "bench" / "peers"
 NS = "bench"
@@ -525,8 +527,7 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true",
                         help="py-spy the operator while it converges the largest N")
     parser.add_argument("--json", type=Path, default=None, help="write raw results here")
-    parser.add_argument("--write", action="store_true",
-                        help="update bench/RESULTS.md and the plots in bench/")
+    add_write_option(parser, "RESULTS.md, convergence.json and the plot")
     parser.add_argument("--report-from", type=Path, default=None, metavar="JSON",
                         help="only render the report (and with --write the plots) from the raw "
                              "results of an earlier run (--json)")
@@ -580,11 +581,10 @@ def _publish(data: dict[str, Any], args: argparse.Namespace) -> int:
     section = report(data)
     print(section)
     if args.write:
-        (REPO / "bench" / "convergence.json").write_text(json.dumps(data, indent=1))
-        plot(data, REPO / "bench")
-        from results import write_section  # bench/, next to this script
-
-        write_section(section)
+        args.write.mkdir(parents=True, exist_ok=True)
+        (args.write / "convergence.json").write_text(json.dumps(data, indent=1))
+        plot(data, args.write)
+        write_section(section, args.write)
     return 0
 
 

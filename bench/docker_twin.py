@@ -7,7 +7,7 @@ a script that does one step after another). Everything is removed after each run
 
     make bench                           # or: python bench/docker_twin.py --replicas 24 --repeats 3
 
-Writes a Markdown section to stdout and, with --write, into bench/RESULTS.md.
+Writes a Markdown section to stdout and, with --write [DIR], into RESULTS.md there (default: bench/).
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from results import add_write_option, write_section  # bench/, next to this script
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGE = "reconcile-lab/hello:v1"
@@ -85,7 +87,7 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--replicas", type=int, default=24)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--write", action="store_true", help="update bench/RESULTS.md")
+    add_write_option(parser)
     args = parser.parse_args()
     sys.path[:0] = [str(REPO / "operator"), str(REPO)]
     import docker
@@ -134,9 +136,7 @@ def main() -> int:
     ])
     print(section)
     if args.write:
-        from results import write_section  # bench/, next to this script
-
-        write_section(section)
+        write_section(section, args.write)
     return 0
 
 

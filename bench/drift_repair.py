@@ -6,7 +6,7 @@ being visible through the API, polled every 10 ms. Other WebApps sit in the clus
 
     make bench-drift                      # or: python bench/drift_repair.py --rounds 50 --apps 200
 
-Writes a Markdown section to stdout and, with --write, into bench/RESULTS.md.
+Writes a Markdown section to stdout and, with --write [DIR], into RESULTS.md there (default: bench/).
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import client, config
+
+from results import add_write_option, write_section  # bench/, next to this script
 
 REPO = Path(__file__).resolve().parents[1]
 GROUP, VERSION, PLURAL = "reconcile-lab.dev", "v1alpha1", "webapps"
@@ -58,7 +60,7 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=50)
     parser.add_argument("--apps", type=int, default=100, help="other WebApps present")
-    parser.add_argument("--write", action="store_true", help="update bench/RESULTS.md")
+    add_write_option(parser)
     args = parser.parse_args()
 
     os.environ.setdefault("RECONCILE_LAB_STATE", tempfile.mkdtemp(prefix="bench-state-"))
@@ -142,9 +144,7 @@ def main() -> int:
     print(section)
     print(json.dumps({k: sorted(v) for k, v in times.items()}), file=sys.stderr)
     if args.write:
-        from results import write_section  # bench/, next to this script
-
-        write_section(section)
+        write_section(section, args.write)
     return 0
 
 

@@ -1,32 +1,38 @@
-"""The benchmark harness runs end to end at a tiny size and produces numbers (no timing is
-asserted: this machine's speed is not the operator's). The full benchmark is `make bench`."""
+"""`make bench` and `make bench-drift` end to end at a tiny size, into a directory of the test's
+own: they produce numbers and write their sections, and the committed bench/ stays as it was
+(no timing is asserted: this machine's speed is not the operator's). The full run is `make bench`.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
+import shlex
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO
+from tests.integration.test_makefile import make
 
-pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+pytestmark = [pytest.mark.cluster, pytest.mark.docker, pytest.mark.slow]
+SECTIONS = ("## Convergence throughput, peers and efficiency",
+            "## Docker twin: containers converged per second",
+            "## Drift repair and spec-change latency")
 
 
-def test_convergence_benchmark_produces_numbers(tmp_path: Path) -> None:
-    out = tmp_path / "bench.json"
-    env = {**os.environ, "RECONCILE_LAB_STATE": str(tmp_path / "state"),  # a cluster of its own
-           "PYTHONPATH": f"{REPO / 'operator'}:{REPO}"}
-    result = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "convergence.py"), "--sizes", "20", "--repeats",
-         "1", "--contenders", "raw,operator,naive-kopf", "--rounds", "3", "--idle", "1",
-         "--settle", "0.5", "--json", str(out)],
-        env=env, capture_output=True, text=True, timeout=600, check=False)
-    assert result.returncode == 0, result.stderr[-3000:]
-    runs = json.loads(out.read_text())["runs"]
+def test_bench_and_bench_drift_write_their_sections_where_they_are_told(tmp_path: Path) -> None:
+    committed = {p: p.read_bytes() for p in (REPO / "bench").iterdir() if p.is_file()}
+    out, raw = tmp_path / "bench", tmp_path / "bench.json"
+    env = {**os.environ, "RECONCILE_LAB_STATE": str(tmp_path / "state")}  # clusters of its own
+    args = ["--sizes", "20", "--repeats", "1", "--contenders", "raw,operator,naive-kopf",
+            "--rounds", "3", "--idle", "1", "--settle", "0.5", "--json", str(raw)]
+    done = make("bench", f"BENCH_DIR={out}", f"BENCH_ARGS={shlex.join(args)}",
+                "TWIN_ARGS=--replicas 3 --repeats 1", env=env, timeout=900)
+    make("bench-drift", f"BENCH_DIR={out}", "DRIFT_ARGS=--rounds 3 --apps 3", env=env,
+         timeout=600)
+
+    runs = json.loads(raw.read_text())["runs"]
     assert {r["contender"] for r in runs} == {"raw", "operator", "naive-kopf"}
     for run in runs:
         assert "error" not in run, run
@@ -34,4 +40,11 @@ def test_convergence_benchmark_produces_numbers(tmp_path: Path) -> None:
     operator = next(r for r in runs if r["contender"] == "operator")
     assert operator["owners_ready_s"] > 0 and operator["rss_mb"] > 0
     assert all(len(v) == 3 for v in operator["latency"].values())
-    assert "| 20 | operator |" in result.stdout
+    assert "| 20 | operator |" in done.stdout
+
+    results = (out / "RESULTS.md").read_text()
+    assert [s for s in SECTIONS if s not in results] == []
+    assert "--replicas 3 --repeats 1" in results and "--rounds 3 --apps 3" in results
+    assert (out / "convergence.png").stat().st_size > 0
+    assert json.loads((out / "convergence.json").read_text())["runs"] == runs
+    assert {p: p.read_bytes() for p in (REPO / "bench").iterdir() if p.is_file()} == committed

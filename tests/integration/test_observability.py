@@ -36,7 +36,7 @@ import yaml
 from reconcile_lab.imperative import plan
 from reconcile_lab.observe import command, dashboards, render
 from tests import cases
-from tests.conftest import Cluster, Operator, free_port, wait_for
+from tests.conftest import Cluster, Operator, free_port, prometheus_binaries, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.docker]
 
@@ -50,33 +50,6 @@ PANELS = [(uid, panel) for uid, model in MODELS.items() for panel in dashboards.
 
 
 # --- Prometheus from the distribution ---------------------------------------------------------
-
-
-def _binaries() -> tuple[Path, Path]:
-    found = (Path(shutil.which("prometheus") or "/usr/bin/prometheus"),
-             Path(shutil.which("promtool") or "/usr/bin/promtool"))
-    if all(p.is_file() for p in found):
-        return found
-    if os.geteuid() != 0 or not Path("/etc/debian_version").is_file():
-        pytest.fail("no prometheus/promtool binary. fix: `sudo apt-get install prometheus` "
-                    "(Debian/Ubuntu), then `sudo systemctl disable --now prometheus`: the tests "
-                    "run the binary themselves")
-    # The package would start its service; the tests run the binary themselves.
-    policy = Path("/usr/sbin/policy-rc.d")
-    ours = not policy.exists()
-    if ours:
-        policy.write_text("#!/bin/sh\nexit 101\n")
-        policy.chmod(0o755)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "--no-install-recommends", "prometheus"]
-    try:
-        if subprocess.run(install, env=env, check=False, timeout=900).returncode != 0:
-            subprocess.run(["apt-get", "update"], env=env, check=True, timeout=600)
-            subprocess.run(install, env=env, check=True, timeout=900)
-    finally:
-        if ours:
-            policy.unlink()
-    return found
 
 
 @dataclass
@@ -190,7 +163,7 @@ def _webapp_file(path: Path, app: str, namespace: str, replicas: int) -> Path:
 def run(cluster: Cluster, operator: Operator, docker_engine: Any,
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     client: docker.DockerClient = docker_engine
-    binary, promtool = _binaries()
+    binary, promtool = prometheus_binaries()
     work = tmp_path_factory.mktemp("observability")
     namespace, app = f"obs-{uuid.uuid4().hex[:6]}", f"obs{uuid.uuid4().hex[:6]}"
     twin_port = free_port()
