@@ -55,11 +55,11 @@ def test_with_the_kits_env_make_test_then_make_demo_work_and_change_no_kubeconfi
 
     make("test-unit", _pytest_args(tmp_path, "unit", "-k", "test_spec"), env=shell)
     make("test-integration", _pytest_args(tmp_path, "integration", "-k",
-                                          "test_every_target_help"), env=shell)
+                                          "test_manifests_and_dashboards_regenerate"), env=shell)
     inner = make("test", _pytest_args(tmp_path, "test", "tests/integration/test_cluster.py",
                                       "-k", "up_runs_a_deployment or another_kit_cluster"),
                  env=shell, timeout=900)
-    assert " 2 passed" in inner.stdout, inner.stdout[-2000:]
+    assert "2 passed" in inner.stdout, inner.stdout[-2000:]
     assert {p: p.read_bytes() for p in before} == before, "make test changed a kubeconfig"
 
     operator.kill(signal.SIGTERM)  # the demo starts the kit's own operator
