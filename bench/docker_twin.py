@@ -51,10 +51,11 @@ def twin(name: str, replicas: int, work: Path) -> dict[str, float]:
 def raw(client: Any, name: str, replicas: int) -> dict[str, float]:
     """create+start with the twin's options (network with an alias, loopback port, limits,
     security options), one after another."""
+    from reconcile_lab import parsing
     from reconcile_lab import spec as specs
     from reconcile_lab.imperative import containers
 
-    wanted = specs.parse_spec({"image": IMAGE, "replicas": replicas}, name=name)
+    wanted = parsing.parse_spec({"image": IMAGE, "replicas": replicas}, name=name)
     app = specs.WebApp(name=name, namespace=None, spec=wanted)
     started = time.monotonic()
     client.networks.create(name, driver="bridge", labels={containers.LABEL_APP: name})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconcile_lab import spec
+from reconcile_lab import parsing, spec
 from reconcile_lab.imperative import containers, plan, printing, reports, steps
 
 SECRET, ROTATED = "hunter2-s3cr3t", "correct-horse-battery"
@@ -16,7 +16,7 @@ def webapp(value: str, **fields: Any) -> spec.WebApp:
                             "env": [{"name": "DB_PASSWORD", "value": value},
                                     {"name": "GREETING", "value": "hi"}]}
     body.update(fields)
-    return spec.parse_document({"apiVersion": spec.API_VERSION, "kind": spec.KIND,
+    return parsing.parse_document({"apiVersion": spec.API_VERSION, "kind": spec.KIND,
                                 "metadata": {"name": "web"}, "spec": body})
 
 

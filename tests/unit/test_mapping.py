@@ -1,5 +1,5 @@
 """docs/mapping.md against the code: every spec field has a row, and every path and flag the table
-names is one that render.py and plan.py really produce."""
+names is one that render.py and the twin's steps.py really produce."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from reconcile_lab import spec
+from reconcile_lab import parsing, spec
 from reconcile_lab.declarative import render
 from reconcile_lab.imperative import containers, plan
 
@@ -46,7 +46,7 @@ def sample(**extra: Any) -> spec.WebApp:
     }
     body.update(extra)
     body = {k: v for k, v in body.items() if v is not None}
-    return spec.parse_document({"apiVersion": spec.API_VERSION, "kind": spec.KIND,
+    return parsing.parse_document({"apiVersion": spec.API_VERSION, "kind": spec.KIND,
                                 "metadata": {"name": "web"}, "spec": body})
 
 

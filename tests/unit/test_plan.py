@@ -8,14 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconcile_lab import spec
+from reconcile_lab import parsing, spec
 from reconcile_lab.imperative import containers, plan, steps
 
 
 def webapp(name: str = "web", /, **fields: Any) -> spec.WebApp:
     body: dict[str, Any] = {"image": "reconcile-lab/hello:v1", "replicas": 3}
     body.update(fields)
-    return spec.parse_document({"apiVersion": spec.API_VERSION, "kind": spec.KIND,
+    return parsing.parse_document({"apiVersion": spec.API_VERSION, "kind": spec.KIND,
                                 "metadata": {"name": name}, "spec": body})
 
 
@@ -318,7 +318,7 @@ def test_a_rollout_never_drops_below_n_minus_1_ready(replicas: int, extra: int,
 def test_the_namespace_is_part_of_every_docker_name_outside_the_default_one() -> None:
     def in_ns(namespace: str | None) -> spec.WebApp:
         meta = {"name": "web", **({"namespace": namespace} if namespace else {})}
-        return spec.parse_document({"apiVersion": spec.API_VERSION, "kind": spec.KIND,
+        return parsing.parse_document({"apiVersion": spec.API_VERSION, "kind": spec.KIND,
                                     "metadata": meta, "spec": {"image": "reconcile-lab/hello:v1",
                                                                "replicas": 1}})
 

@@ -14,7 +14,7 @@ import docker.errors
 import pytest
 import yaml
 
-from reconcile_lab import spec
+from reconcile_lab import parsing, spec
 from reconcile_lab.imperative import containers, engine, watching
 
 APP = {"apiVersion": spec.API_VERSION, "kind": spec.KIND, "metadata": {"name": "web"},
@@ -76,7 +76,7 @@ def watch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("RECONCILE_LAB_STATE", str(tmp_path / "state"))
     path = tmp_path / "app.yaml"
     path.write_text(yaml.safe_dump(APP))
-    app = spec.parse_document(APP)
+    app = parsing.parse_document(APP)
 
     def run(*answers: Any, polls: int) -> list[float]:
         # Each poll observes twice when it has nothing to do (before and after): None is an

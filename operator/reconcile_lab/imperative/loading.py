@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from reconcile_lab import spec
+from reconcile_lab import parsing, spec
 from reconcile_lab.imperative import containers
 
 
@@ -65,8 +65,8 @@ def load(paths: Sequence[str]) -> list[spec.WebApp]:
         for line, doc in documents:
             source = path if len(documents) == 1 else f"{path}:{line}"
             try:
-                app = spec.parse_document(doc, source=source)
-            except spec.InvalidWebApp as e:
+                app = parsing.parse_document(doc, source=source)
+            except parsing.InvalidWebApp as e:
                 errors.append(str(e))
                 continue
             key = containers.docker_name(app.name, app.namespace)
