@@ -22,7 +22,7 @@ def webapp(value: str, **fields: Any) -> spec.WebApp:
 
 def test_the_printed_docker_run_masks_every_value() -> None:
     todo = plan.plan(webapp(SECRET), [])
-    script = steps.format_steps(todo)  # --dry-run prints this
+    script = printing.format_steps(todo)  # --dry-run prints this
     printed = "\n".join(printing.format_step(s) for s in todo)  # apply prints these
     for text in (script, printed):
         assert SECRET not in text and "=hi" not in text
@@ -33,7 +33,7 @@ def test_a_changed_value_is_named_by_its_key_only() -> None:
     before = [containers.as_observed(c) for c in containers.desired(webapp(SECRET))]
     todo = plan.plan(webapp(ROTATED), before, network_exists=True)
     assert [s.reason for s in steps.changes(todo)] == ["env DB_PASSWORD changed"] * 2
-    text = steps.format_steps(todo)
+    text = printing.format_steps(todo)
     status = printing.format_status("web", reports.Observation(before, True, False),
                                     webapp(ROTATED))
     for shown in (text, status):

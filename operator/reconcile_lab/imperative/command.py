@@ -95,7 +95,7 @@ def apply_once(eng: engine.Engine, app: spec.WebApp, *, dry_run: bool = False,
     if dry_run:
         report = applying.apply(eng, app, dry_run=True, timeout=timeout,
                                 on_wait=printing.print_waiting)
-        printing.print_text(steps.format_steps(report.steps))
+        printing.print_text(printing.format_steps(report.steps))
     else:
         report = applying.apply(eng, app, timeout=timeout, on_step=printing.print_step,
                                 on_outcome=printing.print_outcome, on_wait=printing.print_waiting)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -23,6 +24,11 @@ from reconcile_lab.imperative import containers, plan, reports, steps
 
 def format_step(step: steps.Step) -> str:
     return f"# {step.target}: {step.reason}\n{step.format()}"
+
+
+def format_steps(todo: Sequence[steps.Step]) -> str:
+    """The whole plan as a shell script a person could run (what --dry-run prints)."""
+    return "\n".join(format_step(step) for step in todo)
 
 
 def format_outcome(outcome: reports.Outcome) -> str:

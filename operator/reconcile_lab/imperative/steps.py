@@ -191,11 +191,6 @@ Step: TypeAlias = (CreateNetwork | RemoveNetwork | Create | Start | Restart | Re
                    | WaitReady)
 
 
-def format_steps(steps: Sequence[Step]) -> str:
-    """The whole plan as a shell script a person could run."""
-    return "\n".join(f"# {step.target}: {step.reason}\n{step.format()}" for step in steps)
-
-
 def changes(steps: Sequence[Step]) -> list[Step]:
     """The steps that change something (waiting changes nothing)."""
     return [step for step in steps if not isinstance(step, WaitReady)]
