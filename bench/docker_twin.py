@@ -53,18 +53,19 @@ def twin(name: str, replicas: int, work: Path) -> dict[str, float]:
 def raw(client: Any, name: str, replicas: int) -> dict[str, float]:
     """create+start with the twin's options (network with an alias, loopback port, limits,
     security options), one after another."""
+    from reconcile_lab import parsing
     from reconcile_lab import spec as specs
-    from reconcile_lab.imperative import plan
+    from reconcile_lab.imperative import containers
 
-    wanted = specs.parse_spec({"image": IMAGE, "replicas": replicas}, name=name)
+    wanted = parsing.parse_spec({"image": IMAGE, "replicas": replicas}, name=name)
     app = specs.WebApp(name=name, namespace=None, spec=wanted)
     started = time.monotonic()
-    client.networks.create(name, driver="bridge", labels={plan.LABEL_APP: name})
-    for want in plan.desired(app):
+    client.networks.create(name, driver="bridge", labels={containers.LABEL_APP: name})
+    for want in containers.desired(app):
         container = client.containers.create(
             want.image, detach=True, name=want.name, labels=want.labels,
-            ports={f"{want.port}/tcp": (plan.LOOPBACK, None)}, user=plan.USER, read_only=True,
-            cap_drop=[plan.CAP_DROP], security_opt=[plan.SECURITY_OPT],
+            ports={f"{want.port}/tcp": (containers.LOOPBACK, None)}, user=containers.USER, read_only=True,
+            cap_drop=[containers.CAP_DROP], security_opt=[containers.SECURITY_OPT],
             nano_cpus=want.nano_cpus, mem_limit=want.memory, environment=dict(want.env),
             healthcheck={"test": ["NONE"]}, network=want.network,
             networking_config={want.network: client.api.create_endpoint_config(
@@ -74,9 +75,9 @@ def raw(client: Any, name: str, replicas: int) -> dict[str, float]:
 
 
 def clean(client: Any, name: str) -> None:
-    from reconcile_lab.imperative import plan
+    from reconcile_lab.imperative import containers
 
-    for c in client.containers.list(all=True, filters={"label": f"{plan.LABEL_APP}={name}"}):
+    for c in client.containers.list(all=True, filters={"label": f"{containers.LABEL_APP}={name}"}):
         c.remove(force=True)
     for n in client.networks.list(names=[name]):
         n.remove()

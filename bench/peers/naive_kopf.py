@@ -18,6 +18,7 @@ from typing import Any
 import kopf
 import kubernetes
 
+from reconcile_lab import parsing
 from reconcile_lab import spec as specs
 from reconcile_lab.declarative import render
 
@@ -26,7 +27,7 @@ from reconcile_lab.declarative import render
 def create_fn(spec: kopf.Spec, name: str, namespace: str, uid: str,
               logger: kopf.Logger, **_: Any) -> dict[str, Any]:
     deployment, service = render.children(render.Owner(name, namespace, uid),
-                                          specs.parse_spec(dict(spec), name=name))
+                                          parsing.parse_spec(dict(spec), name=name))
     for child in (deployment, service):
         del child["metadata"]["ownerReferences"]
     kopf.adopt([deployment, service])

@@ -27,6 +27,7 @@ from typing import Any
 import aiohttp
 from kubernetes import client, config
 
+from reconcile_lab import parsing
 from reconcile_lab import spec as specs
 from reconcile_lab.declarative import render
 
@@ -49,8 +50,7 @@ def manifests(kind: str, namespace: str, count: int) -> list[tuple[str, dict[str
     for i in range(count):
         name = f"app-{i}"
         for child in render.children(render.Owner(name, namespace, "0"),
-                                     specs.parse_spec({"image": IMAGE},
-                                                      name=name)):
+                                     parsing.parse_spec({"image": IMAGE}, name=name)):
             del child["metadata"]["ownerReferences"]
             path = (f"/apis/apps/v1/namespaces/{namespace}/deployments"
                     if child["kind"] == "Deployment" else f"/api/v1/namespaces/{namespace}/services")

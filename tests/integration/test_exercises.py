@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from reconcile_lab.imperative import plan
+from reconcile_lab.imperative import containers
 from reconcile_lab.workshop import exercises
 from tests import cases
 from tests.conftest import Cluster, Operator, wait_for
@@ -101,7 +101,7 @@ def test_03_and_06_self_healing_and_garbage_collection_on_both_engines(
     file.write_text(yaml.safe_dump(cases.webapp(check.app, check.namespace, replicas=2,
                                                  healthCheck={"path": "/healthz",
                                                               "periodSeconds": 1})))
-    first = plan.container_name(plan.docker_name(check.app, check.namespace), 1)
+    first = containers.container_name(containers.docker_name(check.app, check.namespace), 1)
     twin = [*RL, "docker", "apply", "-f", str(file)]
     env = _env(check.state)
     try:

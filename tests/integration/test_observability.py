@@ -33,7 +33,7 @@ import docker
 import pytest
 import yaml
 
-from reconcile_lab.imperative import plan
+from reconcile_lab.imperative import containers
 from reconcile_lab.observe import command, dashboards, render
 from tests import cases
 from tests.conftest import Cluster, Operator, free_port, prometheus_binaries, wait_for
@@ -208,7 +208,7 @@ def run(cluster: Cluster, operator: Operator, docker_engine: Any,
                  .get("uid") not in (None, before["metadata"]["uid"]), timeout=30,
                  what="the operator to recreate the Deployment")
         time.sleep(PAUSE)
-        client.containers.get(plan.container_name(plan.docker_name(app, namespace), 1)).kill()
+        client.containers.get(containers.container_name(containers.docker_name(app, namespace), 1)).kill()
         wait_for(lambda: _metric(twin_port, "reconcile_lab_drift_corrections_total",
                                  engine="docker", kind="Container") >= 1, timeout=60,
                  what="the twin to repair the killed container")
@@ -234,7 +234,7 @@ def run(cluster: Cluster, operator: Operator, docker_engine: Any,
             twin.wait(timeout=30)
         for c in client.containers.list(all=True, filters={"label": f"{LABEL}={app}"}):
             c.remove(force=True)
-        network = plan.docker_name(app, namespace)
+        network = containers.docker_name(app, namespace)
         for n in client.networks.list(names=[network]):
             if n.name == network:
                 n.remove()

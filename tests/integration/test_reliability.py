@@ -17,7 +17,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconcile_lab import spec
+from reconcile_lab import parsing, spec
 from reconcile_lab.declarative import permissions, render
 from tests import cases
 from tests.conftest import Cluster, Operator, wait_for
@@ -90,7 +90,7 @@ _SETTINGS = settings(max_examples=15, deadline=None,
 def test_every_valid_spec_is_accepted_and_renders_children_the_apiserver_accepts(
         cluster: Cluster, raw: dict[str, Any]) -> None:
     doc = cases.webapp("prop", "default", **raw)
-    parsed = spec.parse_document(doc)
+    parsed = parsing.parse_document(doc)
     accepted = _dry_run(cluster, doc)
     assert accepted.returncode == 0, accepted.stderr
     owner = render.Owner("prop", "default", "00000000-0000-0000-0000-000000000000")
@@ -115,8 +115,8 @@ def test_every_invalid_spec_is_refused_by_both_engines_naming_the_field(
         cluster: Cluster, raw: dict[str, Any], field: str, data: st.DataObject) -> None:
     raw[field] = data.draw(BREAKERS[field])
     doc = cases.webapp("prop", "default", **raw)
-    with pytest.raises(spec.InvalidWebApp) as ours:
-        spec.parse_document(doc)
+    with pytest.raises(parsing.InvalidWebApp) as ours:
+        parsing.parse_document(doc)
     assert any(p.field.startswith(f"spec.{field}") for p in ours.value.problems)
     theirs = _dry_run(cluster, doc, server_side=False)
     assert theirs.returncode != 0
@@ -127,15 +127,15 @@ def test_a_spec_at_the_size_bounds_is_accepted_and_one_beyond_is_refused(
         cluster: Cluster) -> None:
     big = [{"name": f"VAR_{i:03d}", "value": "x" * 4096} for i in range(64)]
     doc = cases.webapp("huge", "default", env=big)
-    parsed = spec.parse_document(doc)
+    parsed = parsing.parse_document(doc)
     assert _dry_run(cluster, doc).returncode == 0
     owner = render.Owner("huge", "default", "00000000-0000-0000-0000-000000000000")
     deployment = render.deployment(owner, parsed.spec)
     deployment["metadata"]["ownerReferences"] = []
     assert _dry_run(cluster, deployment).returncode == 0
     too_big = cases.webapp("huge", "default", env=[*big, {"name": "ONE_MORE", "value": "x"}])
-    with pytest.raises(spec.InvalidWebApp, match=r"spec\.env"):
-        spec.parse_document(too_big)
+    with pytest.raises(parsing.InvalidWebApp, match=r"spec\.env"):
+        parsing.parse_document(too_big)
     refused = _dry_run(cluster, too_big)
     assert refused.returncode != 0 and "spec.env" in refused.stderr
 

@@ -1,5 +1,5 @@
 """docs/mapping.md against the code: every spec field has a row, and every path and flag the table
-names is one that render.py and plan.py really produce."""
+names is one that render.py and the twin's steps.py really produce."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from reconcile_lab import spec
+from reconcile_lab import parsing, spec
 from reconcile_lab.declarative import render
-from reconcile_lab.imperative import plan
+from reconcile_lab.imperative import containers, plan
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "mapping.md"
 # Placeholders the table uses in Docker commands, and what they stand for.
@@ -46,7 +46,7 @@ def sample(**extra: Any) -> spec.WebApp:
     }
     body.update(extra)
     body = {k: v for k, v in body.items() if v is not None}
-    return spec.parse_document({"apiVersion": spec.API_VERSION, "kind": spec.KIND,
+    return parsing.parse_document({"apiVersion": spec.API_VERSION, "kind": spec.KIND,
                                 "metadata": {"name": "web"}, "spec": body})
 
 
@@ -74,7 +74,7 @@ def docker_commands() -> list[list[str]]:
     """Every docker command the twin can type for a full WebApp and for a minimal one."""
     commands: list[list[str]] = []
     for app in (sample(), sample(healthCheck=None, env=None)):
-        running = [plan.as_observed(c) for c in plan.desired(app)]
+        running = [containers.as_observed(c) for c in containers.desired(app)]
         for steps in (plan.plan(app, []),
                       plan.plan(sample(image="reconcile-lab/hello:v2"), running,
                                 network_exists=True),
@@ -147,6 +147,6 @@ def _subsequence(patterns: list[re.Pattern[str]], argv: list[str]) -> bool:
 
 def test_the_readme_table_names_the_same_docker_posture() -> None:
     text = DOC.read_text()
-    for flag in (f"--user {plan.USER}", f"--cap-drop {plan.CAP_DROP}",
-                 f"--security-opt {plan.SECURITY_OPT}", "--read-only"):
+    for flag in (f"--user {containers.USER}", f"--cap-drop {containers.CAP_DROP}",
+                 f"--security-opt {containers.SECURITY_OPT}", "--read-only"):
         assert flag in text

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from reconcile_lab.declarative import reconciling, workqueue
-from reconcile_lab.imperative import plan
+from reconcile_lab.imperative import steps
 from reconcile_lab.observe import command, dashboards, metrics
 
 REPO = Path(__file__).resolve().parents[2]
@@ -143,12 +143,12 @@ def test_legend_fills_labels_and_drops_missing_ones() -> None:
 
 
 def test_every_docker_write_and_drift_kind_is_created_at_zero() -> None:
-    steps = [cls for cls in vars(plan).values()
+    kinds = [cls for cls in vars(steps).values()
              if isinstance(cls, type) and hasattr(cls, "verb") and hasattr(cls, "kind")
              and cls.verb and cls.verb != "wait"]
-    assert steps
-    assert {(s.kind, s.verb) for s in steps} <= set(metrics.WRITE_KINDS[metrics.DOCKER])
-    assert {s.kind for s in steps} <= set(metrics.DRIFT_KINDS[metrics.DOCKER])
+    assert kinds
+    assert {(s.kind, s.verb) for s in kinds} <= set(metrics.WRITE_KINDS[metrics.DOCKER])
+    assert {s.kind for s in kinds} <= set(metrics.DRIFT_KINDS[metrics.DOCKER])
     assert set(metrics.DRIFT_KINDS[metrics.KUBERNETES]) == set(reconciling.KINDS)
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import copy
 
-from reconcile_lab import spec
+from reconcile_lab import parsing, spec
 from reconcile_lab.declarative import render
 
 OWNER = render.Owner("web", "shop", "uid-1")
 
 
 def _spec(**fields: object) -> spec.WebAppSpec:
-    return spec.parse_spec({"image": "reconcile-lab/hello:v1", **fields})
+    return parsing.parse_spec({"image": "reconcile-lab/hello:v1", **fields})
 
 
 def test_deployment_follows_the_spec() -> None:

@@ -6,12 +6,12 @@ from decimal import Decimal
 
 import pytest
 
-from reconcile_lab import spec
+from reconcile_lab import parsing, spec
 from tests import cases
 
 
 def test_a_minimal_spec_gets_the_documented_defaults() -> None:
-    s = spec.parse_spec({"image": "reconcile-lab/hello:v1"})
+    s = parsing.parse_spec({"image": "reconcile-lab/hello:v1"})
     assert (s.replicas, s.port, s.env, s.healthCheck) == (1, 8080, [], None)
     assert s.rollout == spec.Rollout(maxSurge=1, maxUnavailable=0)
     assert s.resources.limits == spec.ResourceList(cpu="200m", memory="64Mi")
@@ -19,8 +19,8 @@ def test_a_minimal_spec_gets_the_documented_defaults() -> None:
 
 @pytest.mark.parametrize("case", cases.INVALID, ids=[c.id for c in cases.INVALID])
 def test_every_invalid_case_is_refused_naming_its_field(case: cases.Invalid) -> None:
-    with pytest.raises(spec.InvalidWebApp) as caught:
-        spec.parse_document(cases.document(case), source="web.yaml")
+    with pytest.raises(parsing.InvalidWebApp) as caught:
+        parsing.parse_document(cases.document(case), source="web.yaml")
     fields = [p.field for p in caught.value.problems]
     assert case.field in fields
     text = str(caught.value)
@@ -31,22 +31,22 @@ def test_every_invalid_case_is_refused_naming_its_field(case: cases.Invalid) -> 
 
 def test_every_problem_is_reported_at_once() -> None:
     doc = cases.webapp(replicas=-1, port=0)
-    with pytest.raises(spec.InvalidWebApp) as caught:
-        spec.parse_document(doc)
+    with pytest.raises(parsing.InvalidWebApp) as caught:
+        parsing.parse_document(doc)
     assert {p.field for p in caught.value.problems} == {"spec.replicas", "spec.port"}
 
 
 def test_wrong_kind_and_api_version_are_named() -> None:
     doc = {**cases.webapp(), "kind": "Deployment", "apiVersion": "apps/v1"}
-    with pytest.raises(spec.InvalidWebApp) as caught:
-        spec.parse_document(doc)
+    with pytest.raises(parsing.InvalidWebApp) as caught:
+        parsing.parse_document(doc)
     assert {p.field for p in caught.value.problems} == {"kind", "apiVersion"}
 
 
 def test_strings_are_not_silently_turned_into_numbers() -> None:
     # The apiserver refuses "8080" for an integer field; so must the Docker twin.
-    with pytest.raises(spec.InvalidWebApp):
-        spec.parse_spec({"image": "x", "port": "8080"})
+    with pytest.raises(parsing.InvalidWebApp):
+        parsing.parse_spec({"image": "x", "port": "8080"})
 
 
 @pytest.mark.parametrize(("text", "value"), [

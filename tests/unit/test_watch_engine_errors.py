@@ -6,7 +6,6 @@ gives (a 500, a container removed between list and inspect, a 409); the clock is
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,14 +14,14 @@ import docker.errors
 import pytest
 import yaml
 
-from reconcile_lab import spec
-from reconcile_lab.imperative import command, engine, plan
+from reconcile_lab import parsing, spec
+from reconcile_lab.imperative import containers, engine, watching
 
 APP = {"apiVersion": spec.API_VERSION, "kind": spec.KIND, "metadata": {"name": "web"},
        "spec": {"image": "reconcile-lab/hello:v1", "replicas": 1}}
 
 
-def attrs(want: plan.Container) -> dict[str, Any]:
+def attrs(want: containers.Container) -> dict[str, Any]:
     """The inspect JSON of a running container made from ``want``."""
     return {"Id": "c0ffee", "Name": f"/{want.name}",
             "Config": {"Image": want.image, "Labels": want.labels,
@@ -52,11 +51,11 @@ class Collection:
 class Client:
     """Only what observe() calls: a plan that has nothing to do runs no step."""
 
-    def __init__(self, containers: list[Any], app: spec.WebApp) -> None:
-        (want,) = plan.desired(app)
+    def __init__(self, answers: list[Any], app: spec.WebApp) -> None:
+        (want,) = containers.desired(app)
         steady = [Model(want.name, attrs(want))]
-        self.containers = Collection(iter(c if c is not None else steady for c in containers))
-        network = Model(want.network, {"Labels": {plan.LABEL_APP: want.app}})
+        self.containers = Collection(iter(c if c is not None else steady for c in answers))
+        network = Model(want.network, {"Labels": {containers.LABEL_APP: want.app}})
         self.networks = Collection(iter(lambda: [network], None))
 
     def close(self) -> None:
@@ -77,13 +76,12 @@ def watch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("RECONCILE_LAB_STATE", str(tmp_path / "state"))
     path = tmp_path / "app.yaml"
     path.write_text(yaml.safe_dump(APP))
-    app = spec.parse_document(APP)
+    app = parsing.parse_document(APP)
 
     def run(*answers: Any, polls: int) -> list[float]:
         # Each poll observes twice when it has nothing to do (before and after): None is an
         # answer in sync, an exception is what the engine answers instead.
         client = Client(list(answers), app)
-        monkeypatch.setattr(command, "connect", lambda: engine.Engine(client, socket="/fake.sock"))
         slept: list[float] = []
 
         def sleep(seconds: float) -> None:
@@ -91,10 +89,9 @@ def watch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
             if len(slept) == polls:
                 raise KeyboardInterrupt
 
-        monkeypatch.setattr(command.time, "sleep", sleep)
-        args = argparse.Namespace(filename=[str(path)], interval=1.0, timeout=None,
-                                  metrics_port=0, metrics_file=None)
-        assert command._watch(args, [app]) == command.OK
+        monkeypatch.setattr(watching.time, "sleep", sleep)
+        watching.watch([str(path)], [app], interval=1.0, timeout=None,
+                       connect=lambda: engine.Engine(client, socket="/fake.sock"))
         return slept
 
     return run
@@ -115,6 +112,6 @@ def test_engine_errors_are_reported_and_the_watch_goes_on_with_a_bounded_backoff
 
 
 def test_backoff_is_the_interval_without_errors_and_never_below_it() -> None:
-    assert command.backoff(2.0, 0) == 2.0
-    assert command.backoff(45.0, 3) == 45.0  # an interval longer than the cap stays
-    assert command.backoff(0.5, 100) == command.MAX_BACKOFF
+    assert watching.backoff(2.0, 0) == 2.0
+    assert watching.backoff(45.0, 3) == 45.0  # an interval longer than the cap stays
+    assert watching.backoff(0.5, 100) == watching.MAX_BACKOFF

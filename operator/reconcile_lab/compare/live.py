@@ -19,7 +19,7 @@ import yaml
 from rich.console import Console
 from rich.live import Live
 
-from reconcile_lab import spec
+from reconcile_lab import parsing
 from reconcile_lab.compare import probes, view
 
 TWIN_METRICS = "http://127.0.0.1:8001/metrics"
@@ -31,7 +31,7 @@ def _files_desired(files: list[str]) -> dict[str, int]:
     for path in files:
         for doc in yaml.safe_load_all(Path(path).read_text()):
             if doc:
-                app = spec.parse_document(doc, source=path)
+                app = parsing.parse_document(doc, source=path)
                 desired[app.name] = app.spec.replicas
     return desired
 
@@ -99,7 +99,7 @@ class Reader:
             try:
                 desired.update(_files_desired(self.files))
                 sources.append(", ".join(self.files))
-            except (OSError, yaml.YAMLError, spec.InvalidWebApp) as e:
+            except (OSError, yaml.YAMLError, parsing.InvalidWebApp) as e:
                 sources.append(f"(cannot read the files: {str(e).splitlines()[0]})")
         return {"docker": view.from_containers(containers, desired),
                 "docker_actions": view.from_docker_events(events), "docker_repairs": repairs,

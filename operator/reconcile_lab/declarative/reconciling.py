@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple, Protocol
 
-from reconcile_lab import spec as specs
+from reconcile_lab import parsing
 from reconcile_lab.declarative import render, status
 
 KINDS = ("Deployment", "Service")
@@ -133,8 +133,8 @@ async def reconcile(
     spec_changed = old_status.get("observedGeneration") != generation
 
     try:
-        spec = specs.parse_spec(webapp.get("spec"), name=name)
-    except specs.InvalidWebApp as e:
+        spec = parsing.parse_spec(webapp.get("spec"), name=name)
+    except parsing.InvalidWebApp as e:
         # The CRD schema normally refuses this; an old CRD may not. Retrying cannot help.
         refusal = [status.Problem(status.Reason.INVALID_SPEC, "; ".join(map(str, e.problems)))]
         new = status.compute(name=name, generation=generation, desired_replicas=0,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from reconcile_lab.cluster import probing
-from reconcile_lab.imperative import plan
+from reconcile_lab.imperative import containers
 from reconcile_lab.workshop.exercises import INSTANCE, LABEL_APP, State
 
 OPERATOR_HEALTH = "http://127.0.0.1:8080/healthz"  # `operator run|start`'s default liveness
@@ -54,28 +54,20 @@ def _docker(*args: str) -> subprocess.CompletedProcess[str]:
                           check=False)
 
 
-def _in(labels: dict[str, str] | None, app: str, namespace: str) -> bool:
-    """The Docker twin's ownership (imperative/engine.py): app and namespace labels; none for
-    the namespace means the default one (made by an older kit)."""
-    labels = labels or {}
-    return labels.get(LABEL_APP) == app and labels.get(plan.LABEL_NAMESPACE,
-                                                       plan.DEFAULT_NAMESPACE) == namespace
-
-
 def _docker_side(app: str, namespace: str) -> dict[str, Any]:
     try:
         ids = _docker("ps", "-aq", "--filter", f"label={LABEL_APP}={app}")
         if ids.returncode != 0:
             return {"docker_error": ids.stderr.strip()[:300]}
-        containers = [c for c in (json.loads(_docker("inspect", *ids.stdout.split()).stdout)
-                                  if ids.stdout.split() else [])
-                      if _in((c.get("Config") or {}).get("Labels"), app, namespace)]
-        network = _docker("network", "inspect", plan.docker_name(app, namespace))
+        owned = [c for c in (json.loads(_docker("inspect", *ids.stdout.split()).stdout)
+                             if ids.stdout.split() else [])
+                 if containers.owned((c.get("Config") or {}).get("Labels"), app, namespace)]
+        network = _docker("network", "inspect", containers.docker_name(app, namespace))
         ours = network.returncode == 0 and any(
-            _in(n.get("Labels"), app, namespace) for n in json.loads(network.stdout))
+            containers.owned(n.get("Labels"), app, namespace) for n in json.loads(network.stdout))
     except (OSError, subprocess.TimeoutExpired, ValueError) as e:
         return {"docker_error": str(e)[:300]}
-    return {"containers": tuple(containers), "network": ours}
+    return {"containers": tuple(owned), "network": ours}
 
 
 def _operator_running() -> bool | None:
