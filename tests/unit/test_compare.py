@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -355,19 +353,18 @@ def test_the_view_reads_the_twins_metrics_and_says_when_an_engine_is_down() -> N
 
 def test_a_containers_main_process_is_the_one_whose_parent_is_outside_its_cgroup(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from reconcile_lab.cluster import hostchanges, realnode
+    from reconcile_lab.cluster import hostchanges, nodeprocs, realnode
 
-    child = subprocess.Popen(["sleep", "30"])  # a process of the "container" with its parent in it
-    try:
-        cgroup = tmp_path / "kubepods" / "pod1" / "cri-containerd-abc123.scope"
-        cgroup.mkdir(parents=True)
-        (cgroup / "cgroup.procs").write_text(f"{child.pid}\n{os.getpid()}\n")
-        monkeypatch.setattr(hostchanges, "cgroup_dirs", lambda: [tmp_path])
-        pod = {"status": {"containerStatuses": [{"containerID": "containerd://abc123"}]}}
-        assert realnode.container_pid(pod) == os.getpid()
-        assert realnode.container_pid({"status": {"containerStatuses": [
-            {"containerID": "containerd://other"}]}}) is None
-        assert realnode.container_pid({"status": {}}) is None  # not started yet
-    finally:
-        child.kill()
-        child.wait()
+    # 210 (the entry point, started by the shim 50) runs 120 (a reused, lower PID) and 300.
+    parents = {210: 50, 120: 210, 300: 210}
+    cgroup = tmp_path / "kubepods" / "pod1" / "cri-containerd-abc123.scope"
+    cgroup.mkdir(parents=True)
+    (cgroup / "cgroup.procs").write_text("120\n210\n300\n")
+    (tmp_path / "kubepods" / "cgroup.procs").write_text("50\n")
+    monkeypatch.setattr(hostchanges, "cgroup_dirs", lambda: [tmp_path])
+    monkeypatch.setattr(nodeprocs, "parent", parents.get)
+    pod = {"status": {"containerStatuses": [{"containerID": "containerd://abc123"}]}}
+    assert realnode.container_pid(pod) == 210
+    assert realnode.container_pid({"status": {"containerStatuses": [
+        {"containerID": "containerd://other"}]}}) is None
+    assert realnode.container_pid({"status": {}}) is None  # not started yet
