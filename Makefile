@@ -14,6 +14,8 @@ NODES ?= both
 IMG ?= reconcile-lab/operator:dev
 PYTEST_ARGS ?=
 OUT ?= out/compare
+COMPARE_ARGS ?=
+WATCH_ARGS ?=
 PROMETHEUS_ADDR ?= 127.0.0.1:9090
 PNG ?= out/reconciliation.png
 BENCH_DIR ?= bench
@@ -46,11 +48,11 @@ demo: deps ## Bring everything up and show both engines making one WebApp true.
 
 .PHONY: compare
 compare: deps engine image control-plane ## Measure both engines side by side (QUICK=1: a short subset); writes OUT=out/compare.
-	$(RL) compare --out $(OUT) $(if $(QUICK),--quick,)
+	$(RL) compare --out $(OUT) $(if $(QUICK),--quick,) $(COMPARE_ARGS)
 
 .PHONY: watch
-watch: deps ## Live view of both engines side by side (Ctrl-C to quit).
-	$(RL) watch
+watch: deps ## Live view of both engines side by side (Ctrl-C to quit; WATCH_ARGS=--help).
+	$(RL) watch $(WATCH_ARGS)
 
 .PHONY: test
 test: deps engine image control-plane ## Run every test: unit, then integration on a real cluster and Docker.

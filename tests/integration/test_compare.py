@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from reconcile_lab.cluster import realnode
 from reconcile_lab.compare import report, scenarios
 from tests import cases
 from tests.conftest import Cluster, Operator
+from tests.integration.test_makefile import Foreground, make
 
 pytestmark = [pytest.mark.realnode]
 
@@ -46,7 +48,7 @@ def _swarm_state() -> str:
 
 
 def _compare(cluster: Cluster, operator: Operator, tmp_path_factory: pytest.TempPathFactory,
-             *args: str) -> dict[str, Any]:
+             *args: str, quick: bool = False) -> dict[str, Any]:
     """One `reconcile-lab compare` run on the test run's cluster, whose own operator (it
     watches every namespace) is stopped meanwhile: one operator per WebApp is measured."""
     if not realnode.node_ready(cluster.kubeconfig):
@@ -59,9 +61,9 @@ def _compare(cluster: Cluster, operator: Operator, tmp_path_factory: pytest.Temp
     operator.kill(signal.SIGTERM)
     try:
         started = time.monotonic()
-        done = subprocess.run([*RL, "compare", "--kubeconfig", str(cluster.kubeconfig),
-                               "--out", str(out), *args], env=_env(state), capture_output=True,
-                              text=True, timeout=400, check=False)
+        compare_args = shlex.join(["--kubeconfig", str(cluster.kubeconfig), *args])
+        done = make("compare", *(["QUICK=1"] if quick else []), f"OUT={out}",
+                    f"COMPARE_ARGS={compare_args}", env=_env(state), timeout=400, ok=False)
         seconds = time.monotonic() - started
     finally:
         operator.start()
@@ -76,7 +78,7 @@ def _compare(cluster: Cluster, operator: Operator, tmp_path_factory: pytest.Temp
 def quick(cluster: Cluster, operator: Operator, docker_engine: Any,
           tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """One `compare --quick` run for the whole module."""
-    return _compare(cluster, operator, tmp_path_factory, "--quick")
+    return _compare(cluster, operator, tmp_path_factory, quick=True)
 
 
 @pytest.fixture(scope="module")
@@ -251,12 +253,10 @@ def test_watch_once_shows_the_webapp_and_the_operators_events(
 
 @pytest.mark.docker
 def test_watch_stops_cleanly_on_ctrl_c(tmp_path: Path, docker_engine: Any) -> None:
-    proc = subprocess.Popen([*RL, "watch", "--interval", "0.5", "--kubeconfig",
-                             str(tmp_path / "none.yaml")], env=_env(tmp_path / "state"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watch = Foreground("watch", f"WATCH_ARGS=--interval 0.5 --kubeconfig {tmp_path / 'none.yaml'}",
+                       log=tmp_path / "watch.log", env=_env(tmp_path / "state"))
     time.sleep(3)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=15)
-    assert proc.returncode == 0, err
-    assert "Traceback" not in err and "watch: stopped" in err
+    watch.ctrl_c(timeout=15)
+    out = watch.output()
+    assert "Traceback" not in out and "watch: stopped" in out, out
     assert "no cluster: no kubeconfig" in out

@@ -80,7 +80,7 @@ def test_every_target_help_and_the_docs_name_is_run_by_a_test() -> None:
     assert not {(doc, t) for doc, t in named if t not in shown}, "docs name unknown targets"
     for target, where in RUN_BY.items():
         text = (REPO / where).read_text()
-        assert re.search(rf'(make|make_argv)\((.|\n)*?"{re.escape(target)}"', text) or (
+        assert re.search(rf'(make|make_argv|Foreground)\((.|\n)*?"{re.escape(target)}"', text) or (
             where == ".ci/run" and f"make {target}\n" in text), f"{where} does not run {target}"
 
 
@@ -209,7 +209,8 @@ class Foreground:
             return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
-            raise AssertionError(f"still running {timeout}s after Ctrl-C:\n{self.output()}") from None
+            raise AssertionError(f"still running {timeout}s after Ctrl-C:\n"
+                                 f"{self.output()}") from None
 
 
 def test_run_reconciles_in_the_foreground_until_ctrl_c(kwok_cluster: Cluster,
