@@ -4,7 +4,8 @@ A target that exits 0 and does nothing is the failure looked for here (the Makef
 once handed kubectl a `--`, and install, uninstall, deploy and undeploy printed kubectl's help).
 They run on the tests' own kwok cluster, in the tests' own state dir, with this Python
 environment (`-o deps`: never (re)build an environment from a test). Slow or machine-wide
-targets (demo, compare, bench, test*, cluster, down, run, grafana, docker-build) are left out.
+targets (demo, compare, bench, test*, cluster, down, run, grafana) are left out;
+docker-build runs in test_incluster.py.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from reconcile_lab import cli
-from reconcile_lab.cluster import providers
+from reconcile_lab.cluster import images, providers
 from reconcile_lab.declarative import permissions
 from tests.conftest import Cluster
 
@@ -91,6 +92,11 @@ def test_install_deploy_undeploy_uninstall_do_their_jobs(kwok_cluster: Cluster) 
     assert crd is not None and any(c["type"] == "Established" and c["status"] == "True"
                                    for c in crd["status"]["conditions"])
 
+    # deploy loads IMG from the Docker engine into the nodes: any local image will do here
+    # (test_incluster.py runs the real one).
+    images.build(progress=print)
+    subprocess.run(["docker", "tag", images.image("v1"), "reconcile-lab/operator:make-test"],
+                   check=True)
     make("deploy", "IMG=reconcile-lab/operator:make-test")
     assert all(deployed_objects(cluster).values()), deployed_objects(cluster)
     deployment = cluster.get("deployment", permissions.NAME, permissions.NAMESPACE)
@@ -100,6 +106,8 @@ def test_install_deploy_undeploy_uninstall_do_their_jobs(kwok_cluster: Cluster) 
 
     make("undeploy")
     assert not any(deployed_objects(cluster).values()), deployed_objects(cluster)
+    subprocess.run(["docker", "image", "rm", "reconcile-lab/operator:make-test"], check=False,
+                   capture_output=True)
 
     make("uninstall")
     assert cluster.get("crd", CRD) is None
