@@ -22,6 +22,10 @@ SOURCE_LABEL = "reconcile-lab.dev/source"  # the same label the demo images carr
 APP_DIR = "/opt/reconcile-lab/app"
 SITE_DIR = "/opt/reconcile-lab/site"
 USER = "65532:65532"  # deploy/operator.yaml's runAsUser: restricted pod security
+# A name for that user (as distroless images have): kopf asks getpass.getuser() for its
+# identity, and Python's pwd lookup fails for a uid that /etc/passwd lacks.
+NONROOT_USER = ("nonroot:x:65532:65532:nonroot:/home/nonroot:/usr/sbin/nologin",
+                "nonroot:x:65532:")
 # What the image needs beyond Debian's Essential set: the interpreter and its standard library.
 BASE_PACKAGES = ("python3",)
 # Documentation, manual pages and translations are never read in a pod.
@@ -125,6 +129,10 @@ def mmdebstrap_argv(release: Release, *, arch: str, sources: Sequence[str],
     argv += [f"--aptopt={opt}" for opt in apt_opts]
     argv += [f"--dpkgopt=path-exclude={p}" for p in DPKG_EXCLUDES]
     argv += [f"--dpkgopt=path-include={p}" for p in DPKG_KEEP]
+    passwd, group = NONROOT_USER
+    argv.append(f"--customize-hook=echo '{passwd}' >> \"$1/etc/passwd\" && "
+                f"echo '{group}' >> \"$1/etc/group\" && mkdir -p \"$1/home/nonroot\" && "
+                f"chown {USER} \"$1/home/nonroot\"")
     return [*argv, release.codename, output, *sources]
 
 
