@@ -100,8 +100,16 @@ def test_the_pod_reconciles_a_webapp_with_the_shipped_rbac(in_cluster: Cluster,
              what="the operator pod to create the Deployment and the Service")
     pods = ready_pods(cluster, namespace, "hello", 2)
     answering(PORT, {p["metadata"]["name"] for p in pods})
-    cluster.kubectl("wait", "-n", namespace, "webapp/hello", "--for=condition=Ready",
-                    "--timeout=60s")
+    ready = cluster.kubectl("wait", "-n", namespace, "webapp/hello", "--for=condition=Ready",
+                            "--timeout=60s", timeout=90, check=False)
+
+    log = cluster.kubectl("logs", "-n", NS, f"deployment/{permissions.NAME}").stdout
+    denied = [line for line in log.splitlines() if "403" in line or "Forbidden" in line
+              or "forbidden" in line]
+    assert not denied, "the shipped RBAC lacks a permission:\n" + "\n".join(denied[:3])
+    assert ready.returncode == 0, f"WebApp hello is not Ready: {ready.stderr}"
+    assert any(_about(line, namespace, "hello") for line in log.splitlines()), \
+        f"no line of the pod's log is about {namespace}/hello:\n{log[-2000:]}"
 
     # The pod's own metrics, through its Service: it saw this WebApp's replicas ready.
     def ready_replicas() -> float | None:
@@ -115,12 +123,6 @@ def test_the_pod_reconciles_a_webapp_with_the_shipped_rbac(in_cluster: Cluster,
 
     assert wait_for(lambda: ready_replicas() == 2, timeout=30, interval=0.5,
                     what="the pod's /metrics to report 2 ready replicas of hello")
-
-    log = cluster.kubectl("logs", "-n", NS, f"deployment/{permissions.NAME}").stdout
-    denied = [line for line in log.splitlines() if "403" in line or "Forbidden" in line]
-    assert not denied, "the shipped RBAC lacks a permission:\n" + "\n".join(denied[:5])
-    assert any(_about(line, namespace, "hello") for line in log.splitlines()), \
-        f"no line of the pod's log is about {namespace}/hello:\n{log[-2000:]}"
 
 
 def _about(line: str, namespace: str, name: str) -> bool:
