@@ -37,7 +37,7 @@ Enabled: no
 """
 
 ONE_LINE = """\
-deb [arch=amd64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://mirror.example/debian bookworm main
+deb [ arch=amd64 signed-by=/usr/share/keyrings/debian.gpg ] http://mirror.example/debian bookworm main
 deb http://mirror.example/debian trixie main
 deb https://third-party.example/apt cloud-sdk-bookworm main
 # deb http://mirror.example/debian bookworm-backports main
