@@ -256,6 +256,15 @@ def build(image: str, *, progress: Progress, force: bool = False) -> None:
     if not force and label(image) == source:
         progress(f"operator image {image}: present (built from these sources)")
         return
+    same = subprocess.run(["docker", "images", "-q", "--filter",
+                           f"label={imagerecipes.SOURCE_LABEL}={source}"],
+                          capture_output=True, text=True, check=False).stdout.split()
+    if not force and same:  # built from these sources under another name
+        old = image_id(image)
+        _run(["docker", "tag", same[0], image], what="docker tag")
+        _drop_replaced(old, image)
+        progress(f"operator image {image}: tagged {same[0][:12]}, built from these sources")
+        return
     work_dir().mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="context-", dir=work_dir()) as scratch:
         ctx = Path(scratch)
