@@ -180,11 +180,12 @@ run: deps install ## Run the operator locally, in the foreground, against the cl
 	$(RL) operator run $(OPERATOR_ARGS)
 
 .PHONY: docker-build
-docker-build: engine ## Build the operator image IMG (needs a registry for its base image).
-	docker build -f deploy/Dockerfile -t $(IMG) .
+docker-build: engine ## Build the operator image IMG offline: Debian base by mmdebstrap, wheels by pip, no registry.
+	$(RL) image build --operator --tag $(IMG)
 
 .PHONY: deploy
-deploy: install ## Run the operator in the cluster: least-privilege RBAC, Deployment, metrics Service.
+deploy: install ## Run the operator IMG in the cluster (loads it into the nodes; never pulled): RBAC, Deployment, metrics Service.
+	$(RL) image load $(IMG)
 	$(KUBECTL) apply -f deploy/rbac.yaml
 	sed 's|image: reconcile-lab/operator:dev|image: $(IMG)|' deploy/operator.yaml | $(KUBECTL) apply -f -
 

@@ -43,7 +43,7 @@ RUN_BY: dict[str, str] = {
                     "tests/integration/test_user_shell.py"),
     **dict.fromkeys(("compare", "watch"), "tests/integration/test_compare.py"),
     **dict.fromkeys(("bench", "bench-drift"), "tests/integration/test_bench_smoke.py"),
-    "docker-build": "tests/integration/test_in_cluster_operator.py",
+    "docker-build": "tests/integration/test_incluster.py",
     **dict.fromkeys(("lint", "test-chaos"), ".ci/run"),
 }
 
@@ -176,6 +176,11 @@ def test_install_deploy_undeploy_uninstall_do_their_jobs(kwok_cluster: Cluster) 
     assert crd is not None and any(c["type"] == "Established" and c["status"] == "True"
                                    for c in crd["status"]["conditions"])
 
+    # deploy loads IMG from the Docker engine into the nodes: any local image will do here
+    # (test_incluster.py runs the real one).
+    images.build(progress=print)
+    subprocess.run(["docker", "tag", images.image("v1"), "reconcile-lab/operator:make-test"],
+                   check=True)
     make("deploy", "IMG=reconcile-lab/operator:make-test")
     assert all(deployed_objects(cluster).values()), deployed_objects(cluster)
     deployment = cluster.get("deployment", permissions.NAME, permissions.NAMESPACE)
@@ -185,6 +190,8 @@ def test_install_deploy_undeploy_uninstall_do_their_jobs(kwok_cluster: Cluster) 
 
     make("undeploy")
     assert not any(deployed_objects(cluster).values()), deployed_objects(cluster)
+    subprocess.run(["docker", "image", "rm", "reconcile-lab/operator:make-test"], check=False,
+                   capture_output=True)
 
     make("uninstall")
     assert cluster.get("crd", CRD) is None

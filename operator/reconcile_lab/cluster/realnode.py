@@ -372,6 +372,21 @@ def container_pid(pod: Mapping[str, Any], index: int = 0) -> int | None:
     return None
 
 
+# --- images ---------------------------------------------------------------------------------
+
+
+def load_images(names: list[str], *, cluster_dir: Path, progress: Progress) -> None:
+    """Images from the Docker engine into the running node's containerd; pods that use them
+    start with no pull (their imagePullPolicy says Never or IfNotPresent)."""
+    if not is_running():
+        raise ClusterError("the real node is not running: there is no containerd to load "
+                           "images into.\n  fix: reconcile-lab cluster up (without --nodes kwok).")
+    started = time.monotonic()
+    progress(f"loading {', '.join(names)} into the real node's containerd")
+    nodeparts.import_docker_images(_layout(cluster_dir, progress=progress), names)
+    progress(f"loaded in {time.monotonic() - started:.1f}s")
+
+
 # --- describing -----------------------------------------------------------------------------
 
 
