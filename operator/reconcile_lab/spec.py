@@ -213,6 +213,12 @@ class Rollout(_Model):
         default=0, ge=0, le=100,
         description="Instances that may be missing below the desired count during a rollout.",
     )
+    drainSeconds: int = Field(
+        default=3, ge=0, le=20,
+        description="Seconds an instance being replaced goes on serving before it is told to "
+                    "stop, while Services stop sending it requests (a preStop sleep); 0 stops "
+                    "it at once, and requests still routed to it fail.",
+    )
 
 
 class Service(_Model):

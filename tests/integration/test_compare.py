@@ -225,6 +225,9 @@ def test_requests_during_a_rollout_are_counted_on_both_sides(
         requests = next(t for t in rollout["timelines"] if t["engine"] == engine)["requests"]
         # Real answers from both versions: the Service reached real pods through the rollout.
         assert {version for _, ok, version in requests if ok} == {"v1", "v2"}, engine
+    # Readiness, maxUnavailable 0 and a drain before each old pod stops: nothing is lost.
+    operator = found[("rollout", "operator")]
+    assert operator.failed == 0, f"{operator.failed} of {operator.requests} requests failed"
     table = (crash_and_rollout["out"] / "comparison.md").read_text()
     assert "n/a (simulated pods)" not in table
 

@@ -25,6 +25,17 @@ def test_deployment_follows_the_spec() -> None:
     assert d["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
 
 
+def test_a_replaced_instance_drains_before_it_stops_unless_told_not_to() -> None:
+    def container(**rollout: int) -> dict[str, object]:
+        d = render.deployment(OWNER, _spec(rollout=rollout) if rollout else _spec())
+        c: dict[str, object] = d["spec"]["template"]["spec"]["containers"][0]
+        return c
+
+    assert container()["lifecycle"] == {"preStop": {"sleep": {"seconds": 3}}}
+    assert container(drainSeconds=7)["lifecycle"] == {"preStop": {"sleep": {"seconds": 7}}}
+    assert "lifecycle" not in container(drainSeconds=0)
+
+
 def test_children_are_owned_and_labelled() -> None:
     for child in render.children(OWNER, _spec()):
         meta = child["metadata"]

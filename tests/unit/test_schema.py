@@ -51,5 +51,5 @@ def test_defaults_and_bounds_reach_the_schema() -> None:
     assert props["replicas"]["default"] == 1 and props["replicas"]["minimum"] == 0
     assert props["port"]["maximum"] == 65535
     assert props["env"]["x-kubernetes-list-map-keys"] == ["name"]
-    assert props["rollout"]["default"] == {"maxSurge": 1, "maxUnavailable": 0}
+    assert props["rollout"]["default"] == {"maxSurge": 1, "maxUnavailable": 0, "drainSeconds": 3}
     assert props["resources"]["x-kubernetes-validations"]

@@ -100,6 +100,10 @@ def container(spec: specs.WebAppSpec) -> dict[str, Any]:
             "runAsNonRoot": True,
         },
     }
+    if spec.rollout.drainSeconds:
+        # Endpoints and every node's proxy learn of a terminating pod a moment after it is
+        # told to stop; serving meanwhile is what makes a rollout lose no request.
+        out["lifecycle"] = {"preStop": {"sleep": {"seconds": spec.rollout.drainSeconds}}}
     if spec.healthCheck is not None:
         out["readinessProbe"] = _probe(spec.healthCheck, spec.port)
         # Liveness waits longer than readiness: restarting is the bigger hammer.
