@@ -16,6 +16,10 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+# What the benchmarks and drills write themselves: a run that has already written them is
+# still a run of the committed code.
+OUTPUTS = ("bench/data", "bench/RESULTS.md", "bench/convergence.png", "docs/data",
+           "docs/reliability.md")
 
 
 def _git(*args: str) -> str:
@@ -24,9 +28,10 @@ def _git(*args: str) -> str:
 
 
 def commit() -> tuple[str, bool]:
-    """The short commit of HEAD, and whether tracked files differ from it."""
-    return _git("rev-parse", "--short", "HEAD") or "unknown", bool(
-        _git("status", "--porcelain", "--untracked-files=no"))
+    """The short commit of HEAD, and whether tracked files other than the outputs differ."""
+    return _git("rev-parse", "--short", "HEAD") or "unknown", bool(_git(
+        "status", "--porcelain", "--untracked-files=no", "--", ".",
+        *(f":(exclude){path}" for path in OUTPUTS)))
 
 
 def cpu_model() -> str:
