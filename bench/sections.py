@@ -105,7 +105,8 @@ def _operator_extras(conv: Mapping[str, Any], biggest: int) -> list[str]:
                 and r["n"] == biggest and r.get("repeat") == op.get("repeat")), None)
     own = op["own_writes"]
     children = sum(v for k, v in own.items() if k.split("/")[0] in ("Deployment", "Service"))
-    other = sum(own.values()) - children
+    status = sum(v for k, v in own.items() if k.endswith("/status"))
+    other = sum(own.values()) - children - status
     events = op["writes"].get("events", 0) - (raw["writes"].get("events", 0) if raw else 0)
     idle = op["idle"]
     idle_mine = sum(v for k, v in idle["writes"].items() if k in summaries.MINE)
@@ -114,8 +115,9 @@ def _operator_extras(conv: Mapping[str, Any], biggest: int) -> list[str]:
         f"### The operator at N={biggest} (first repeat)",
         "",
         f"- Writes by the operator (`reconcile_lab_writes_total`): {children:.0f} on children, "
-        f"{other:.0f} others (status) → **{(children + other) / biggest:.2f} writes per WebApp, "
-        f"{other / biggest:.2f} beyond the children**; plus {max(events, 0) / biggest:.2f} "
+        f"{status:.0f} status patches, {other:.0f} others → **"
+        f"{(children + status + other) / biggest:.2f} writes per WebApp, "
+        f"{(status + other) / biggest:.2f} beyond the children**; plus {max(events, 0) / biggest:.2f} "
         "Events per WebApp more than the raw run's (posted by kopf).",
         f"- Idle for {idle['seconds']:.0f} s with {biggest} WebApps: "
         f"{sum(idle['own_writes'].values()):.0f} operator writes; "
