@@ -14,6 +14,8 @@ NODES ?= both
 IMG ?= reconcile-lab/operator:dev
 PYTEST_ARGS ?=
 OUT ?= out/compare
+COMPARE_ARGS ?=
+WATCH_ARGS ?=
 PROMETHEUS_ADDR ?= 127.0.0.1:9090
 PNG ?= out/reconciliation.png
 BENCH_DIR ?= bench
@@ -53,11 +55,11 @@ demo: deps ## Bring everything up and show both engines making one WebApp true.
 
 .PHONY: compare
 compare: deps engine image control-plane ## Measure both engines side by side (QUICK=1: a short subset); writes OUT=out/compare.
-	$(RL) compare --out $(OUT) $(if $(QUICK),--quick,)
+	$(RL) compare --out $(OUT) $(if $(QUICK),--quick,) $(COMPARE_ARGS)
 
 .PHONY: watch
-watch: deps ## Live view of both engines side by side (Ctrl-C to quit).
-	$(RL) watch
+watch: deps ## Live view of both engines side by side (Ctrl-C to quit; WATCH_ARGS=--help).
+	$(RL) watch $(WATCH_ARGS)
 
 .PHONY: test
 test: deps engine image control-plane ## Run every test: unit, then integration on a real cluster and Docker.
@@ -201,11 +203,12 @@ run: deps install ## Run the operator locally, in the foreground, against the cl
 	$(RL) operator run $(OPERATOR_ARGS)
 
 .PHONY: docker-build
-docker-build: engine ## Build the operator image IMG (needs a registry for its base image).
-	docker build -f deploy/Dockerfile -t $(IMG) .
+docker-build: engine ## Build the operator image IMG offline: Debian base by mmdebstrap, wheels by pip, no registry.
+	$(RL) image build --operator --tag $(IMG)
 
 .PHONY: deploy
-deploy: install ## Run the operator in the cluster: least-privilege RBAC, Deployment, metrics Service.
+deploy: install ## Run the operator IMG in the cluster (loads it into the nodes; never pulled): RBAC, Deployment, metrics Service.
+	$(RL) image load $(IMG)
 	$(KUBECTL) apply -f deploy/rbac.yaml
 	sed 's|image: reconcile-lab/operator:dev|image: $(IMG)|' deploy/operator.yaml | $(KUBECTL) apply -f -
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from reconcile_lab import __version__, paths, schema
-from reconcile_lab.cluster import building, dockerd, images, probing, providers
+from reconcile_lab.cluster import building, dockerd, images, operatorimage, probing, providers
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 REPO = Path(__file__).resolve().parents[2]
@@ -119,7 +119,18 @@ def cmd_engine_up(args: argparse.Namespace) -> int:
 
 def cmd_image_build(args: argparse.Namespace) -> int:
     dockerd.ensure(progress=_say)
-    images.build(progress=_say, force=args.force)
+    if args.operator:
+        from reconcile_lab.declarative import permissions
+
+        operatorimage.build(args.tag or permissions.IMAGE, progress=_say, force=args.force)
+    else:
+        images.build(progress=_say, force=args.force)
+    return EXIT_OK
+
+
+def cmd_image_load(args: argparse.Namespace) -> int:
+    dockerd.ensure(progress=_say)
+    providers.load_images(args.images, progress=_say)
     return EXIT_OK
 
 
@@ -170,6 +181,7 @@ def cmd_manifests(args: argparse.Namespace) -> int:
 
 
 # --- the parser -----------------------------------------------------------------------------
+
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -256,10 +268,39 @@ def build_parser() -> argparse.ArgumentParser:
     engine.add_argument("action", choices=["up"])
     engine.set_defaults(func=cmd_engine_up)
 
-    image = sub.add_parser("image", help="build the demo image reconcile-lab/hello:v1 and :v2")
-    image.add_argument("action", choices=["build"])
-    image.add_argument("--force", action="store_true", help="rebuild even when present")
-    image.set_defaults(func=cmd_image_build)
+    image = sub.add_parser(
+        "image", help="build the demo and operator images offline; load them into the nodes",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=_help(f"""
+            Images without a registry: nothing is ever pulled.
+
+            build             the demo image {images.image("v1")} and :v2, FROM scratch with
+                              Debian's static busybox
+            build --operator  the operator's image (make docker-build): a minimal Debian of this
+                              host's release with python3, made by mmdebstrap from the host's apt
+                              sources (mmdebstrap is apt-get installed once) and `docker import`ed;
+                              the operator's dependencies downloaded by pip on the host and
+                              installed with --no-index; then `docker build --network none -f
+                              deploy/Dockerfile`. Each step is skipped when its inputs did not
+                              change (a label on the image, a key in the cache).
+            load IMAGE...     copy images from the Docker engine into the cluster's nodes: the
+                              real node's containerd (kwok), or `kind load docker-image`
+
+            examples:
+              reconcile-lab image build --operator --tag reconcile-lab/operator:dev
+              reconcile-lab image load reconcile-lab/operator:dev   # make deploy does this
+        """))
+    isub = image.add_subparsers(dest="action", metavar="ACTION", required=True)
+    ib = isub.add_parser("build", help="build the demo image (or, with --operator, the operator's)")
+    ib.add_argument("--operator", action="store_true",
+                    help="the operator's image instead of the demo image")
+    ib.add_argument("--tag", default=None, help="the operator image's name (default: "
+                    "deploy/operator.yaml's, reconcile-lab/operator:dev)")
+    ib.add_argument("--force", action="store_true", help="rebuild even when present")
+    ib.set_defaults(func=cmd_image_build)
+    il = isub.add_parser("load", help="copy images from the Docker engine into the cluster's nodes")
+    il.add_argument("images", nargs="+", metavar="IMAGE")
+    il.set_defaults(func=cmd_image_load)
 
     manifests = sub.add_parser("manifests",
                                help="generate crds/ and deploy/ (RBAC, operator) from the code")

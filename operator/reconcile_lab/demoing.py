@@ -8,6 +8,8 @@ A script of the commands a person would type: it calls the CLI and kubectl, it d
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -56,12 +58,40 @@ class Demo:
         return result.stdout
 
     def ready_pods(self) -> list[str]:
-        pods = json.loads(self.kubectl("get", "pods", "-n", NAMESPACE, "-l",
-                                       f"app.kubernetes.io/name={APP}", "-o", "json", show=False))
-        return sorted(p["metadata"]["name"] for p in pods["items"]
+        return sorted(p["metadata"]["name"] for p in self.pods()
                       if not p["metadata"].get("deletionTimestamp")
                       and any(c["type"] == "Ready" and c["status"] == "True"
                               for c in p.get("status", {}).get("conditions", [])))
+
+    def pods(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = json.loads(self.kubectl(
+            "get", "pods", "-n", NAMESPACE, "-l", f"app.kubernetes.io/name={APP}", "-o", "json",
+            show=False))["items"]
+        return items
+
+    def kill_one_pod(self, real: bool) -> tuple[str, tuple[str, str]]:
+        """The fault on Kubernetes: on a real node the same SIGKILL `docker kill` sends, to
+        the main process of one pod's container; simulated pods have no process: delete one."""
+        victim = self.ready_pods()[0]
+        pod = next(p for p in self.pods() if p["metadata"]["name"] == victim)
+        pid = realnode.container_pid(pod) if real else None
+        if pid is None:
+            self.kubectl("delete", "pod", "-n", NAMESPACE, victim, "--wait=false")
+            return victim, ("deleted", "replaced")
+        self.say(f"$ kill -9 {pid}          # the main process of pod {victim}'s container")
+        os.kill(pid, signal.SIGKILL)
+        return victim, ("killed", "restarted in place")
+
+    def back_after(self, victim: str, killed: bool) -> bool:
+        """Three pods ready again: the victim itself, restarted (kill), or a new one (delete)."""
+        ready = self.ready_pods()
+        if len(ready) < 3:
+            return False
+        if not killed:
+            return victim not in ready
+        pod = next((p for p in self.pods() if p["metadata"]["name"] == victim), None)
+        statuses = (pod or {}).get("status", {}).get("containerStatuses") or [{}]
+        return victim in ready and int(statuses[0].get("restartCount", 0)) >= 1
 
     def running_containers(self) -> list[str]:
         out = subprocess.run(["docker", "ps", "--filter", f"label=reconcile-lab/app={APP}",
@@ -101,29 +131,28 @@ def run(*, provider: str, say: Callable[[str], None]) -> int:
     demo.rl("docker", "apply", "-f", str(EXAMPLE))
     demo.rl("docker", "status", "-f", str(EXAMPLE))
 
-    demo.step("6. One fault, both sides: an instance dies")
+    demo.step("6. One fault, both sides: an instance's process is killed")
     results: dict[str, Any] = {}
-    victim = demo.ready_pods()[0]
+    real = realnode.is_running()
+    victim, how = demo.kill_one_pod(real)
     started = time.monotonic()
-    demo.kubectl("delete", "pod", "-n", NAMESPACE, victim, "--wait=false")
     back = None
     while time.monotonic() - started < 30:
-        pods = demo.ready_pods()
-        if len(pods) >= 3 and victim not in pods:
+        if demo.back_after(victim, real):
             back = time.monotonic() - started
             break
         time.sleep(0.1)
     results["kubernetes"] = back
     containers = demo.running_containers()
-    say(f"$ docker kill {containers[0]}")
+    say(f"$ docker kill {containers[0]}          # SIGKILL to its main process")
     subprocess.run(["docker", "kill", containers[0]], capture_output=True, check=False)
     time.sleep(5)
     results["docker"] = len(demo.running_containers())
 
     demo.step("What happened")
-    k8s = (f"replaced in {results['kubernetes']:.1f}s, without anyone asking"
-           if results["kubernetes"] is not None else "not replaced within 30s")
-    say(f"  Kubernetes: pod {victim} deleted → {k8s}.")
+    k8s = (f"{how[1]} in {results['kubernetes']:.1f}s, without anyone asking"
+           if results["kubernetes"] is not None else f"not {how[1]} within 30s")
+    say(f"  Kubernetes: pod {victim} {how[0]} → {k8s}.")
     say(f"  Docker:     container {containers[0]} killed → {results['docker']}/3 running 5s "
         "later, and it stays that way until someone runs `reconcile-lab docker apply` again "
         "(or `--watch`, a polling loop).")

@@ -1,8 +1,9 @@
-"""`reconcile-lab compare --quick` and `reconcile-lab watch`, for real.
+"""`reconcile-lab compare` and `reconcile-lab watch`, for real, on both sides.
 
-The harness brings up a kwok cluster of its own (in this test's state directory), its own
-operator, and a single-node swarm on 127.0.0.1 when none is active; everything it made must be
-gone afterwards and every value in its table must come from what it measured.
+The harness measures on the test run's cluster and its real node (``--kubeconfig``: a host has
+room for one real node), with an operator of its own in a namespace of its own, and a
+single-node swarm on 127.0.0.1 when none is active; everything it made must be gone afterwards
+and every value in its table must come from what it measured.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -19,9 +21,13 @@ from typing import Any
 
 import pytest
 
+from reconcile_lab.cluster import realnode
 from reconcile_lab.compare import report, scenarios
 from tests import cases
 from tests.conftest import Cluster, Operator
+from tests.integration.test_makefile import Foreground, make
+
+pytestmark = [pytest.mark.realnode]
 
 ROOT = Path(__file__).resolve().parents[2]
 RL = [sys.executable, "-m", "reconcile_lab"]
@@ -41,17 +47,26 @@ def _swarm_state() -> str:
     return _docker("info", "--format", "{{.Swarm.LocalNodeState}}").strip()
 
 
-@pytest.fixture(scope="module")
-def quick(docker_engine: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """One `compare --quick` run for the whole module (about a minute and a half)."""
+def _compare(cluster: Cluster, operator: Operator, tmp_path_factory: pytest.TempPathFactory,
+             *args: str, quick: bool = False) -> dict[str, Any]:
+    """One `reconcile-lab compare` run on the test run's cluster, whose own operator (it
+    watches every namespace) is stopped meanwhile: one operator per WebApp is measured."""
+    if not realnode.node_ready(cluster.kubeconfig):
+        pytest.fail("no real node in this cluster: see the fall-back message of cluster up "
+                    "(run with -m 'not realnode' on a host that cannot have one)")
     out = tmp_path_factory.mktemp("compare")
     state = tmp_path_factory.mktemp("compare-state")
     swarm_before = _swarm_state()
     gwbridge_before = "docker_gwbridge" in _docker("network", "ls", "--format", "{{.Name}}")
-    started = time.monotonic()
-    done = subprocess.run([*RL, "compare", "--quick", "--out", str(out)], env=_env(state),
-                          capture_output=True, text=True, timeout=400, check=False)
-    seconds = time.monotonic() - started
+    operator.kill(signal.SIGTERM)
+    try:
+        started = time.monotonic()
+        compare_args = shlex.join(["--kubeconfig", str(cluster.kubeconfig), *args])
+        done = make("compare", *(["QUICK=1"] if quick else []), f"OUT={out}",
+                    f"COMPARE_ARGS={compare_args}", env=_env(state), timeout=400, ok=False)
+        seconds = time.monotonic() - started
+    finally:
+        operator.start()
     print(done.stderr[-4000:], file=sys.stderr)
     return {"out": out, "state": state, "done": done, "seconds": seconds,
             "swarm_before": swarm_before, "gwbridge_before": gwbridge_before,
@@ -59,17 +74,41 @@ def quick(docker_engine: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[
             if (out / "results.json").is_file() else None}
 
 
+@pytest.fixture(scope="module")
+def quick(cluster: Cluster, operator: Operator, docker_engine: Any,
+          tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One `compare --quick` run for the whole module."""
+    return _compare(cluster, operator, tmp_path_factory, quick=True)
+
+
+@pytest.fixture(scope="module")
+def crash_and_rollout(cluster: Cluster, operator: Operator, docker_engine: Any,
+                      tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The two scenarios --quick leaves out where the real node shows most: a crash, and
+    requests during a rollout; the operator and plain `docker run --restart always`."""
+    return _compare(cluster, operator, tmp_path_factory, "--scenario", "crash-one",
+                    "--scenario", "rollout", "--engine", "operator", "--engine", "restart-always")
+
+
 @pytest.mark.cluster
 @pytest.mark.docker
 @pytest.mark.slow
 def test_quick_compare_measures_who_recovers_a_killed_instance(quick: dict[str, Any]) -> None:
     assert quick["done"].returncode == 0, quick["done"].stderr[-3000:]
-    assert quick["seconds"] < 120, f"--quick took {quick['seconds']:.0f}s"
+    assert quick["seconds"] < 150, f"--quick took {quick['seconds']:.0f}s"
+    assert "its pods on the real node 'localhost'" in quick["done"].stderr
     found = report.outcomes_from_json(quick["data"])
 
+    # A real container's process got SIGKILL: the kubelet restarted it in place.
     operator = found[("kill-one", "operator")]
-    assert operator.recovered and operator.seconds is not None and operator.seconds < 5
+    assert operator.recovered and operator.seconds is not None and operator.seconds < 10
+    assert not operator.upper_bound and operator.min_ready == scenarios.REPLICAS - 1
+    assert operator.restarts is not None and operator.restarts >= 1
     assert operator.commands == 0 and operator.repair_commands == 0
+    kill = next(s for s in quick["data"]["scenarios"] if s["id"] == "kill-one")
+    faults = [c for t in kill["timelines"] for m in t["markers"] if m["kind"] == "fault"
+              for c in m["commands"]]
+    assert any(c.startswith("kill -9 <main process of pod") for c in faults), faults
 
     twin = found[("kill-one", "twin")]
     assert not twin.recovered and twin.seconds is None
@@ -107,7 +146,7 @@ def test_quick_compare_covers_create_and_a_deleted_child(quick: dict[str, Any]) 
 @pytest.mark.cluster
 @pytest.mark.docker
 @pytest.mark.slow
-def test_the_table_shows_the_measured_values_and_says_what_is_simulated(
+def test_the_table_shows_the_measured_values_from_real_processes(
         quick: dict[str, Any]) -> None:
     out: Path = quick["out"]
     table = (out / "comparison.md").read_text()
@@ -125,7 +164,8 @@ def test_the_table_shows_the_measured_values_and_says_what_is_simulated(
             assert text.startswith("✅") and f"{shown:.1f} s" in text, (engine, text)
         else:
             assert text.startswith("❌ not recovered within"), (engine, text)
-    assert "**Simulated pods.**" in table and "On kind" in table
+    assert "Simulated pods" not in table and "kwok)" not in table
+    assert "**Both sides run real processes.**" in table
     for name in ("create.png", "kill-one.png", "delete-child.png", "summary.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
         assert f"({name})" in table or name == "summary.png"
@@ -139,7 +179,7 @@ def test_the_table_shows_the_measured_values_and_says_what_is_simulated(
 @pytest.mark.cluster
 @pytest.mark.docker
 @pytest.mark.slow
-def test_compare_leaves_nothing_behind(quick: dict[str, Any]) -> None:
+def test_compare_leaves_nothing_behind(quick: dict[str, Any], cluster: Cluster) -> None:
     apps = {t["app"] for s in quick["data"]["scenarios"] for t in s["timelines"] if t["app"]}
     prefixes = {app.split("-")[0] + "-" for app in apps}
     assert len(prefixes) == 1
@@ -149,7 +189,44 @@ def test_compare_leaves_nothing_behind(quick: dict[str, Any]) -> None:
     assert _swarm_state() == quick["swarm_before"]
     if not quick["gwbridge_before"]:
         assert "docker_gwbridge" not in networks
+    # On the test run's cluster it made a namespace only, and removes it.
     assert not (quick["state"] / "compare" / "kwok" / "clusters" / "reconcile-lab").exists()
+    namespace = f"compare-{next(iter(prefixes))[1:-1]}"
+    left = cluster.get("namespace", namespace)
+    assert left is None or left["metadata"].get("deletionTimestamp"), left
+
+
+@pytest.mark.cluster
+@pytest.mark.docker
+@pytest.mark.slow
+def test_a_crash_is_restarted_in_place_on_both_sides(crash_and_rollout: dict[str, Any]) -> None:
+    assert crash_and_rollout["done"].returncode == 0, crash_and_rollout["done"].stderr[-3000:]
+    found = report.outcomes_from_json(crash_and_rollout["data"])
+    for engine in ("operator", "restart-always"):
+        crash = found[("crash-one", engine)]
+        assert crash.applicable and crash.recovered, (engine, crash)
+        assert crash.restarts is not None and crash.restarts >= 1, (engine, crash)
+        assert crash.repair_commands == 0
+
+
+@pytest.mark.cluster
+@pytest.mark.docker
+@pytest.mark.slow
+def test_requests_during_a_rollout_are_counted_on_both_sides(
+        crash_and_rollout: dict[str, Any]) -> None:
+    data = crash_and_rollout["data"]
+    found = report.outcomes_from_json(data)
+    rollout = next(s for s in data["scenarios"] if s["id"] == "rollout")
+    for engine in ("operator", "restart-always"):
+        outcome = found[("rollout", engine)]
+        assert outcome.recovered, (engine, outcome)
+        assert outcome.requests is not None and outcome.requests > 20, (engine, outcome)
+        assert outcome.failed is not None and outcome.failed < outcome.requests
+        requests = next(t for t in rollout["timelines"] if t["engine"] == engine)["requests"]
+        # Real answers from both versions: the Service reached real pods through the rollout.
+        assert {version for _, ok, version in requests if ok} == {"v1", "v2"}, engine
+    table = (crash_and_rollout["out"] / "comparison.md").read_text()
+    assert "n/a (simulated pods)" not in table
 
 
 # --- the live view --------------------------------------------------------------------------
@@ -176,12 +253,10 @@ def test_watch_once_shows_the_webapp_and_the_operators_events(
 
 @pytest.mark.docker
 def test_watch_stops_cleanly_on_ctrl_c(tmp_path: Path, docker_engine: Any) -> None:
-    proc = subprocess.Popen([*RL, "watch", "--interval", "0.5", "--kubeconfig",
-                             str(tmp_path / "none.yaml")], env=_env(tmp_path / "state"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    watch = Foreground("watch", f"WATCH_ARGS=--interval 0.5 --kubeconfig {tmp_path / 'none.yaml'}",
+                       log=tmp_path / "watch.log", env=_env(tmp_path / "state"))
     time.sleep(3)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=15)
-    assert proc.returncode == 0, err
-    assert "Traceback" not in err and "watch: stopped" in err
+    watch.ctrl_c(timeout=15)
+    out = watch.output()
+    assert "Traceback" not in out and "watch: stopped" in out, out
     assert "no cluster: no kubeconfig" in out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,13 +16,16 @@ SA = f"system:serviceaccount:{permissions.NAMESPACE}:{permissions.NAME}"
 
 
 @pytest.fixture(scope="module")
-def deployed(cluster: Cluster) -> Cluster:
-    # The operator's image cannot be built here (no base image to pull): its pod goes to a
-    # simulated node, where admission is real and the container is not.
+def deployed(cluster: Cluster) -> Iterator[Cluster]:
+    # Admission and RBAC only: the pod goes to a simulated node, where admission is real and
+    # the container is not (test_incluster.py runs the real image on the real node).
     cluster.simulate_pods_in(permissions.NAMESPACE)
     cluster.kubectl("apply", "-f", str(REPO / "deploy" / "rbac.yaml"))
     cluster.kubectl("apply", "-f", str(REPO / "deploy" / "operator.yaml"))
-    return cluster
+    yield cluster
+    # Gone before the next module deploys again (into a namespace not being terminated).
+    cluster.kubectl("delete", "--ignore-not-found", "-f", str(REPO / "deploy" / "operator.yaml"),
+                    "-f", str(REPO / "deploy" / "rbac.yaml"), timeout=180)
 
 
 @pytest.mark.parametrize(("verb", "resource", "allowed"), [

@@ -19,7 +19,7 @@ from reconcile_lab.workshop import exercises
 from tests import cases
 from tests.conftest import Cluster, Operator, wait_for
 
-pytestmark = [pytest.mark.cluster]
+pytestmark = [pytest.mark.cluster, pytest.mark.realnode]  # the pods run as real containers
 ROOT = Path(__file__).resolve().parents[2]
 RL = [sys.executable, "-m", "reconcile_lab"]
 

@@ -48,7 +48,7 @@ RUN_BY: dict[str, str] = {
     **dict.fromkeys(("bench-report", "reliability-report"),
                     "tests/unit/test_published_figures.py"),
     "reliability": "tests/integration/test_makefile.py",
-    "docker-build": "tests/integration/test_in_cluster_operator.py",
+    "docker-build": "tests/integration/test_incluster.py",
     **dict.fromkeys(("lint", "test-chaos"), ".ci/run"),
 }
 
@@ -85,7 +85,7 @@ def test_every_target_help_and_the_docs_name_is_run_by_a_test() -> None:
     assert not {(doc, t) for doc, t in named if t not in shown}, "docs name unknown targets"
     for target, where in RUN_BY.items():
         text = (REPO / where).read_text()
-        assert re.search(rf'(make|make_argv)\((.|\n)*?"{re.escape(target)}"', text) or (
+        assert re.search(rf'(make|make_argv|Foreground)\((.|\n)*?"{re.escape(target)}"', text) or (
             where == ".ci/run" and f"make {target}\n" in text), f"{where} does not run {target}"
 
 
@@ -199,6 +199,11 @@ def test_install_deploy_undeploy_uninstall_do_their_jobs(kwok_cluster: Cluster) 
     assert crd is not None and any(c["type"] == "Established" and c["status"] == "True"
                                    for c in crd["status"]["conditions"])
 
+    # deploy loads IMG from the Docker engine into the nodes: any local image will do here
+    # (test_incluster.py runs the real one).
+    images.build(progress=print)
+    subprocess.run(["docker", "tag", images.image("v1"), "reconcile-lab/operator:make-test"],
+                   check=True)
     make("deploy", "IMG=reconcile-lab/operator:make-test")
     assert all(deployed_objects(cluster).values()), deployed_objects(cluster)
     deployment = cluster.get("deployment", permissions.NAME, permissions.NAMESPACE)
@@ -208,6 +213,8 @@ def test_install_deploy_undeploy_uninstall_do_their_jobs(kwok_cluster: Cluster) 
 
     make("undeploy")
     assert not any(deployed_objects(cluster).values()), deployed_objects(cluster)
+    subprocess.run(["docker", "image", "rm", "reconcile-lab/operator:make-test"], check=False,
+                   capture_output=True)
 
     make("uninstall")
     assert cluster.get("crd", CRD) is None
@@ -232,7 +239,8 @@ class Foreground:
             return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
-            raise AssertionError(f"still running {timeout}s after Ctrl-C:\n{self.output()}") from None
+            raise AssertionError(f"still running {timeout}s after Ctrl-C:\n"
+                                 f"{self.output()}") from None
 
 
 def test_run_reconciles_in_the_foreground_until_ctrl_c(kwok_cluster: Cluster,

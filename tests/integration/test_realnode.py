@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from reconcile_lab.cluster import hostchanges, nodeconfig, realnode
+from reconcile_lab.cluster import nodeconfig, realnode
 from tests.conftest import Cluster, Operator, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.realnode, pytest.mark.slow]
@@ -80,15 +80,10 @@ def ready_pods(cluster: Cluster, namespace: str, name: str, count: int) -> list[
 
 
 def container_pid(pod: dict[str, Any]) -> int:
-    """The host PID of the pod's app container, found through its cgroup."""
-    container_id = pod["status"]["containerStatuses"][0]["containerID"].split("://", 1)[1]
-    for top in hostchanges.cgroup_dirs():
-        for cgroup in top.rglob(f"*{container_id}*"):
-            procs = (cgroup / "cgroup.procs").read_text().split()
-            if procs:
-                return int(procs[0])
-    raise AssertionError(f"no cgroup of container {container_id} under "
-                         f"{hostchanges.cgroup_dirs()}")
+    """The host PID of the pod's app container (the helper ``compare`` kills with, too)."""
+    pid = realnode.container_pid(pod)
+    assert pid is not None, f"no running container of {pod['metadata']['name']} on this host"
+    return pid
 
 
 def test_a_webapp_runs_as_real_containers_that_answer_log_and_exec(

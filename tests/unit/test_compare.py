@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -164,8 +165,28 @@ def test_requests_count_only_where_traffic_is_real() -> None:
     outcome = timeline.analyse(tl, s)
     assert (outcome.requests, outcome.failed) == (2, 1)
     assert report.traffic_cell(outcome, s) == "1 of 2"
-    operator = timeline.analyse(tl._replace(engine="operator", requests=()), s)
-    assert operator.failed is None and report.traffic_cell(operator, s) == report.NA_SIMULATED
+    # The Kubernetes side's requests (to the Service's NodePort) are counted the same way.
+    operator = timeline.analyse(tl._replace(engine="operator"), s)
+    assert (operator.requests, operator.failed) == (2, 1)
+    assert report.traffic_cell(operator, s) == "1 of 2"
+    silent = timeline.analyse(tl._replace(engine="operator", requests=()), s)
+    assert silent.failed is None and report.traffic_cell(silent, s) == "not measured"
+
+
+def test_every_fault_applies_to_the_operator_a_crash_too() -> None:
+    for s in scenarios.SCENARIOS:
+        assert s.why_not(scenarios.OPERATOR.id) is None, s.id
+    assert "kwok" not in scenarios.OPERATOR.title and "real node" in scenarios.OPERATOR.how
+
+
+def test_restarts_in_place_reach_the_outcome_and_survive_json() -> None:
+    crash = scenarios.BY_SCENARIO["crash-one"]
+    tl = kill_timeline("operator", steady(-1, 0, 3) + steady(0, 1.5, 2) + steady(1.5, 5, 3),
+                       end=5)._replace(scenario="crash-one", restarts=1)
+    outcome = timeline.analyse(tl, crash)
+    assert outcome.recovered and outcome.restarts == 1
+    assert timeline.from_json(json.loads(json.dumps(timeline.to_json(tl)))).restarts == 1
+    assert timeline.analyse(tl._replace(restarts=None), crash).restarts is None
 
 
 def test_not_applicable_engines_carry_their_reason() -> None:
@@ -200,6 +221,20 @@ def test_terminating_pods_no_longer_count_and_current_means_ready_on_the_image()
     assert timeline.count_pods(pods, scenarios.V2) == timeline.Counts(3, 2, 1)
 
 
+def test_restarts_are_summed_over_every_container_of_every_instance() -> None:
+    pods = [{"status": {"containerStatuses": [{"restartCount": 2}, {"restartCount": 1}]}},
+            {"status": {"containerStatuses": [{"restartCount": 0}]}}, {"status": {}}]
+    assert timeline.pod_restarts(pods) == 3
+    assert timeline.container_restarts([{"RestartCount": 1}, {"RestartCount": 4}, {}]) == 5
+
+
+def test_the_services_node_port_is_where_requests_go() -> None:
+    service = {"spec": {"type": "NodePort", "ports": [{"port": 8080, "nodePort": 30123}]}}
+    assert timeline.node_port(service) == 30123
+    assert timeline.node_port({"spec": {"ports": [{"port": 8080}]}}) is None
+    assert timeline.node_port(None) is None
+
+
 def test_containers_are_ready_when_running_and_not_starting_or_unhealthy() -> None:
     containers = [
         {"State": "running", "Status": "Up 3 seconds (healthy)", "Image": scenarios.V1,
@@ -223,23 +258,27 @@ def _result(scenario: scenarios.Scenario) -> report.Result:
         samples = steady(-1, 0, 3) + steady(0, 0.5, 2) + steady(0.5, 4, 3)
         timelines.append(Timeline(scenario.id, engine.id, f"app-{engine.id}", tuple(samples),
                                   (Marker(0.0, "kill one", "fault", ("docker kill x",), 0),),
-                                  end=4, child_kinds=0))
+                                  end=4, child_kinds=0, restarts=1))
     outcomes = tuple(timeline.analyse(t, scenario) for t in timelines)
     return report.Result(scenario, outcomes, tuple(timelines), plot=f"{scenario.id}.png")
 
 
-def test_the_report_is_the_articles_table_with_measured_cells_and_says_what_is_simulated() -> None:
+def test_the_report_is_the_articles_table_with_measured_cells_from_real_processes() -> None:
     meta = report.Meta("2026-01-01 00:00 UTC", 90.0, True, "x86_64, 2 cores", "20.10", "v1.36.3")
     text = report.markdown([_result(KILL), _result(scenarios.BY_SCENARIO["crash-one"])], meta)
     header = next(line for line in text.splitlines() if line.startswith("| Scenario |"))
     assert header.count("|") == len(scenarios.ENGINES) + 2
-    assert "Kubernetes operator (kwok) ¹" in header
+    assert "| Kubernetes operator |" in header and "¹" not in header
     row = next(line for line in text.splitlines() if line.startswith("| Kill one instance |"))
     assert row.count("✅ recovered in 0.5 s · 0 commands typed") == len(scenarios.ENGINES)
     crash = next(line for line in text.splitlines()
                  if line.startswith("| An instance crashes"))
-    assert crash.split("|")[2].strip() == "n/a"
-    assert "**Simulated pods.**" in text and "On kind" in text
+    assert crash.split("|")[2].strip().startswith("✅ recovered in 0.5 s")
+    assert "Simulated pods" not in text and "On kind" not in text and "on kwok" not in text
+    assert "**Both sides run real processes.**" in text
+    details = [line for line in text.splitlines() if line.startswith("| An instance crashes")
+               and "| Kubernetes operator |" in line]
+    assert len(details) == 1 and "| 1 |" in details[0]  # restarted in place
     assert "![Kill one instance](kill-one.png)" in text
     data = report.to_json([_result(KILL)], meta)
     assert report.outcomes_from_json(json.loads(json.dumps(data)))[("kill-one", "operator")] \
@@ -307,3 +346,25 @@ def test_the_view_reads_the_twins_metrics_and_says_when_an_engine_is_down() -> N
     text = _text(view.render(frame))
     assert "no cluster" in text and "3 correction(s) by the --watch loop" in text
     assert "hello" in text and "desired: the loop" in text
+
+
+# --- the real node's containers, seen from the host ------------------------------------------
+
+
+def test_a_containers_main_process_is_the_one_whose_parent_is_outside_its_cgroup(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from reconcile_lab.cluster import hostchanges, nodeprocs, realnode
+
+    # 210 (the entry point, started by the shim 50) runs 120 (a reused, lower PID) and 300.
+    parents = {210: 50, 120: 210, 300: 210}
+    cgroup = tmp_path / "kubepods" / "pod1" / "cri-containerd-abc123.scope"
+    cgroup.mkdir(parents=True)
+    (cgroup / "cgroup.procs").write_text("120\n210\n300\n")
+    (tmp_path / "kubepods" / "cgroup.procs").write_text("50\n")
+    monkeypatch.setattr(hostchanges, "cgroup_dirs", lambda: [tmp_path])
+    monkeypatch.setattr(nodeprocs, "parent", parents.get)
+    pod = {"status": {"containerStatuses": [{"containerID": "containerd://abc123"}]}}
+    assert realnode.container_pid(pod) == 210
+    assert realnode.container_pid({"status": {"containerStatuses": [
+        {"containerID": "containerd://other"}]}}) is None
+    assert realnode.container_pid({"status": {}}) is None  # not started yet

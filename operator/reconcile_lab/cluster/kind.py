@@ -58,10 +58,13 @@ def up(*, progress: Progress, node_image: str = versions.KIND_NODE_IMAGE) -> Pat
         _kind("create", "cluster", "--name", NAME, "--config", str(CONFIG), "--image", node_image,
               "--kubeconfig", str(kubeconfig()), "--wait", "120s")
     images.build(progress=progress)
-    for tag in images.TAGS:
-        progress(f"loading {images.image(tag)} into the kind nodes")
-        _kind("load", "docker-image", "--name", NAME, images.image(tag))
+    load_images([images.image(tag) for tag in images.TAGS], progress=progress)
     return kubeconfig()
+
+
+def load_images(names: list[str], *, progress: Progress) -> None:
+    progress(f"loading {', '.join(names)} into the kind nodes")
+    _kind("load", "docker-image", "--name", NAME, *names)
 
 
 def down(*, progress: Progress) -> None:

@@ -380,6 +380,14 @@ def status() -> dict[str, object]:
     }
 
 
+def load_images(names: list[str], *, progress: Progress) -> None:
+    """Into the real node's containerd; simulated nodes run no containers and need none."""
+    if not realnode.is_running():
+        progress("no real node in this cluster: its (simulated) pods need no image")
+        return
+    realnode.load_images(names, cluster_dir=cluster_dir(), progress=progress)
+
+
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
               "kwok-controller")
 

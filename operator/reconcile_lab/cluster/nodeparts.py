@@ -6,7 +6,8 @@
 - the pause image: a tiny static Go program (``assets/pause``) in an image FROM scratch,
   written as a docker-archive tar without any Docker engine;
 - the node's certificates, signed by kwokctl's CA with openssl;
-- the images a node's containerd serves: pause and the demo images (``docker save``).
+- the images a node's containerd serves: pause, the demo images and whatever
+  ``reconcile-lab image load`` names (``docker save``).
 
 Nothing here starts a long-running process or changes the host outside the cache and the
 node's state directory.
@@ -201,15 +202,27 @@ def ctr(layout: nodeconfig.Layout, *args: str, stdin: bytes | None = None,
 
 def import_images(layout: nodeconfig.Layout, *, progress: Progress) -> None:
     """pause and the demo images, so that no pod ever needs a registry."""
-    tars = [pause_archive(progress=progress).read_bytes()]
+    _ctr_import(layout, pause_archive(progress=progress).read_bytes())
     images.build(progress=progress)
-    saved = subprocess.run(["docker", "save", *(images.image(t) for t in images.TAGS)],
-                           capture_output=True, check=False, timeout=120)
+    import_docker_images(layout, [images.image(t) for t in images.TAGS])
+
+
+def import_docker_images(layout: nodeconfig.Layout, names: list[str]) -> None:
+    """Images of the Docker engine into the node's containerd: `docker save`, `ctr import`.
+
+    The one way an image reaches the real node: the demo images at start, the operator's
+    image (``reconcile-lab image load``) later.
+    """
+    saved = subprocess.run(["docker", "save", *names], capture_output=True, check=False,
+                           timeout=300)
     if saved.returncode != 0:
-        raise ClusterError(f"docker save of the demo images failed: {saved.stderr.decode()[-800:]}")
-    tars.append(saved.stdout)
-    for tar in tars:
-        result = ctr(layout, "images", "import", "-", stdin=tar, timeout=120)
-        if result.returncode != 0:
-            raise ClusterError("importing images into the node's containerd failed: "
-                               f"{result.stderr.decode()[-800:]}\n  log: {layout.logs}/containerd.log")
+        raise ClusterError(f"docker save of {', '.join(names)} failed: "
+                           f"{saved.stderr.decode()[-800:]}")
+    _ctr_import(layout, saved.stdout)
+
+
+def _ctr_import(layout: nodeconfig.Layout, tar: bytes) -> None:
+    result = ctr(layout, "images", "import", "-", stdin=tar, timeout=300)
+    if result.returncode != 0:
+        raise ClusterError("importing images into the node's containerd failed: "
+                           f"{result.stderr.decode()[-800:]}\n  log: {layout.logs}/containerd.log")

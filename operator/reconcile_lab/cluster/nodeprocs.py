@@ -34,6 +34,13 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+def parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def spawn(name: str, argv: list[str], *, node: Path) -> subprocess.Popen[bytes]:
     """Start one of the node's processes detached from us, its output in logs/NAME.log."""
     log = node / "logs" / f"{name}.log"

@@ -6,12 +6,13 @@ The provider that ``up`` last started is remembered in the state directory so th
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from types import ModuleType
 
 from reconcile_lab import paths
 from reconcile_lab.cluster import kind, kwok
-from reconcile_lab.cluster.probing import ClusterError
+from reconcile_lab.cluster.probing import ClusterError, Progress
 
 CHOICES = ("auto", "kwok", "kind")
 _MODULES = {"kwok": kwok, "kind": kind}
@@ -50,3 +51,13 @@ def module(name: str) -> ModuleType:
 def kubeconfig(name: str | None = None) -> Path:
     path: Path = module(name or current()).kubeconfig()
     return path
+
+
+def load_images(names: list[str], *, progress: Progress) -> None:
+    """Copy images from the Docker engine into the current cluster's nodes (no registry)."""
+    missing = [n for n in names if subprocess.run(["docker", "image", "inspect", n],
+                                                  capture_output=True, check=False).returncode]
+    if missing:
+        raise ClusterError(f"not in the Docker engine: {', '.join(missing)}.\n  fix: build it "
+                           "first (`make docker-build IMG=...` for the operator), then run again.")
+    module(current()).load_images(names, progress=progress)

@@ -22,8 +22,10 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from reconcile_lab import paths
 from reconcile_lab.cluster import (
@@ -345,6 +347,44 @@ def down(*, progress: Progress, leftovers: bool = False, sweep: bool = True) -> 
         progress("real node stopped; its mounts, bridge, iptables chains, cgroups, sysctls "
                  "and directories are undone")
     return True
+
+
+# --- its containers -------------------------------------------------------------------------
+
+
+def container_pid(pod: Mapping[str, Any], index: int = 0) -> int | None:
+    """The host PID of the main process of a pod's container on this node (what ``kill -9``
+    from the host hits), found through the container's cgroup: the one process there whose
+    parent is outside it (the shim). None: the container does not run (yet)."""
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    if len(statuses) <= index or "://" not in str(statuses[index].get("containerID", "")):
+        return None
+    container_id = str(statuses[index]["containerID"]).split("://", 1)[1]
+    for top in hostchanges.cgroup_dirs():
+        for cgroup in top.rglob(f"*{container_id}*"):
+            try:
+                procs = {int(p) for p in (cgroup / "cgroup.procs").read_text().split()}
+            except (OSError, ValueError):
+                continue
+            main = sorted(p for p in procs if nodeprocs.parent(p) not in procs)
+            if main:
+                return main[0]
+    return None
+
+
+# --- images ---------------------------------------------------------------------------------
+
+
+def load_images(names: list[str], *, cluster_dir: Path, progress: Progress) -> None:
+    """Images from the Docker engine into the running node's containerd; pods that use them
+    start with no pull (their imagePullPolicy says Never or IfNotPresent)."""
+    if not is_running():
+        raise ClusterError("the real node is not running: there is no containerd to load "
+                           "images into.\n  fix: reconcile-lab cluster up (without --nodes kwok).")
+    started = time.monotonic()
+    progress(f"loading {', '.join(names)} into the real node's containerd")
+    nodeparts.import_docker_images(_layout(cluster_dir, progress=progress), names)
+    progress(f"loaded in {time.monotonic() - started:.1f}s")
 
 
 # --- describing -----------------------------------------------------------------------------

@@ -5,8 +5,9 @@ name): set up, sample every ~100 ms from one second before the first step, do th
 watch until the target is reached and held or the window ends, then — only for engines with
 nothing watching — type the repair a person would type. Then everything is removed.
 
-An I/O adapter: it owns the cluster of its own (a kwok cluster in a state directory of its
-own, so the user's cluster and operator are never touched), the operator process, the swarm
+An I/O adapter: it owns the cluster of its own (the embedded cluster with its real node, in a
+state directory of its own, so the user's cluster and operator are never touched; or, with
+``--kubeconfig``, a namespace of its own on a running cluster), the operator process, the swarm
 (initialised on 127.0.0.1 when none is active, left at the end) and the output files. What
 the samples mean is decided by ``timeline``; the table by ``report``; the pictures by ``plot``.
 """
@@ -24,8 +25,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from reconcile_lab import paths, schema
-from reconcile_lab.cluster import dockerd, images, kwok, probing, versions
-from reconcile_lab.compare import drivers, probes, report, scenarios, timeline
+from reconcile_lab.cluster import dockerd, images, kwok, nodeconfig, probing, realnode, versions
+from reconcile_lab.compare import (
+    dockerdrivers,
+    driving,
+    kubedriver,
+    probes,
+    processes,
+    report,
+    scenarios,
+    timeline,
+)
 from reconcile_lab.compare.scenarios import Scenario, Step, Target
 
 LEAD = 1.0  # seconds sampled before the first step: the plots show the steady state first
@@ -34,12 +44,14 @@ SETTLED = 2.0  # a recovery held this long ends the observation early
 AFTER_LAST = 8.0  # seconds watched at least after the last step
 REPORT = "comparison.md"
 RESULTS = "results.json"
+_ALL: tuple[type[driving.Driver], ...] = (kubedriver.OperatorDriver, *dockerdrivers.DRIVERS)
+DRIVERS = {d.engine.id: d for d in _ALL}
 
 
 class Sampler:
     """Samples one engine every SAMPLE_PERIOD on a thread; times relative to ``t0``."""
 
-    def __init__(self, driver: drivers.Driver, t0: float) -> None:
+    def __init__(self, driver: driving.Driver, t0: float) -> None:
         self.driver = driver
         self.t0 = t0
         self.samples: list[timeline.Sample] = []
@@ -69,7 +81,7 @@ class Sampler:
             self._stop.wait(max(0.0, scenarios.SAMPLE_PERIOD - (time.monotonic() - began)))
 
 
-def run_engine(driver: drivers.Driver, scenario: Scenario) -> timeline.Timeline:
+def run_engine(driver: driving.Driver, scenario: Scenario) -> timeline.Timeline:
     """One engine through one scenario; never raises (a failure is the timeline's error)."""
     markers: list[timeline.Marker] = []
     sampler: Sampler | None = None
@@ -78,6 +90,7 @@ def run_engine(driver: drivers.Driver, scenario: Scenario) -> timeline.Timeline:
         initial = scenario.initial
         if scenario.setup:
             driver.prepare(initial)
+        restarts_before = driver.restarts()
         sampler = Sampler(driver, time.monotonic() + LEAD)
         sampler.start()
         clock = sampler.clock
@@ -100,10 +113,13 @@ def run_engine(driver: drivers.Driver, scenario: Scenario) -> timeline.Timeline:
                 _watch(sampler, target, driver.child_kinds, since=since,
                        until=clock() + REPAIR_WINDOW)
         end = clock()
+        restarts_after = driver.restarts()
+        restarts = None if restarts_before is None or restarts_after is None \
+            else max(0, restarts_after - restarts_before)
         return timeline.Timeline(scenario.id, driver.engine.id, driver.app,
                                  tuple(sampler.samples), tuple(markers),
                                  tuple(traffic.requests) if traffic else (), end=end,
-                                 child_kinds=driver.child_kinds)
+                                 child_kinds=driver.child_kinds, restarts=restarts)
     except Exception as e:
         return timeline.Timeline(scenario.id, driver.engine.id, driver.app,
                                  tuple(sampler.samples) if sampler else (), tuple(markers),
@@ -121,7 +137,7 @@ def run_engine(driver: drivers.Driver, scenario: Scenario) -> timeline.Timeline:
             driver.ctx.say(f"cleanup of {driver.app} failed ({e}); the final sweep retries")
 
 
-def _do(driver: drivers.Driver, scenario: Scenario, i: int, step: Step,
+def _do(driver: driving.Driver, scenario: Scenario, i: int, step: Step,
         markers: list[timeline.Marker], sampler: Sampler) -> None:
     target = scenarios.target_after(scenario.initial, scenario.steps[: i + 1])
 
@@ -165,23 +181,24 @@ def _watch(sampler: Sampler, target: Target, child_kinds: int, *, since: float, 
 class Harness:
     def __init__(self, out: Path, *, quick: bool, only: Sequence[str] = (),
                  engines: Sequence[str] = (), keep_cluster: bool = False,
-                 say: Callable[[str], None] = print) -> None:
+                 kubeconfig: Path | None = None, say: Callable[[str], None] = print) -> None:
         self.out = out
         self.selected = scenarios.select(tuple(only) or None, quick=quick)
         self.engines = [e for e in scenarios.ENGINES if not engines or e.id in engines]
         self.quick = quick
         self.keep_cluster = keep_cluster
+        self.kubeconfig = kubeconfig  # a cluster of the user's: only our namespace is ours
         self.say = say
         self.run_id = secrets.token_hex(2)
-        self.ctx: drivers.Context | None = None
-        self.swarm: drivers.Swarm | None = None
+        self.ctx: driving.Context | None = None
+        self.swarm: dockerdrivers.Swarm | None = None
         self.cluster_was_running = False
 
     def _state(self) -> Path:
         # A state directory of its own: its cluster never meets the user's cluster or operator.
         return paths.state_dir() / "compare"
 
-    def setup(self) -> drivers.Context:
+    def setup(self) -> driving.Context:
         self.out.mkdir(parents=True, exist_ok=True)
         work = self.out / "work"
         work.mkdir(exist_ok=True)
@@ -194,33 +211,62 @@ class Harness:
         dockerd.ensure(progress=self.say)
         images.build(progress=self.say)
         docker = probes.Docker()
-        ctx = drivers.Context(run=self.run_id, work=work, docker=docker,
+        ctx = driving.Context(run=self.run_id, work=work, docker=docker,
                               snapshot=probes.Snapshot(docker), env=env, say=self.say,
                               namespace=f"compare-{self.run_id}")
         self.ctx = ctx
         if any(e.id == scenarios.OPERATOR.id for e in self.engines):
-            self.cluster_was_running = kwok.is_running()
-            ctx.kubeconfig = kwok.up(progress=self.say)
+            ctx.kubeconfig = self._cluster()
             probes.kube_connect(ctx.kubeconfig)
             self._kubectl("apply", "--server-side", "--field-manager=reconcile-lab", "-f", "-",
                           input=schema.crd_yaml())
             self._kubectl("wait", "--for", "condition=established", "--timeout=60s",
                           f"crd/{schema.CRD_NAME}")
             self._kubectl("create", "namespace", ctx.namespace)
-            ctx.operator = drivers.OperatorProcess(ctx)
+            ctx.operator = processes.OperatorProcess(
+                kubeconfig=ctx.kubeconfig, namespace=ctx.namespace, log=ctx.log_file("operator"),
+                env=env)
             ctx.operator.start()
             ctx.operator.wait_healthy()
             # A first app end to end, unmeasured: a fresh apiserver answers "storage is
             # initializing" for a while, and kopf backs off; no scenario should measure that.
-            warm_up = drivers.OperatorDriver(ctx, f"c{self.run_id}-warm-up")
+            warm_up = kubedriver.OperatorDriver(ctx, f"c{self.run_id}-warm-up")
             warm_up.prepare(Target(1, scenarios.V1))
+            nodes = {str((p.get("spec") or {}).get("nodeName")) for p in warm_up.pods()}
             warm_up.cleanup()
-            self.say(f"operator running against namespace {ctx.namespace} "
-                     f"(log: {ctx.log_file('operator')})")
+            if nodes != {nodeconfig.NODE_NAME}:
+                raise probing.ClusterError(
+                    f"the operator's pods ran on {', '.join(sorted(nodes))}, not on the real node "
+                    f"{nodeconfig.NODE_NAME!r}: the comparison measures real containers.\n"
+                    f"  fix: a namespace without the simulated opt-in, on a cluster whose real "
+                    f"node is Ready (reconcile-lab cluster status)")
+            self.say(f"operator running against namespace {ctx.namespace}, its pods on the real "
+                     f"node {nodeconfig.NODE_NAME!r} (log: {ctx.log_file('operator')})")
         if any(e.id == scenarios.SWARM.id for e in self.engines):
-            self.swarm = drivers.Swarm(ctx)
+            self.swarm = dockerdrivers.Swarm(ctx)
             self.swarm.ensure()
         return ctx
+
+    def _cluster(self) -> Path:
+        """The cluster to measure on, with its real node: the one given, or one of its own."""
+        if self.kubeconfig is not None:
+            self.cluster_was_running = True  # the user's: it stays, only our namespace goes
+            kubeconfig = self.kubeconfig
+        else:
+            if others := realnode.other_nodes():
+                raise probing.ClusterError(
+                    f"a real node of another cluster runs on this host (PIDs "
+                    f"{', '.join(map(str, sorted(others)[:5]))}), and a host has room for one.\n"
+                    "  fix: reconcile-lab compare --kubeconfig <that cluster's kubeconfig>, or "
+                    "reconcile-lab cluster down there first")
+            self.cluster_was_running = kwok.is_running()
+            kubeconfig = kwok.up(progress=self.say, nodes="real")
+        if not realnode.node_ready(kubeconfig):
+            raise probing.ClusterError(
+                f"the cluster of {kubeconfig} has no Ready real node {nodeconfig.NODE_NAME!r}: "
+                "the comparison measures real containers on both sides.\n"
+                "  fix: reconcile-lab cluster up (it says what a real node lacks on this host)")
+        return kubeconfig
 
     def _kubectl(self, *args: str, input: str | None = None) -> None:
         assert self.ctx is not None and self.ctx.kubeconfig is not None
@@ -239,7 +285,7 @@ class Harness:
             ctx.operator.kill()
             ctx.operator.start()
             ctx.operator.wait_healthy()
-        runs: dict[str, drivers.Driver] = {}
+        runs: dict[str, driving.Driver] = {}
         results: dict[str, timeline.Timeline] = {}
         threads = []
         for engine in self.engines:
@@ -247,10 +293,10 @@ class Harness:
             if scenario.why_not(engine.id) is not None:
                 results[engine.id] = timeline.Timeline(scenario.id, engine.id, app, (), ())
                 continue
-            driver = drivers.DRIVERS[engine.id](ctx, app)
+            driver = DRIVERS[engine.id](ctx, app)
             runs[engine.id] = driver
 
-            def work(d: drivers.Driver = driver) -> None:
+            def work(d: driving.Driver = driver) -> None:
                 results[d.engine.id] = run_engine(d, scenario)
             # Daemon threads: Ctrl-C ends the run at once; the final sweep removes what they made.
             threads.append(threading.Thread(target=work, name=f"{scenario.id}-{engine.id}",
@@ -301,17 +347,15 @@ class Harness:
                 for service in docker.get("/services") or []:
                     name = str(service.get("Spec", {}).get("Name", ""))
                     if name.startswith(prefix):
-                        drivers.run(["docker", "service", "rm", name], ctx=self.ctx,
-                                    log="sweep", check=False)
+                        self.ctx.execute(["docker", "service", "rm", name], log="sweep", check=False)
             names = [str(c["Names"][0]).lstrip("/") for c in docker.containers()
                      if str(c["Names"][0]).lstrip("/").startswith(prefix)]
             if names:
-                drivers.run(["docker", "rm", "-f", *names], ctx=self.ctx, log="sweep",
-                            check=False)
+                self.ctx.execute(["docker", "rm", "-f", *names], log="sweep", check=False)
             for network in docker.networks():
                 if str(network.get("Name", "")).startswith(prefix):
-                    drivers.run(["docker", "network", "rm", str(network["Name"])], ctx=self.ctx,
-                                log="sweep", check=False)
+                    self.ctx.execute(["docker", "network", "rm", str(network["Name"])], log="sweep",
+                             check=False)
         except probes.DockerError as e:
             self.say(f"sweep: {e}")
 
@@ -343,12 +387,12 @@ class Harness:
 
 
 def main(out: Path, *, quick: bool, only: Sequence[str] = (), engines: Sequence[str] = (),
-         keep_cluster: bool = False) -> int:
+         keep_cluster: bool = False, kubeconfig: Path | None = None) -> int:
     def say(message: str) -> None:
         print(f"compare: {message}", file=sys.stderr, flush=True)
 
     harness = Harness(out, quick=quick, only=only, engines=engines, keep_cluster=keep_cluster,
-                      say=say)
+                      kubeconfig=kubeconfig, say=say)
     path, results = harness.run()
     say(f"wrote {path}, {out / RESULTS} and {len(results) + 1} plots in {out}")
     print(report.main_table(results))

@@ -151,10 +151,6 @@ def scenario(result: report.Result, path: Path) -> Path:
         handles.append(Line2D([], [], color=COLOURS["failed"], marker="x", linestyle="",
                               label="failed request (HTTP to 127.0.0.1)"))
     fig.legend(handles=handles, loc="outside lower center", ncol=5, fontsize=9, frameon=False)
-    if any(scenarios.BY_ID[t.engine].simulated for t in result.timelines):
-        fig.text(0.005, 0.003, "Kubernetes panel: kwok simulates pods (real control plane, no "
-                 "processes): on kind add container start and the first readiness probe.",
-                 fontsize=8, color="#555555")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     return path
@@ -201,9 +197,8 @@ def summary(results: Sequence[report.Result], path: Path) -> Path:
               loc="lower right", fontsize=8)
     ax.set_title("Docker vs Kubernetes: time to recover, measured (shorter is better)",
                  fontsize=12, fontweight="bold")
-    fig.text(0.005, 0.003, "Kubernetes operator: kwok simulates pods (real control plane, no "
-             "processes): on kind add container start and the first readiness probe. "
-             "n/a: not measurable for that engine (comparison.md says why).",
+    fig.text(0.005, 0.003, "Real processes on both sides (the operator's pods on the cluster's "
+             "real node). n/a: not measurable for that engine (comparison.md says why).",
              fontsize=8, color="#555555")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

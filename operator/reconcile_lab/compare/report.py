@@ -1,9 +1,9 @@
 """The comparison as a Markdown table shaped like the article's, with measured values, and as JSON.
 
 Rows are scenarios, columns are engines (the article's tables put Docker and Kubernetes side
-by side the same way); every cell is a measurement or says why there is none. A second table
-gives the details, and a last section says which numbers come from simulated pods and what
-would differ on kind.
+by side the same way); every cell is a measurement or says why there is none. Both sides run
+real processes (the operator's pods on the embedded cluster's real node); a second table gives
+the details, and a section says how to read them.
 
 Purely data: takes outcomes and timelines, returns text and dicts. No I/O, no clock.
 """
@@ -17,7 +17,6 @@ from reconcile_lab.compare import scenarios, timeline
 from reconcile_lab.compare.scenarios import Scenario
 from reconcile_lab.compare.timeline import Outcome
 
-NA_SIMULATED = "n/a (simulated pods)"
 NA_SWARM_TRAFFIC = ("n/a (Swarm publishes ports on every interface; requests go to 127.0.0.1 "
                     "only)")
 
@@ -82,8 +81,6 @@ def cell(outcome: Outcome, scenario: Scenario, *, marks: tuple[str, str] = ("✅
 def traffic_cell(outcome: Outcome, scenario: Scenario) -> str:
     if not scenario.traffic or not outcome.applicable:
         return "—"
-    if outcome.engine == scenarios.OPERATOR.id:
-        return NA_SIMULATED
     if outcome.engine == scenarios.SWARM.id:
         return NA_SWARM_TRAFFIC
     if outcome.failed is None:
@@ -97,8 +94,7 @@ def _escape(text: str) -> str:
 
 def main_table(results: Sequence[Result]) -> str:
     engines = scenarios.ENGINES
-    head = "| Scenario | " + " | ".join(
-        e.title + (" ¹" if e.simulated else "") for e in engines) + " |"
+    head = "| Scenario | " + " | ".join(e.title for e in engines) + " |"
     lines = [head, "|---" * (len(engines) + 1) + "|"]
     for result in results:
         by_engine = {o.engine: o for o in result.outcomes}
@@ -110,14 +106,14 @@ def main_table(results: Sequence[Result]) -> str:
 
 def details_table(results: Sequence[Result]) -> str:
     lines = ["| Scenario | Engine | Recovered / converged | Time | Commands typed | "
-             "Lowest ready | Requests failed | Notes |",
-             "|---|---|---|---|---|---|---|---|"]
+             "Lowest ready | Restarted in place | Requests failed | Notes |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for result in results:
         s = result.scenario
         for o in result.outcomes:
             engine = scenarios.BY_ID[o.engine]
             if not o.applicable:
-                lines.append(f"| {s.title} | {engine.title} | n/a | — | — | — | — | "
+                lines.append(f"| {s.title} | {engine.title} | n/a | — | — | — | — | — | "
                              f"{_escape(o.note)} |")
                 continue
             verdict = "yes" if o.recovered else "no"
@@ -131,6 +127,7 @@ def details_table(results: Sequence[Result]) -> str:
                 f"| {s.title} | {engine.title} | {verdict} | {_time(o)} | "
                 f"{o.commands}{f' + {o.repair_commands}' if o.repair_commands else ''}: "
                 f"{_escape(typed)} | {o.min_ready if o.min_ready is not None else '—'} | "
+                f"{o.restarts if o.restarts is not None else '—'} | "
                 f"{_escape(traffic_cell(o, s))} | {_escape(notes)} |")
     return "\n".join(lines)
 
@@ -153,10 +150,12 @@ def _engine_note(scenario: Scenario, engine: str) -> str:
         return "the restart policy went with the removed containers"
     if engine == scenarios.WATCH.id and scenario.id == "delete-app":
         return "the loop still has the file: it re-creates what `delete` removed until stopped"
-    if engine == scenarios.OPERATOR.id and scenario.id in ("kill-one", "drift"):
-        return ("the Deployment's ReplicaSet controller replaces pods, not the operator; kwok "
-                "makes a new pod Ready at once" if scenario.id == "kill-one" else
-                "the operator puts the Deployment's replicas back; kwok makes pods Ready at once")
+    if engine == scenarios.OPERATOR.id and scenario.id in ("kill-one", "crash-one"):
+        return ("the kubelet restarts the container in place (restartPolicy Always), not the "
+                "operator; the pod serves again after its first passing readiness probe")
+    if engine == scenarios.OPERATOR.id and scenario.id == "drift":
+        return ("the operator puts the Deployment's replicas back; the new pods serve after "
+                "their first passing readiness probe")
     if engine == scenarios.OPERATOR.id and scenario.id == "kill-controller":
         return "time from the restart; the running pods kept serving meanwhile"
     if engine == scenarios.WATCH.id and scenario.id == "kill-controller":
@@ -164,37 +163,41 @@ def _engine_note(scenario: Scenario, engine: str) -> str:
     return ""
 
 
-FOOTNOTES = """\
-¹ **Simulated pods.** The operator runs against kwok: etcd, kube-apiserver,
-kube-controller-manager and kube-scheduler are real, the pods are not. kwok marks a pod Running
-and Ready as soon as it is scheduled, so the operator's times measure the control plane's
-reaction (operator, Deployment and ReplicaSet controllers, scheduler) without pulling an image,
-starting a process or waiting for a first readiness probe, and no request can be sent to a pod.
-On kind each replacement also waits for the container to start and its first readiness probe
-(`healthCheck.periodSeconds`, here 1 s on Docker), so expect about the Docker engines' start-up
-time on top; requests through the Service (kube-proxy) would be measurable there, and a crashed
-container would be restarted in place by the kubelet.
+FOOTNOTES = f"""\
+**Both sides run real processes.** The operator's pods are containers on the embedded cluster's
+real node (kubelet, containerd and runc on this host; kwok's simulated nodes take no part), the
+Docker engines' are containers of the Docker engine. A fault is the same on both: SIGKILL to the
+main process of one instance's container. Every instance is probed every {scenarios.HEALTH_PERIOD} s
+(the WebApp's readiness probe, Docker's health check), so a restarted or replaced instance
+counts as ready at its first passing probe on either side; the node's kubelet caps its restart
+back-off (`crashLoopBackOff` in docs/real-node.md), so repeated crashes are not slowed down more
+than dockerd slows them. Requests on the Kubernetes side go to the Service's NodePort on
+127.0.0.1: kube-proxy sends them to ready pods only.
 
 How to read the rest:
 
 - *recovered / converged in X s*: from the fault (or the command) until desired = actual = ready
-  on the right image, every child object back, held for at least 1 s; sampled every 100 ms, so
-  ±0.1 s. A fault's clock starts at the first sample that shows it (the same lag for every
-  engine); *≤ X s (no gap seen)*: no sample ever showed it, the engine repaired it between two
-  samples. *not within N s*: the observation window ended first.
+  on the right image, every child object back, held for at least {scenarios.HOLD:g} s; sampled
+  every {scenarios.SAMPLE_PERIOD:g} s, so ±{scenarios.SAMPLE_PERIOD:g} s. A fault's clock starts
+  at the first sample that shows it (the same lag for every engine); *≤ X s (no gap seen)*: no
+  sample ever showed it, the engine repaired it between two samples. *not within N s*: the
+  observation window ended first.
 - *commands typed*: commands a person typed for the change itself (a fault is not counted:
   nobody meant it); *then N commands*: what a person had to type afterwards to repair by hand.
-- *requests failed*: real HTTP requests to 127.0.0.1, about 10 a second, round-robin over the
-  containers Docker listed as ready at most 0.1 s earlier (a load balancer with health checks,
-  refreshed ten times a second), during the rollout and the rollback. A container removed
-  between that listing and the request fails it: nothing drains connections in plain Docker.
+- *requests failed*: real HTTP requests to 127.0.0.1, about 10 a second, during the rollout
+  and the rollback. Docker engines: round-robin over the containers Docker listed as ready at
+  most 0.1 s earlier (a load balancer with health checks, refreshed ten times a second); a
+  container removed between that listing and the request fails it: nothing drains connections
+  in plain Docker. Kubernetes: the Service's NodePort as last sampled, kube-proxy balancing over
+  the ready endpoints. No port (no Service, no ready container): the request counts as failed.
+- *restarted in place*: restarts counted by the kubelet (`restartCount`) or dockerd
+  (`RestartCount`) over the instances that exist at the end, minus those at the start.
 - The engines run side by side on the same machine, so each time includes the others' load
   (the numbers of one run are comparable with each other; absolute values vary from run to
   run). A command is timed from when it is typed: its CLI's start-up counts.
-- The Docker engines use the demo image's health check every 1 s; the twin's `--watch` polls
-  every 2 s (its default); the Swarm service rolls out with `--update-order start-first`
-  (the WebApp's maxSurge 1 / maxUnavailable 0) and stops tasks with a 1 s grace period (the
-  demo image's PID 1 ignores SIGTERM).
+- The twin's `--watch` polls every {scenarios.WATCH_INTERVAL:g} s (its default); the Swarm
+  service rolls out with `--update-order start-first` (the WebApp's maxSurge 1 /
+  maxUnavailable 0) and stops tasks with a 1 s grace period.
 """
 
 
@@ -204,7 +207,8 @@ def markdown(results: Sequence[Result], meta: Meta) -> str:
         "# Docker vs Kubernetes, measured",
         "",
         f"{meta.started} · {mode} · {meta.host} · Docker {meta.docker} · "
-        f"Kubernetes {meta.kubernetes} on kwok · run took {meta.seconds:.0f} s. "
+        f"Kubernetes {meta.kubernetes}, pods on the embedded cluster's real node · run took "
+        f"{meta.seconds:.0f} s. "
         "Produced by `reconcile-lab compare`; every value below was measured in this run.",
         "",
         "Engines: " + "; ".join(f"**{e.title}**: {e.how}" for e in scenarios.ENGINES) + ".",

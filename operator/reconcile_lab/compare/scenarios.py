@@ -23,8 +23,10 @@ SAMPLE_PERIOD = 0.1
 HOLD = 1.0
 # The Docker twin's --watch interval: its default, so the numbers are what a person gets.
 WATCH_INTERVAL = 2.0
-# Health checks probe every second on Docker (the WebApp's periodSeconds), so a replacement is
-# seen healthy within ~1 s of starting; the kwok pods are Ready as soon as kwok says so.
+# Every instance is probed this often, on both sides: the WebApp's healthCheck.periodSeconds
+# (the kubelet's readiness probe on the real node) and Docker's --health-interval. A restarted
+# or replaced instance serves again only after its first passing probe, so this period sits in
+# every time to recover.
 HEALTH_PERIOD = 1
 
 
@@ -35,14 +37,13 @@ class Engine(NamedTuple):
     id: str
     title: str  # column header in the table, panel title in the plots
     how: str  # one line: what this engine is
-    simulated: bool = False  # instances are simulated (kwok): no processes, no traffic
     controller: bool = True  # something keeps watching after the command returns
 
 
 OPERATOR = Engine(
-    "operator", "Kubernetes operator (kwok)",
-    "the kopf operator on the embedded kwok cluster: real control plane, simulated pods",
-    simulated=True)
+    "operator", "Kubernetes operator",
+    "the kopf operator on the embedded cluster; its pods are real containers on the cluster's "
+    "real node (kubelet, containerd, runc on this host), reached through a NodePort Service")
 TWIN = Engine(
     "twin", "Docker twin, one-shot",
     "`reconcile-lab docker apply -f FILE`: makes the file true once and returns",
@@ -144,7 +145,7 @@ class Scenario(NamedTuple):
     window: float  # seconds to watch for recovery after the first step
     setup: bool = True  # start from the app converged at REPLICAS × V1
     quick: bool = False  # part of `compare --quick`
-    traffic: bool = False  # send real requests to 127.0.0.1 while it runs (Docker only)
+    traffic: bool = False  # send real requests to 127.0.0.1 while it runs
     measure_from: int = 0  # which step's time starts the clock for "time to recover"
     not_applicable: tuple[tuple[str, str], ...] = ()  # (engine id, why) pairs
 
@@ -181,17 +182,15 @@ SCENARIOS: tuple[Scenario, ...] = (
         (scale(5),), window=20),
     Scenario(
         "kill-one", "Kill one instance",
-        "`docker kill NAME-1` (a task container for Swarm)",
-        "`kubectl delete pod` (one of the three)",
+        "`docker kill NAME-1` (a task container for Swarm): SIGKILL to its main process",
+        "SIGKILL to the main process of one pod's container, from the host (what `docker kill` "
+        "sends)",
         (KILL_ONE,), window=14, quick=True),
     Scenario(
         "crash-one", "An instance crashes (its process dies)",
         "`kill -9` of a container's main process, from the host",
-        "(a container's process dies: the kubelet restarts it)",
-        (CRASH_ONE,), window=14,
-        not_applicable=(("operator", "kwok simulates pods: there is no process to crash. On kind "
-                                     "the kubelet restarts the container in place "
-                                     "(restartPolicy: Always), like dockerd does"),)),
+        "`kill -9` of a pod's container's main process, from the host",
+        (CRASH_ONE,), window=14),
     Scenario(
         "delete-child", "Delete a child object",
         "`docker rm -f` every container (+ `docker network rm` for the twin)",
@@ -199,7 +198,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         (DELETE_CHILD,), window=14, quick=True),
     Scenario(
         "drift", "Manual drift",
-        "`docker stop -t 1 NAME-1` (1 s grace: the demo image's PID 1 ignores SIGTERM)",
+        "`docker stop -t 1 NAME-1`",
         "`kubectl scale deployment NAME --replicas=1`",
         (DRIFT,), window=14),
     Scenario(

@@ -59,6 +59,7 @@ class Timeline(NamedTuple):
     end: float = 0.0  # when observation stopped
     error: str = ""  # the run could not be carried out (the engine failed to set up…)
     child_kinds: int = 0  # how many child objects the engine keeps (2 on Kubernetes)
+    restarts: int | None = None  # restarts in place during the scenario; None: not known
 
 
 class Outcome(NamedTuple):
@@ -79,6 +80,7 @@ class Outcome(NamedTuple):
     # (the time to the first sample) is an upper bound.
     upper_bound: bool = False
     clock_from: float = 0.0  # when the clock for ``seconds`` started (timeline time)
+    restarts: int | None = None  # instances restarted in place (same pod, same container name)
 
 
 def matches(sample: Sample, target: Target, child_kinds: int = 0) -> bool:
@@ -172,7 +174,7 @@ def analyse(timeline: Timeline, scenario: scenarios.Scenario) -> Outcome:
         min_ready=min(during) if during else None,
         requests=len(real) if traffic else None,
         failed=sum(1 for r in real if not r.ok) if traffic else None,
-        upper_bound=upper_bound, clock_from=round(start, 3),
+        upper_bound=upper_bound, clock_from=round(start, 3), restarts=timeline.restarts,
     )
 
 
@@ -198,6 +200,24 @@ def count_pods(pods: Sequence[Mapping[str, Any]], image: str) -> Counts:
     current = [p for p in ready
                if any(c.get("image") == image for c in p.get("spec", {}).get("containers", []))]
     return Counts(len(live), len(ready), len(current))
+
+
+def pod_restarts(pods: Sequence[Mapping[str, Any]]) -> int:
+    """Restarts in place the kubelet counted, over the pods that exist (``restartCount``)."""
+    return sum(int(c.get("restartCount") or 0) for p in pods
+               for c in p.get("status", {}).get("containerStatuses") or [])
+
+
+def node_port(service: Mapping[str, Any] | None) -> int | None:
+    """The NodePort of a Service's first port (where it answers on 127.0.0.1), if any."""
+    ports = ((service or {}).get("spec") or {}).get("ports") or [{}]
+    port = ports[0].get("nodePort")
+    return int(port) if port else None
+
+
+def container_restarts(inspected: Sequence[Mapping[str, Any]]) -> int:
+    """Restarts in place dockerd counted (``RestartCount`` of ``docker inspect``)."""
+    return sum(int(c.get("RestartCount") or 0) for c in inspected)
 
 
 def container_ready(container: Mapping[str, Any]) -> bool:
@@ -229,7 +249,7 @@ def to_json(timeline: Timeline) -> dict[str, Any]:
     return {
         "scenario": timeline.scenario, "engine": timeline.engine, "app": timeline.app,
         "end": round(timeline.end, 3), "error": timeline.error,
-        "child_kinds": timeline.child_kinds,
+        "child_kinds": timeline.child_kinds, "restarts": timeline.restarts,
         "samples": [[round(s.t, 3), s.desired, s.actual, s.ready, s.current, s.children]
                     for s in timeline.samples],
         "sample_fields": list(Sample._fields),
@@ -249,5 +269,5 @@ def from_json(data: Mapping[str, Any]) -> Timeline:
                              m.get("step", -1), m.get("end")) for m in data["markers"]),
         requests=tuple(Request(*row) for row in data.get("requests", ())),
         end=data.get("end", 0.0), error=data.get("error", ""),
-        child_kinds=data.get("child_kinds", 0),
+        child_kinds=data.get("child_kinds", 0), restarts=data.get("restarts"),
     )

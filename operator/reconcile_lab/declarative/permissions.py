@@ -128,6 +128,8 @@ def operator(image: str = IMAGE) -> list[dict[str, Any]]:
                      "containers": [{
                          "name": "operator",
                          "image": image,
+                         # No registry: the image is loaded into the nodes (make deploy does).
+                         "imagePullPolicy": "Never",
                          # In a pod, probes and Prometheus come from other hosts.
                          "args": ["operator", "run", "--bind", "0.0.0.0",  # noqa: S104
                                   "--log-format", "json",

@@ -1,37 +1,27 @@
-"""The hands of the harness: one driver per engine types what a person would type there.
+"""The Docker side's hands: the twin (once and as a ``--watch`` loop), ``docker run --restart
+always`` and a Swarm service, and the single-node swarm the last one needs.
 
-A driver turns a scenario step (scale, kill one instance, roll out…) into real commands —
-``kubectl``, ``docker``, ``reconcile-lab docker`` — runs them, and says what it typed through
-``mark`` just before running them (the harness stamps the time, and for a fault also when
-it is done). It samples its engine through ``probes`` and removes everything it made.
+The faults are the same on every Docker engine (``docker kill``, ``kill -9`` of a container's
+main process from the host, ``docker stop``, ``docker rm -f``); sampling is by label from one
+shared listing (``probes.Snapshot``). Every container publishes on 127.0.0.1 only.
 An I/O adapter: it decides nothing about what a result means.
-
-Every container publishes on 127.0.0.1 only; every name starts with the run's prefix so the
-harness can sweep whatever a crash left behind.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
-import yaml
-
-from reconcile_lab import spec
-from reconcile_lab.cluster import probing
-from reconcile_lab.compare import probes, scenarios, timeline
+from reconcile_lab.compare import driving, processes, scenarios, timeline
+from reconcile_lab.compare.driving import FILE, Context, Mark
+from reconcile_lab.compare.processes import DriverError
 from reconcile_lab.compare.scenarios import Step, Target
 
-Mark = Callable[[str, str, list[str]], None]  # kind, label, commands (display form)
-FILE = "webapp.yaml"  # how the app's file is shown in typed commands
 LABEL_APP = "reconcile-lab/app"  # the twin's label (imperative/plan.py)
 LABEL_COMPARE = "reconcile-lab/compare-app"  # containers the harness makes itself
 LABEL_SWARM = "com.docker.swarm.service.name"
@@ -41,228 +31,17 @@ HEALTH = ["--health-cmd", "wget -q -O /dev/null http://127.0.0.1:8080/healthz",
 POSTURE = ["--user", "65532:65532", "--read-only", "--cap-drop", "ALL"]
 
 
-class DriverError(RuntimeError):
-    """A command of the harness itself failed (not a measured failure of an engine)."""
-
-
-@dataclass
-class Context:
-    run: str
-    work: Path  # WebApp files and logs of this run
-    docker: probes.Docker
-    snapshot: probes.Snapshot
-    env: dict[str, str]  # for the CLI subprocesses: their own state directory
-    kubeconfig: Path | None = None
-    namespace: str = ""
-    operator: OperatorProcess | None = None
-    say: Callable[[str], None] = print
-
-    def log_file(self, name: str) -> Path:
-        return self.work / "logs" / f"{name}.log"
-
-
-def run(argv: list[str], *, ctx: Context, log: str, check: bool = True, timeout: float = 90,
-        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run a command to completion, its output appended to a log of the run."""
-    path = ctx.log_file(log)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False,
-                            env=env or ctx.env)
-    with path.open("a") as out:
-        out.write(f"$ {' '.join(argv)}\n{result.stdout}{result.stderr}[exit {result.returncode}]\n")
-    if check and result.returncode != 0:
-        raise DriverError(f"{' '.join(argv[:4])}… failed (exit {result.returncode}): "
-                          f"{(result.stderr or result.stdout).strip()[-400:]}")
-    return result
-
-
-def webapp(name: str, target: Target) -> dict[str, Any]:
-    """The one file both engines read (the same shape as examples/01-hello/webapp.yaml)."""
-    return {"apiVersion": spec.API_VERSION, "kind": spec.KIND, "metadata": {"name": name},
-            "spec": {"image": target.image, "replicas": target.replicas, "port": 8080,
-                     "healthCheck": {"path": "/healthz",
-                                     "periodSeconds": scenarios.HEALTH_PERIOD}}}
-
-
-class OperatorProcess:
-    """The operator, as ``reconcile-lab operator run`` in a process of its own."""
-
-    def __init__(self, ctx: Context) -> None:
-        self.ctx = ctx
-        self.health_port = _free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        assert self.ctx.kubeconfig is not None
-        log = self.ctx.log_file("operator")
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "reconcile_lab", "operator", "run",
-                 "--kubeconfig", str(self.ctx.kubeconfig), "--namespace", self.ctx.namespace,
-                 "--log-format", "json", "--metrics-port", "0",
-                 "--health-port", str(self.health_port)],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=self.ctx.env, start_new_session=True)
-
-    def healthy(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None \
-            and probes.healthz(self.health_port)
-
-    def wait_healthy(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.healthy():
-            if self.proc is None or self.proc.poll() is not None or time.monotonic() > deadline:
-                raise DriverError(f"the operator did not start; see {self.ctx.log_file('operator')}")
-            time.sleep(0.2)
-
-    def kill(self, sig: int = signal.SIGKILL) -> int | None:
-        if self.proc is None or self.proc.poll() is not None:
-            return None
-        pid = self.proc.pid
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, sig)
-        self.proc.wait(timeout=30)
-        self.proc = None
-        return pid
-
-
-def _free_port() -> int:
-    import socket
-
-    with contextlib.closing(socket.socket()) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-# --- the drivers ----------------------------------------------------------------------------
-
-
-class Driver:
-    engine: ClassVar[scenarios.Engine]
-    child_kinds: ClassVar[int] = 0
-    has_traffic: ClassVar[bool] = True  # its instances answer on 127.0.0.1
-
-    def __init__(self, ctx: Context, app: str) -> None:
-        self.ctx = ctx
-        self.app = app
-        self.file = ctx.work / f"{app}.yaml"
-        self.want = Target(0, scenarios.V1, gone=True)
-
-    # what every driver shares
-
-    def write(self, target: Target) -> None:
-        self.want = target
-        self.file.write_text(yaml.safe_dump(webapp(self.app, target), sort_keys=False))
-
-    def docker(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return run(["docker", *args], ctx=self.ctx, log=self.app, check=check)
-
-    def twin(self, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
-        return run([sys.executable, "-m", "reconcile_lab", "docker", *args, "--log-format",
-                    "json"], ctx=self.ctx, log=self.app, check=check, timeout=120)
-
-    def wait(self, target: Target, timeout: float = 45) -> None:
-        """Until the engine shows ``target`` (set-up only: not measured)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.ctx.snapshot.invalidate()
-            if timeline.matches(timeline.Sample(0, *self.sample()), target, self.child_kinds):
-                return
-            time.sleep(0.2)
-        raise DriverError(f"{self.engine.title}: {self.app} did not reach {target} in "
-                          f"{timeout:.0f}s; see {self.ctx.log_file(self.app)}")
-
-    def prepare(self, target: Target) -> None:
-        self.do(scenarios.create(target.replicas, target.image), target,
-                lambda kind, label, commands: None)
-        self.wait(target)
-
-    # per engine
-
-    def do(self, step: Step, target: Target, mark: Mark) -> None:
-        raise NotImplementedError
-
-    def repair(self, scenario: scenarios.Scenario, mark: Mark) -> bool:
-        """Type what a person would type to put things right by hand; False: nothing to do."""
-        return False
-
-    def sample(self) -> tuple[int | None, int, int, int, int | None]:
-        raise NotImplementedError
-
-    def ports(self) -> list[int]:
-        return []
-
-    def cleanup(self) -> None:
-        raise NotImplementedError
-
-
-class OperatorDriver(Driver):
-    engine = scenarios.OPERATOR
-    child_kinds = 2  # Deployment, Service
-    has_traffic = False  # kwok's pods are simulated
-
-    def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        assert self.ctx.kubeconfig is not None
-        return run([*probing.kubectl_args(self.ctx.kubeconfig), "-n", self.ctx.namespace, *args],
-                   ctx=self.ctx, log=self.app, check=check, env=probing.kubectl_env())
-
-    def do(self, step: Step, target: Target, mark: Mark) -> None:
-        ns = self.ctx.namespace
-        match step.action:
-            case "create" | "scale" | "rollout" | "change":
-                self.write(target)
-                mark("command", step.label, [f"kubectl apply -f {FILE}"])
-                self.kubectl("apply", "-f", str(self.file))
-            case "kill-one":
-                pods = probes.items(probes.kube_get(
-                    probes.pods_path(ns), labelSelector=f"app.kubernetes.io/instance={self.app}"))
-                victim = sorted(p["metadata"]["name"] for p in pods
-                                if not p["metadata"].get("deletionTimestamp"))[0]
-                mark("fault", step.label, [f"kubectl delete pod {victim}"])
-                self.kubectl("delete", "pod", victim, "--wait=false")
-            case "delete-child":
-                mark("fault", step.label, [f"kubectl delete deployment,service {self.app}"])
-                self.kubectl("delete", "deployment,service", self.app, "--wait=false")
-            case "drift":
-                mark("fault", step.label, [f"kubectl scale deployment {self.app} --replicas=1"])
-                self.kubectl("scale", "deployment", self.app, "--replicas=1")
-            case "kill-controller":
-                assert self.ctx.operator is not None
-                mark("fault", step.label, ["kill -9 <operator pid>"])
-                self.ctx.operator.kill()
-            case "restart-controller":
-                assert self.ctx.operator is not None
-                mark("command", step.label, ["reconcile-lab operator run"])
-                self.ctx.operator.start()
-            case "delete-app":
-                mark("command", step.label, [f"kubectl delete webapp {self.app}"])
-                self.kubectl("delete", "webapp", self.app, "--wait=false")
-                self.want = target
-            case other:
-                raise DriverError(f"no way to {other} on {self.engine.title}")
-
-    def sample(self) -> tuple[int | None, int, int, int, int | None]:
-        ns = self.ctx.namespace
-        app = probes.kube_get(probes.object_path("webapp", ns, self.app))
-        deployment = probes.kube_get(probes.object_path("deployment", ns, self.app))
-        service = probes.kube_get(probes.object_path("service", ns, self.app))
-        pods = probes.items(probes.kube_get(
-            probes.pods_path(ns), labelSelector=f"app.kubernetes.io/instance={self.app}"))
-        counts = timeline.count_pods(pods, self.want.image)
-        desired = int(app["spec"].get("replicas", 1)) if app else 0
-        children = (deployment is not None) + (service is not None)
-        return desired, counts.actual, counts.ready, counts.current, children
-
-    def cleanup(self) -> None:
-        self.kubectl("delete", "webapp", self.app, "--ignore-not-found", "--wait=false",
-                     check=False)
-
-
-class _DockerDriver(Driver):
+class _DockerDriver(driving.Driver):
     """What the Docker engines share: faults on containers, sampling by label."""
 
     label: ClassVar[str] = LABEL_APP
+
+    def docker(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.ctx.execute(["docker", *args], log=self.app, check=check)
+
+    def twin(self, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+        return self.ctx.execute([sys.executable, "-m", "reconcile_lab", "docker", *args,
+                             "--log-format", "json"], log=self.app, check=check, timeout=120)
 
     def containers(self) -> list[dict[str, Any]]:
         return self.ctx.snapshot.containers(self.label, self.app)
@@ -293,7 +72,7 @@ class _DockerDriver(Driver):
                 os.kill(pid, signal.SIGKILL)
             case "drift":
                 victim = self.victim()
-                # -t 1: the demo image's PID 1 ignores SIGTERM; without it stop takes 10 s.
+                # -t 1: the grace the Swarm tasks get too (--stop-grace-period 1s).
                 mark("fault", step.label, [f"docker stop -t 1 {victim}"])
                 self.docker("stop", "-t", "1", victim)
             case "delete-child":
@@ -311,7 +90,11 @@ class _DockerDriver(Driver):
         return [p for c in self.containers() if timeline.container_ready(c)
                 and (p := timeline.loopback_port(c)) is not None]
 
-    def sample(self) -> tuple[int | None, int, int, int, int | None]:
+    def restarts(self) -> int | None:
+        seen = [self.ctx.docker.inspect(str(c["Id"])) for c in self.containers() if c.get("Id")]
+        return timeline.container_restarts([s for s in seen if s is not None])
+
+    def sample(self) -> driving.Values:
         counts = timeline.count_containers(self.containers(), self.want.image)
         children = int(self.ctx.snapshot.network_exists(self.app)) if self.child_kinds else None
         return self.want.replicas, counts.actual, counts.ready, counts.current, children
@@ -353,29 +136,15 @@ class WatchDriver(TwinDriver):
 
     def __init__(self, ctx: Context, app: str) -> None:
         super().__init__(ctx, app)
-        self.loop: subprocess.Popen[bytes] | None = None
+        self.loop = processes.Background(ctx.log_file(app), ctx.env)
 
     def start_loop(self) -> None:
-        log = self.ctx.log_file(self.app)
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("ab") as out:
-            self.loop = subprocess.Popen(
-                [sys.executable, "-m", "reconcile_lab", "docker", "apply", "-f", str(self.file),
-                 "--watch", "--interval", f"{scenarios.WATCH_INTERVAL:g}", "--metrics-port", "0",
-                 "--log-format", "json"],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.ctx.env,
-                start_new_session=True)
+        self.loop.start([sys.executable, "-m", "reconcile_lab", "docker", "apply", "-f",
+                         str(self.file), "--watch", "--interval", f"{scenarios.WATCH_INTERVAL:g}",
+                         "--metrics-port", "0", "--log-format", "json"])
 
     def stop_loop(self, sig: int = signal.SIGINT) -> None:
-        if self.loop is not None and self.loop.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.loop.pid, sig)
-            try:
-                self.loop.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.loop.pid, signal.SIGKILL)
-                self.loop.wait(timeout=15)
-        self.loop = None
+        self.loop.stop(sig)
 
     def do(self, step: Step, target: Target, mark: Mark) -> None:
         if self.fault(step, mark):
@@ -533,7 +302,7 @@ class SwarmDriver(_DockerDriver):
             case other:
                 raise DriverError(f"no way to {other} on {self.engine.title}")
 
-    def sample(self) -> tuple[int | None, int, int, int, int | None]:
+    def sample(self) -> driving.Values:
         service = self.ctx.docker.service(self.app)
         desired = 0
         if service is not None:
@@ -548,11 +317,6 @@ class SwarmDriver(_DockerDriver):
         while time.monotonic() < deadline and self.ctx.docker.containers(
                 label=[f"{LABEL_SWARM}={self.app}"]):
             time.sleep(0.3)
-
-
-DRIVERS: dict[str, type[Driver]] = {
-    d.engine.id: d for d in (OperatorDriver, TwinDriver, WatchDriver, RestartDriver, SwarmDriver)
-}
 
 
 @dataclass
@@ -572,22 +336,25 @@ class Swarm:
         self.gwbridge_existed = "docker_gwbridge" in {
             str(n.get("Name")) for n in self.ctx.docker.networks()}
         # Both addresses on loopback: the manager's port 2377 is never on another interface.
-        run(["docker", "swarm", "init", "--advertise-addr", "127.0.0.1",
-             "--listen-addr", "127.0.0.1:2377"], ctx=self.ctx, log="swarm")
+        self.ctx.execute(["docker", "swarm", "init", "--advertise-addr", "127.0.0.1",
+                      "--listen-addr", "127.0.0.1:2377"], log="swarm")
         self.created = True
         self.ctx.say("swarm: initialised a single-node swarm on 127.0.0.1 (left at the end)")
 
     def leave(self) -> None:
         if not self.created:
             return
-        run(["docker", "swarm", "leave", "--force"], ctx=self.ctx, log="swarm", check=False)
+        self.ctx.execute(["docker", "swarm", "leave", "--force"], log="swarm", check=False)
         if not self.gwbridge_existed:
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
-                done = run(["docker", "network", "rm", "docker_gwbridge"], ctx=self.ctx,
-                           log="swarm", check=False)
+                done = self.ctx.execute(["docker", "network", "rm", "docker_gwbridge"], log="swarm",
+                                    check=False)
                 if done.returncode == 0 or "No such network" in done.stderr:
                     break
                 time.sleep(0.5)
         self.created = False
         self.ctx.say("swarm: left")
+
+
+DRIVERS: tuple[type[driving.Driver], ...] = (TwinDriver, WatchDriver, RestartDriver, SwarmDriver)

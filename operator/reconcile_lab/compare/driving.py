@@ -1,0 +1,117 @@
+"""What every driver shares: the run's context, the WebApp file, waiting for a target.
+
+A driver is the harness's hands on one engine: it turns a scenario step (scale, kill one
+instance, roll out…) into the real commands a person would type there, runs them, and says
+what it typed through ``mark`` just before running them (the harness stamps the time, and for a
+fault also when it is done). It samples its engine through ``probes`` and removes everything it
+made. The Kubernetes driver is ``kubedriver``, the Docker ones are ``dockerdrivers``.
+An I/O adapter: it decides nothing about what a result means.
+
+Every name starts with the run's prefix so the harness can sweep whatever a crash left behind.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import yaml
+
+from reconcile_lab import spec
+from reconcile_lab.compare import probes, processes, scenarios, timeline
+from reconcile_lab.compare.scenarios import Step, Target
+
+Mark = Callable[[str, str, list[str]], None]  # kind, label, commands (display form)
+FILE = "webapp.yaml"  # how the app's file is shown in typed commands
+Values = tuple[int | None, int, int, int, int | None]  # a Sample without its time
+
+
+@dataclass
+class Context:
+    run: str
+    work: Path  # WebApp files and logs of this run
+    docker: probes.Docker
+    snapshot: probes.Snapshot
+    env: dict[str, str]  # for the CLI subprocesses: their own state directory
+    kubeconfig: Path | None = None
+    namespace: str = ""
+    operator: processes.OperatorProcess | None = None
+    say: Callable[[str], None] = print
+
+    def log_file(self, name: str) -> Path:
+        return self.work / "logs" / f"{name}.log"
+
+    def execute(self, argv: list[str], *, log: str, check: bool = True, timeout: float = 90,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return processes.run(argv, log=self.log_file(log), env=env or self.env, check=check,
+                             timeout=timeout)
+
+
+def webapp(name: str, target: Target) -> dict[str, Any]:
+    """The one file both engines read (the shape of examples/01-hello/webapp.yaml). A NodePort
+    Service: the cluster picks the port, and requests reach it on 127.0.0.1 as they reach a
+    container's published port."""
+    return {"apiVersion": spec.API_VERSION, "kind": spec.KIND, "metadata": {"name": name},
+            "spec": {"image": target.image, "replicas": target.replicas, "port": 8080,
+                     "healthCheck": {"path": "/healthz",
+                                     "periodSeconds": scenarios.HEALTH_PERIOD},
+                     "service": {"type": "NodePort"}}}
+
+
+class Driver:
+    engine: ClassVar[scenarios.Engine]
+    child_kinds: ClassVar[int] = 0
+    has_traffic: ClassVar[bool] = True  # its instances answer on 127.0.0.1
+
+    def __init__(self, ctx: Context, app: str) -> None:
+        self.ctx = ctx
+        self.app = app
+        self.file = ctx.work / f"{app}.yaml"
+        self.want = Target(0, scenarios.V1, gone=True)
+
+    def write(self, target: Target) -> None:
+        self.want = target
+        self.file.write_text(yaml.safe_dump(webapp(self.app, target), sort_keys=False))
+
+    def wait(self, target: Target, timeout: float = 45) -> None:
+        """Until the engine shows ``target`` (set-up only: not measured)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.ctx.snapshot.invalidate()
+            if timeline.matches(timeline.Sample(0, *self.sample()), target, self.child_kinds):
+                return
+            time.sleep(0.2)
+        raise processes.DriverError(f"{self.engine.title}: {self.app} did not reach {target} "
+                                    f"in {timeout:.0f}s; see {self.ctx.log_file(self.app)}")
+
+    def prepare(self, target: Target) -> None:
+        self.do(scenarios.create(target.replicas, target.image), target,
+                lambda kind, label, commands: None)
+        self.wait(target)
+
+    # per engine
+
+    def do(self, step: Step, target: Target, mark: Mark) -> None:
+        raise NotImplementedError
+
+    def repair(self, scenario: scenarios.Scenario, mark: Mark) -> bool:
+        """Type what a person would type to put things right by hand; False: nothing to do."""
+        return False
+
+    def sample(self) -> Values:
+        raise NotImplementedError
+
+    def restarts(self) -> int | None:
+        """Restarts in place of the instances that exist now; None: not known."""
+        return None
+
+    def ports(self) -> list[int]:
+        """Where requests go on 127.0.0.1, as a client with health checks would send them."""
+        return []
+
+    def cleanup(self) -> None:
+        raise NotImplementedError

@@ -1,0 +1,102 @@
+"""The Kubernetes side's hands: ``kubectl`` for changes, the host for a process that dies.
+
+The operator's pods run on the embedded cluster's real node (kubelet, containerd, runc on this
+host), so a fault is the same as on Docker: the main process of one instance's container gets
+SIGKILL, and the kubelet, not the operator, restarts it in place. Requests go through the
+Service's NodePort on 127.0.0.1 (kube-proxy sends them to ready pods only), as the Docker
+engines' go to their published ports. Sampling reads the API; nothing here decides what a
+sample means. An I/O adapter.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from typing import Any
+
+from reconcile_lab.cluster import probing, realnode
+from reconcile_lab.compare import driving, probes, scenarios, timeline
+from reconcile_lab.compare.driving import FILE, Mark
+from reconcile_lab.compare.processes import DriverError
+from reconcile_lab.compare.scenarios import Step, Target
+
+
+class OperatorDriver(driving.Driver):
+    engine = scenarios.OPERATOR
+    child_kinds = 2  # Deployment, Service
+
+    def __init__(self, ctx: driving.Context, app: str) -> None:
+        super().__init__(ctx, app)
+        self.node_port: int | None = None  # the Service's, as last sampled
+
+    def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        assert self.ctx.kubeconfig is not None
+        return self.ctx.execute([*probing.kubectl_args(self.ctx.kubeconfig), "-n", self.ctx.namespace,
+                             *args], log=self.app, check=check, env=probing.kubectl_env())
+
+    def pods(self) -> list[dict[str, Any]]:
+        return probes.items(probes.kube_get(probes.pods_path(self.ctx.namespace),
+                                            labelSelector=f"app.kubernetes.io/instance={self.app}"))
+
+    def kill_container(self, step: Step, mark: Mark) -> None:
+        """SIGKILL to the main process of one running pod's container, from the host."""
+        found = sorted((p["metadata"]["name"], pid) for p in self.pods()
+                       if not p["metadata"].get("deletionTimestamp")
+                       and (pid := realnode.container_pid(p)) is not None)
+        if not found:
+            raise DriverError(f"{self.app}: no container of a pod runs on the real node")
+        pod, pid = found[0]
+        mark("fault", step.label, [f"kill -9 <main process of pod {pod}'s container>"])
+        os.kill(pid, signal.SIGKILL)
+
+    def do(self, step: Step, target: Target, mark: Mark) -> None:
+        match step.action:
+            case "create" | "scale" | "rollout" | "change":
+                self.write(target)
+                mark("command", step.label, [f"kubectl apply -f {FILE}"])
+                self.kubectl("apply", "-f", str(self.file))
+            case "kill-one" | "crash-one":
+                self.kill_container(step, mark)
+            case "delete-child":
+                mark("fault", step.label, [f"kubectl delete deployment,service {self.app}"])
+                self.kubectl("delete", "deployment,service", self.app, "--wait=false")
+            case "drift":
+                mark("fault", step.label, [f"kubectl scale deployment {self.app} --replicas=1"])
+                self.kubectl("scale", "deployment", self.app, "--replicas=1")
+            case "kill-controller":
+                assert self.ctx.operator is not None
+                mark("fault", step.label, ["kill -9 <operator pid>"])
+                self.ctx.operator.kill()
+            case "restart-controller":
+                assert self.ctx.operator is not None
+                mark("command", step.label, ["reconcile-lab operator run"])
+                self.ctx.operator.start()
+            case "delete-app":
+                mark("command", step.label, [f"kubectl delete webapp {self.app}"])
+                self.kubectl("delete", "webapp", self.app, "--wait=false")
+                self.want = target
+            case other:
+                raise DriverError(f"no way to {other} on {self.engine.title}")
+
+    def sample(self) -> driving.Values:
+        ns = self.ctx.namespace
+        app = probes.kube_get(probes.object_path("webapp", ns, self.app))
+        deployment = probes.kube_get(probes.object_path("deployment", ns, self.app))
+        service = probes.kube_get(probes.object_path("service", ns, self.app))
+        self.node_port = timeline.node_port(service)
+        counts = timeline.count_pods(self.pods(), self.want.image)
+        desired = int(app["spec"].get("replicas", 1)) if app else 0
+        children = (deployment is not None) + (service is not None)
+        return desired, counts.actual, counts.ready, counts.current, children
+
+    def restarts(self) -> int | None:
+        return timeline.pod_restarts(self.pods())
+
+    def ports(self) -> list[int]:
+        # As fresh as the last sample (≤ 0.1 s), like the Docker engines' list of ready ones.
+        return [self.node_port] if self.node_port is not None else []
+
+    def cleanup(self) -> None:
+        self.kubectl("delete", "webapp", self.app, "--ignore-not-found", "--wait=false",
+                     check=False)

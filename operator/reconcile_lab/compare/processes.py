@@ -1,0 +1,112 @@
+"""The harness's own processes: commands run to completion, and programs left running.
+
+``run`` runs a command to its end with its output appended to a log of the run;
+``Background`` keeps one program running in a session of its own (the operator, the twin's
+``--watch`` loop) and stops it by its process group; ``OperatorProcess`` is the operator that
+way, with its liveness endpoint. An I/O adapter: it decides nothing about what a result means,
+and it never signals a process it did not start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from reconcile_lab.compare import probes
+
+
+class DriverError(RuntimeError):
+    """A command of the harness itself failed (not a measured failure of an engine)."""
+
+
+def run(argv: list[str], *, log: Path, env: dict[str, str], check: bool = True,
+        timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    """Run a command to completion, its output appended to ``log``."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False,
+                            env=env)
+    with log.open("a") as out:
+        out.write(f"$ {' '.join(argv)}\n{result.stdout}{result.stderr}[exit {result.returncode}]\n")
+    if check and result.returncode != 0:
+        raise DriverError(f"{' '.join(argv[:4])}… failed (exit {result.returncode}): "
+                          f"{(result.stderr or result.stdout).strip()[-400:]}")
+    return result
+
+
+def free_port() -> int:
+    with contextlib.closing(socket.socket()) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Background:
+    """One program in a session of its own, its output appended to ``log``."""
+
+    def __init__(self, log: Path, env: dict[str, str]) -> None:
+        self.log = log
+        self.env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, argv: list[str]) -> None:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, env=self.env,
+                                         start_new_session=True)
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 15) -> int | None:
+        """Signal its process group, SIGKILL it after ``timeout``; its PID, None if not running."""
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = None
+            return None
+        pid = self.proc.pid
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, sig)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            self.proc.wait(timeout=timeout)
+        self.proc = None
+        return pid
+
+
+class OperatorProcess:
+    """The operator, as ``reconcile-lab operator run`` in a process of its own."""
+
+    def __init__(self, *, kubeconfig: Path, namespace: str, log: Path,
+                 env: dict[str, str]) -> None:
+        self.kubeconfig = kubeconfig
+        self.namespace = namespace
+        self.health_port = free_port()
+        self.process = Background(log, env)
+
+    def start(self) -> None:
+        self.process.start(
+            [sys.executable, "-m", "reconcile_lab", "operator", "run",
+             "--kubeconfig", str(self.kubeconfig), "--namespace", self.namespace,
+             "--log-format", "json", "--metrics-port", "0",
+             "--health-port", str(self.health_port)])
+
+    def healthy(self) -> bool:
+        return self.process.running() and probes.healthz(self.health_port)
+
+    def wait_healthy(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.healthy():
+            if not self.process.running() or time.monotonic() > deadline:
+                raise DriverError(f"the operator did not start; see {self.process.log}")
+            time.sleep(0.2)
+
+    def kill(self, sig: int = signal.SIGKILL) -> int | None:
+        return self.process.stop(sig, timeout=30)
