@@ -7,15 +7,14 @@ a script that does one step after another). Everything is removed after each run
 
     make bench                           # or: python bench/docker_twin.py --replicas 24 --repeats 3
 
-Writes a Markdown section to stdout and, with --write [DIR], into RESULTS.md there (default: bench/).
+Prints its Markdown section; with --write [DIR], saves the raw times in DIR/data/docker_twin.json
+and regenerates DIR/RESULTS.md (default: bench/).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,11 +22,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from results import add_write_option, write_section  # bench/, next to this script
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "operator")]  # run as a script: bench/ is a package
+
+from bench import machines, results, sections  # noqa: E402
+from bench.probing import say  # noqa: E402
+
 IMAGE = "reconcile-lab/hello:v1"
-say = lambda m: print(f"[bench] {m}", file=sys.stderr, flush=True)  # noqa: E731
 
 
 def twin(name: str, replicas: int, work: Path) -> dict[str, float]:
@@ -88,9 +89,9 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--replicas", type=int, default=24)
     parser.add_argument("--repeats", type=int, default=3)
-    add_write_option(parser)
+    results.add_write_option(parser)
     args = parser.parse_args()
-    sys.path[:0] = [str(REPO / "operator"), str(REPO)]
+    started = time.monotonic()
     import docker
 
     from reconcile_lab.cluster import dockerd
@@ -99,45 +100,26 @@ def main() -> int:
     client = docker.from_env(timeout=120)
     client.images.get(IMAGE)  # fails loudly: build it with `make image`
     work = Path(tempfile.mkdtemp(prefix="bench-twin-"))
-    results: dict[str, list[dict[str, float]]] = {"twin": [], "raw": []}
+    results_by: dict[str, list[dict[str, float]]] = {"twin": [], "raw": []}
     for r in range(args.repeats):
         order = ("twin", "raw") if r % 2 == 0 else ("raw", "twin")
         for who in order:
             name = f"bench-{who}-{os.getpid()}-{r}"
             try:
-                results[who].append(twin(name, args.replicas, work) if who == "twin"
+                results_by[who].append(twin(name, args.replicas, work) if who == "twin"
                                     else raw(client, name, args.replicas))
             finally:
                 clean(client, name)
-            say(f"{who} run {r + 1}: {results[who][-1]}")
+            say(f"{who} run {r + 1}: {results_by[who][-1]}")
 
-    n = args.replicas
-    twin_wall = statistics.median(x["wall_s"] for x in results["twin"])
-    twin_engine = statistics.median(x["engine_s"] for x in results["twin"])
-    raw_wall = statistics.median(x["wall_s"] for x in results["raw"])
-    version = client.version().get("Version", "?")
-    section = "\n".join([
-        "## Docker twin: containers converged per second",
-        "",
-        f"{time.strftime('%Y-%m-%d %H:%M')}, {platform.machine()}, {os.cpu_count()} cores shared "
-        f"with other work, Python {platform.python_version()}, Docker Engine {version}; one "
-        f"WebApp with {n} replicas of `{IMAGE}`, {args.repeats} repeats in alternating order "
-        f"(medians); `python bench/docker_twin.py --replicas {n} --repeats {args.repeats}`. "
-        "Ratios within the run matter more than absolute numbers.",
-        "",
-        "| contender | seconds | containers/s | × raw |",
-        "|---|---|---|---|",
-        f"| raw docker-py loop (create+start, one at a time, same options) | {raw_wall:.2f} | "
-        f"{n / raw_wall:.1f} | 1.00 |",
-        f"| `reconcile-lab docker apply`, engine time (observe, plan, create+start, wait ready) "
-        f"| {twin_engine:.2f} | {n / twin_engine:.1f} | {raw_wall / twin_engine:.2f} |",
-        f"| `reconcile-lab docker apply`, wall time of the command (with Python start-up) | "
-        f"{twin_wall:.2f} | {n / twin_wall:.1f} | {raw_wall / twin_wall:.2f} |",
-        "",
-    ])
-    print(section)
+    version = str(client.version().get("Version", "?"))
+    data = {"meta": machines.describe("bench/docker_twin.py", sys.argv[1:], started=started,
+                                      versions={"docker": version}),
+            "image": IMAGE, "replicas": args.replicas, "runs": results_by}
+    print(sections.docker_twin(data))
     if args.write:
-        write_section(section, args.write)
+        results.save(args.write, "docker_twin", data)
+        results.regenerate(args.write)
     return 0
 
 

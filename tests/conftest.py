@@ -45,6 +45,19 @@ def pytest_configure(config: pytest.Config) -> None:
                             "simulated nodes (scale work: many pods, no containers needed)")
 
 
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """With RECONCILE_LAB_DRILL_RECORD naming a file, each test's outcome, duration and the
+    figures it recorded (``record_property``) are appended to it as one JSON line:
+    ``make reliability`` turns them into docs/data/reliability.json."""
+    path = os.environ.get("RECONCILE_LAB_DRILL_RECORD")
+    if not path or not (report.when == "call" or (report.when == "setup" and not report.passed)):
+        return
+    record = {"test": report.nodeid, "outcome": report.outcome, "seconds": round(report.duration, 2),
+              "figures": {k: v for k, v in report.user_properties if isinstance(v, int | float)}}
+    with Path(path).open("a") as out:
+        out.write(json.dumps(record) + "\n")
+
+
 def cluster_nodes(request: pytest.FixtureRequest) -> str:
     choice: str = request.config.getoption("cluster_nodes")
     if choice != "auto":

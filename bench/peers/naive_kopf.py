@@ -23,7 +23,8 @@ from reconcile_lab import spec as specs
 from reconcile_lab.declarative import render
 
 
-@kopf.on.create(specs.GROUP, specs.VERSION, specs.PLURAL)
+# kopf types handlers as a protocol listing every kwarg it may pass; this one takes what it uses.
+@kopf.on.create(specs.GROUP, specs.VERSION, specs.PLURAL)  # type: ignore[arg-type]
 def create_fn(spec: kopf.Spec, name: str, namespace: str, uid: str,
               logger: kopf.Logger, **_: Any) -> dict[str, Any]:
     deployment, service = render.children(render.Owner(name, namespace, uid),
@@ -32,7 +33,10 @@ def create_fn(spec: kopf.Spec, name: str, namespace: str, uid: str,
         del child["metadata"]["ownerReferences"]
     kopf.adopt([deployment, service])
 
-    kubernetes.client.AppsV1Api().create_namespaced_deployment(namespace, deployment)
-    kubernetes.client.CoreV1Api().create_namespaced_service(namespace, service)
+    # The client takes plain dicts as bodies, whatever its annotations say.
+    kubernetes.client.AppsV1Api().create_namespaced_deployment(
+        namespace, deployment)  # type: ignore[arg-type]
+    kubernetes.client.CoreV1Api().create_namespaced_service(
+        namespace, service)  # type: ignore[arg-type]
     logger.info(f"Deployment and Service {name} created")
     return {"children": [f"deployment/{name}", f"service/{name}"]}

@@ -1,6 +1,7 @@
 """`make bench` and `make bench-drift` end to end at a tiny size, into a directory of the test's
-own: they produce numbers and write their sections, and the committed bench/ stays as it was
-(no timing is asserted: this machine's speed is not the operator's). The full run is `make bench`.
+own: they save raw data and regenerate RESULTS.md from it, and the committed bench/ stays as it
+was (no timing is asserted: this machine's speed is not the operator's). The full run is
+`make bench`.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ SECTIONS = ("## Convergence throughput, peers and efficiency",
 
 
 def test_bench_and_bench_drift_write_their_sections_where_they_are_told(tmp_path: Path) -> None:
-    committed = {p: p.read_bytes() for p in (REPO / "bench").iterdir() if p.is_file()}
+    committed = _files(REPO / "bench")
     out, raw = tmp_path / "bench", tmp_path / "bench.json"
     env = {**os.environ, "RECONCILE_LAB_STATE": str(tmp_path / "state")}  # clusters of its own
     args = ["--sizes", "20", "--repeats", "1", "--contenders", "raw,operator,naive-kopf",
             "--rounds", "3", "--idle", "1", "--settle", "0.5", "--json", str(raw)]
     done = make("bench", f"BENCH_DIR={out}", f"BENCH_ARGS={shlex.join(args)}",
-                "TWIN_ARGS=--replicas 3 --repeats 1", env=env, timeout=900)
+                "TWIN_ARGS=--replicas 3 --repeats 1", "DRIFT_ARGS=--rounds 2 --apps 2", env=env,
+                timeout=900)
     make("bench-drift", f"BENCH_DIR={out}", "DRIFT_ARGS=--rounds 3 --apps 3", env=env,
          timeout=600)
 
@@ -46,5 +48,11 @@ def test_bench_and_bench_drift_write_their_sections_where_they_are_told(tmp_path
     assert [s for s in SECTIONS if s not in results] == []
     assert "--replicas 3 --repeats 1" in results and "--rounds 3 --apps 3" in results
     assert (out / "convergence.png").stat().st_size > 0
-    assert json.loads((out / "convergence.json").read_text())["runs"] == runs
-    assert {p: p.read_bytes() for p in (REPO / "bench").iterdir() if p.is_file()} == committed
+    assert json.loads((out / "data" / "convergence.json").read_text())["runs"] == runs
+    assert json.loads((out / "data" / "drift_repair.json").read_text())["writes"]["rounds"] == 3
+    assert _files(REPO / "bench") == committed
+
+
+def _files(where: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in where.rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts}

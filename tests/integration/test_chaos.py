@@ -2,7 +2,8 @@
 restarted under it, the Docker engine restarted under the twin's watch loop.
 
 Marked ``chaos``: they break what other tests share, so `make test-chaos` runs them on their own.
-Each prints its figure; docs/reliability.md records them.
+Each records its figures (``record_property``); `make reliability` runs them and writes them to
+docs/data/reliability.json and the table in docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,8 @@ def _all_ready(cluster: Cluster, namespace: str, expected: int) -> bool:
 @pytest.mark.cluster
 @pytest.mark.simulated
 def test_sigkill_while_converging_200_webapps_loses_and_duplicates_nothing(
-        cluster: Cluster, operator: Operator, namespace: str) -> None:
+        cluster: Cluster, operator: Operator, namespace: str,
+        record_property: Callable[[str, object], None]) -> None:
     names = [f"w-{i:03d}" for i in range(200)]
     operator.kill(signal.SIGKILL)  # let the work pile up, so that the kill lands in its middle
     cluster.apply("---\n".join(yaml.safe_dump(cases.webapp(n, namespace)) for n in names))
@@ -51,8 +53,9 @@ def test_sigkill_while_converging_200_webapps_loses_and_duplicates_nothing(
     started = time.monotonic()
     wait_for(lambda: _all_ready(cluster, namespace, len(names)), timeout=300, interval=1,
              what="all 200 WebApps Ready after the restart")
-    print(f"SIGKILL with {done_at_kill}/200 Deployments made; all 200 Ready "
-          f"{time.monotonic() - started:.1f}s after the restart")
+    record_property("webapps", len(names))
+    record_property("deployments_at_kill", done_at_kill)
+    record_property("ready_after_restart_s", round(time.monotonic() - started, 2))
     deployments = cluster.list("deployments", namespace)
     services = cluster.list("services", namespace)
     assert sorted(d["metadata"]["name"] for d in deployments) == names  # none missing, none extra
@@ -67,7 +70,8 @@ def test_sigkill_while_converging_200_webapps_loses_and_duplicates_nothing(
 @pytest.mark.cluster
 @pytest.mark.parametrize("component", ["kube-apiserver", "etcd"])
 def test_the_operator_recovers_by_itself_when_the_control_plane_restarts(
-        cluster: Cluster, operator: Operator, namespace: str, component: str) -> None:
+        cluster: Cluster, operator: Operator, namespace: str, component: str,
+        record_property: Callable[[str, object], None]) -> None:
     cluster.apply(cases.webapp("steady", namespace, replicas=1))
     wait_for(lambda: _all_ready(cluster, namespace, 1), timeout=60, what="Ready")
     down = kwok.restart(component, down_for=3.0)
@@ -84,8 +88,9 @@ def test_the_operator_recovers_by_itself_when_the_control_plane_restarts(
              and cluster.get("service", "steady", namespace) is not None,
              timeout=120, interval=0.1, what="the operator to apply changes after the restart")
     recovered = time.monotonic() - changed
-    print(f"{component} down {down:.1f}s; API ready {serving:.1f}s after restart; "
-          f"changes applied {recovered:.1f}s after being made")
+    record_property("down_s", round(down, 2))
+    record_property("api_ready_s", round(serving, 2))
+    record_property("changes_applied_s", round(recovered, 2))
     assert operator.healthy()
     assert operator.proc is not None and operator.proc.poll() is None  # no crash, no restart
 
@@ -122,7 +127,8 @@ def _running(name: str) -> int:
 
 @pytest.mark.docker
 def test_the_watch_loop_survives_a_docker_engine_restart(
-        twin_watch: tuple[str, Path, int, subprocess.Popen[bytes]]) -> None:
+        twin_watch: tuple[str, Path, int, subprocess.Popen[bytes]],
+        record_property: Callable[[str, object], None]) -> None:
     name, log, port, proc = twin_watch
     dockerd.own_daemon()  # refuses, with the reason, when the engine is not the kit's own
     wait_for(lambda: _running(name) == 2, timeout=60, what="2 healthy containers")
@@ -137,7 +143,7 @@ def test_the_watch_loop_survives_a_docker_engine_restart(
     back = time.monotonic()
     wait_for(lambda: _running(name) == 2, timeout=90, interval=0.5,
              what="the watch loop to bring both containers back")
-    print(f"engine restarted; 2/2 healthy again {time.monotonic() - back:.1f}s after it answered")
+    record_property("healthy_again_s", round(time.monotonic() - back, 2))
     assert "docker" in during.lower() and ("engine" in during.lower() or "socket" in during)
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
         assert b'reconcile_lab_ready_replicas{app="' in r.read()

@@ -9,6 +9,7 @@ here, in another test file, or in .ci/run (the targets that run the suite itself
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from bench import drills
 from reconcile_lab import cli
 from reconcile_lab.cluster import building, dockerd, images, providers
 from reconcile_lab.declarative import permissions
@@ -43,6 +45,9 @@ RUN_BY: dict[str, str] = {
                     "tests/integration/test_user_shell.py"),
     **dict.fromkeys(("compare", "watch"), "tests/integration/test_compare.py"),
     **dict.fromkeys(("bench", "bench-drift"), "tests/integration/test_bench_smoke.py"),
+    **dict.fromkeys(("bench-report", "reliability-report"),
+                    "tests/unit/test_published_figures.py"),
+    "reliability": "tests/integration/test_makefile.py",
     "docker-build": "tests/integration/test_incluster.py",
     **dict.fromkeys(("lint", "test-chaos"), ".ci/run"),
 }
@@ -82,6 +87,24 @@ def test_every_target_help_and_the_docs_name_is_run_by_a_test() -> None:
         text = (REPO / where).read_text()
         assert re.search(rf'(make|make_argv|Foreground)\((.|\n)*?"{re.escape(target)}"', text) or (
             where == ".ci/run" and f"make {target}\n" in text), f"{where} does not run {target}"
+
+
+def test_reliability_runs_the_drills_and_writes_what_they_recorded_where_it_is_told(
+        tmp_path: Path) -> None:
+    # One quick test that needs no cluster stands in for the drills: the plumbing is the same.
+    drill = ("tests/integration/test_reliability.py::"
+             "test_the_cli_names_file_and_field_for_a_wrong_kind")
+    doc, data = tmp_path / "reliability.md", tmp_path / "reliability.json"
+    doc.write_text((REPO / "docs" / "reliability.md").read_text())
+    make("reliability", f"DRILLS={drill}", f"RELIABILITY_DATA={data}", f"RELIABILITY_DOC={doc}",
+         f"DRILL_RECORD={tmp_path / 'drills.jsonl'}",
+         f"PYTEST_ARGS=-p no:cacheprovider --basetemp={tmp_path / 'pytest'}", timeout=300)
+    recorded = json.loads(data.read_text())
+    assert [(r["test"], r["outcome"]) for r in recorded["records"]] == [(drill, "passed")]
+    assert recorded["meta"]["commit"] != "unknown" and drill in recorded["meta"]["argv"]
+    table = doc.read_text().split(drills.BEGIN)[1].split(drills.END)[0]
+    assert recorded["meta"]["date"] in table
+    assert table.count(f"| {drills.NOT_MEASURED} |") == len(drills.DRILLS)  # none of its rows
 
 
 def test_manifests_and_dashboards_regenerate_exactly_what_is_committed() -> None:
