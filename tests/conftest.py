@@ -27,6 +27,12 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Tests press Ctrl-C on the kit's commands (SIGINT). A shell that starts a job in the background
+# without job control has it ignore SIGINT, and every child would inherit that: `bash -c
+# 'make test' &` would then see loops that never stop. Restored here, children get the default.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--cluster-provider", choices=("kwok", "kind"), default="kwok",
