@@ -78,6 +78,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def interrupt(proc: subprocess.Popen[Any], timeout: float = 20) -> int:
+    """Ctrl-C for a child: SIGINT, then its exit code. One that does not stop is killed (it
+    would otherwise outlive the test and go on making things) and the test fails."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+        raise AssertionError(f"still running {timeout}s after SIGINT: {proc.args}") from None
+
+
 def wait_for(predicate: Callable[[], Any], *, timeout: float = 30, interval: float = 0.1,
              what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ from docker.models.containers import Container
 
 from reconcile_lab import spec
 from tests import cases
-from tests.conftest import free_port
+from tests.conftest import free_port, interrupt
 
 ROOT = Path(__file__).resolve().parents[2]
 LABEL = "reconcile-lab/app"
@@ -386,8 +385,7 @@ def test_under_watch_a_killed_container_comes_back_on_the_next_poll(
             time.sleep(0.25)
         assert f'{drift} 1.0' in text
     finally:
-        watch.send_signal(signal.SIGINT)
-        code = watch.wait(timeout=20)
+        code = interrupt(watch)
         log.seek(0)
         output = log.read()
         log.close()
