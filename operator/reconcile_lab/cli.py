@@ -148,7 +148,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def generated() -> dict[str, str]:
     """Every generated file: relative path → content."""
-    from reconcile_lab.declarative import permissions
+    from reconcile_lab.declarative import permissions, policy
 
     source = "declarative/permissions.py"
     return {
@@ -158,6 +158,7 @@ def generated() -> dict[str, str]:
                                                              source),
         "deploy/operator.yaml": schema.documents_yaml(permissions.operator(), source),
         "deploy/peering.yaml": schema.documents_yaml(permissions.peering(), source),
+        "deploy/policy.yaml": schema.documents_yaml(policy.policies(), "declarative/policy.py"),
     }
 
 
