@@ -52,6 +52,10 @@ def _failover(f: Figures) -> str:
             f"active ran; failover {span(f['failover_s'])}")
 
 
+def _refused(f: Figures) -> str:
+    return f"refused {span(f['refused_after_s'])} after it was started"
+
+
 def _engine(f: Figures) -> str:
     return f"both containers healthy again {span(f['healthy_again_s'])} after the engine answered"
 
@@ -94,6 +98,12 @@ DRILLS = (
           "only one acts at a time; the standby takes over without help",
           "tests/integration/test_reliability.py::"
           "test_of_two_replicas_only_one_acts_and_the_other_takes_over", _failover),
+    Drill("a second replica started with the same priority as a live one",
+          "kopf would pause both and nothing would act; the operator reads the peering record "
+          "at start-up and stops with one message naming the peer",
+          "refused at start-up; the live replica goes on acting",
+          "tests/integration/test_reliability.py::"
+          "test_a_replica_of_the_same_priority_as_a_live_one_refuses_to_start", _refused),
     Drill("Docker engine stopped and restarted under `docker apply --watch`",
           "every poll against the dead engine logs a clear error naming the socket; the loop "
           "keeps running", "converges again after the engine is back",

@@ -202,6 +202,41 @@ def test_of_two_replicas_only_one_acts_and_the_other_takes_over(
         operator.start()
 
 
+def test_a_replica_of_the_same_priority_as_a_live_one_refuses_to_start(
+        cluster: Cluster, operator: Operator, namespace: str, tmp_path: Path,
+        record_property: Callable[[str, object], None]) -> None:
+    # kopf pauses both of two live peers of equal priority: nothing would act, both healthy.
+    peering = permissions.peering()
+    cluster.apply(peering[0])
+    cluster.kubectl("wait", "--for=condition=established", "crd/clusterkopfpeerings.kopf.dev")
+    cluster.apply(peering[1])
+    operator.kill()
+    first = Operator(cluster, tmp_path / "a.log", "--peering", permissions.PEERING,
+                     "--priority", "150")
+    second = Operator(cluster, tmp_path / "b.log", "--peering", permissions.PEERING,
+                      "--priority", "150")
+    try:
+        first.start()
+        wait_for(lambda: (cluster.get("clusterkopfpeering", permissions.PEERING) or {})
+                 .get("status"), timeout=30, what="the first replica's peering record")
+        started = time.monotonic()
+        second.start(wait=False)
+        assert second.proc is not None
+        code = second.proc.wait(timeout=90)
+        record_property("refused_after_s", round(time.monotonic() - started, 2))
+        log = second.log.read_text(errors="replace")
+        assert code != 0 and "another replica with priority 150 is alive" in log, log
+        assert log.count("another replica with priority 150") <= 3, "a flood, not one line"
+        cluster.apply(cases.webapp("still-served", namespace))  # the first one goes on acting
+        wait_for(lambda: cluster.get("deployment", "still-served", namespace), timeout=30,
+                 what="the first replica to act")
+    finally:
+        first.kill()
+        second.kill()
+        cluster.kubectl("delete", "-f", "-", input=yaml.safe_dump_all(peering[1:]), check=False)
+        operator.start()
+
+
 def test_the_cli_names_file_and_field_for_a_wrong_kind(tmp_path: Path) -> None:
     bad = tmp_path / "app.yaml"
     bad.write_text(yaml.safe_dump({**cases.webapp("x"), "kind": "Deployment"}))

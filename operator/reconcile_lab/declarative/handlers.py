@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import datetime
 import logging
 import os
 from collections.abc import Iterable, Mapping
@@ -29,7 +30,7 @@ from typing import Any
 import kopf
 
 from reconcile_lab import spec as specs
-from reconcile_lab.declarative import cache, controlling, kube, render
+from reconcile_lab.declarative import cache, controlling, kube, peers, render
 from reconcile_lab.observe import logs, metrics
 
 Key = cache.Key
@@ -134,6 +135,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     asyncio.get_running_loop().set_default_executor(
         concurrent.futures.ThreadPoolExecutor(max_workers=ours.workers, thread_name_prefix="kube"))
     kube.connect(ours.kubeconfig, pool_size=ours.workers)
+    if not settings.peering.standalone:
+        _refuse_to_freeze_a_peer(settings.peering, ours.namespace)
     if ours.metrics_port:
         metrics.serve(ours.metrics_port, addr=ours.metrics_addr)
     metrics.init_controller(max_concurrent=ours.workers)
@@ -146,6 +149,26 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     logs.get(engine=metrics.KUBERNETES).info(
         "operator started", metrics_port=ours.metrics_port, workers=ours.workers,
         namespace=ours.namespace or "(all)")
+
+
+def _refuse_to_freeze_a_peer(peering: Any, namespace: str | None) -> None:
+    """kopf pauses every replica when two of equal priority are alive: nothing would act.
+    Read the peering record before kopf joins it, and stop with one clear message instead."""
+    path = (f"/apis/kopf.dev/v1/clusterkopfpeerings/{peering.name}" if peering.clusterwide
+            else f"/apis/kopf.dev/v1/namespaces/{namespace}/kopfpeerings/{peering.name}")
+    try:
+        record = kube.get_json(path) or {}
+    except kube.KubeError as e:  # unreadable (e.g. a Role without it): kopf still pauses
+        logs.get(engine=metrics.KUBERNETES).warning("peering record not checked", error=str(e))
+        return
+    equal = peers.same_priority(record.get("status"), peering.priority,
+                                now=datetime.datetime.now(datetime.UTC),
+                                me=os.environ.get("POD_ID"))
+    if equal:
+        raise kopf.PermanentError(
+            f"another replica with priority {peering.priority} is alive in the peering "
+            f"{peering.name!r} ({', '.join(equal)}): kopf would pause both and nothing would "
+            "act. fix: give this replica another --priority, or leave it out (a random one)")
 
 
 @kopf.on.cleanup()
