@@ -56,6 +56,11 @@ def _refused(f: Figures) -> str:
     return f"refused {span(f['refused_after_s'])} after it was started"
 
 
+def _gone(f: Figures) -> str:
+    return (f"namespace gone {span(f['namespace_gone_s'])} after the delete, with no operator "
+            "running; no warning or error after its start")
+
+
 def _engine(f: Figures) -> str:
     return f"both containers healthy again {span(f['healthy_again_s'])} after the engine answered"
 
@@ -104,6 +109,12 @@ DRILLS = (
           "refused at start-up; the live replica goes on acting",
           "tests/integration/test_reliability.py::"
           "test_a_replica_of_the_same_priority_as_a_live_one_refuses_to_start", _refused),
+    Drill("a WebApp and a namespace of five deleted while the operator is stopped",
+          "no finalizer of the operator's holds them: garbage collection and the namespace "
+          "controller finish without it; its next start finds nothing to retry",
+          "nothing left Terminating; no warning or error at start-up",
+          "tests/integration/test_reliability.py::"
+          "test_what_was_deleted_while_the_operator_was_down_leaves_nothing_behind", _gone),
     Drill("Docker engine stopped and restarted under `docker apply --watch`",
           "every poll against the dead engine logs a clear error naming the socket; the loop "
           "keeps running", "converges again after the engine is back",
