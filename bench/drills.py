@@ -110,7 +110,7 @@ DRILLS = (
           "tests/integration/test_reliability.py::"
           "test_a_replica_of_the_same_priority_as_a_live_one_refuses_to_start", _refused),
     Drill("a WebApp and a namespace of five deleted while the operator is stopped",
-          "no finalizer of the operator's holds them: garbage collection and the namespace "
+          "no finalizer of the operator's keeps them: garbage collection and the namespace "
           "controller finish without it; its next start finds nothing to retry",
           "nothing left Terminating; no warning or error at start-up",
           "tests/integration/test_reliability.py::"

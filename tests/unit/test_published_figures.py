@@ -144,9 +144,9 @@ def test_the_measured_column_comes_from_records_and_says_when_there_are_none() -
 
 
 def test_only_the_block_between_the_markers_is_regenerated() -> None:
-    doc = f"# Title\n\nprose 1.5 s\n{drills.BEGIN}\nold\n{drills.END}\n\nmore prose\n"
+    doc = f"# Title\n\nprose 1.5 s\n{drills.BEGIN}\nstale-table-xyz\n{drills.END}\n\nmore prose\n"
     out = drills.replace(doc, _records())
     assert out.startswith("# Title\n\nprose 1.5 s\n") and out.endswith("\n\nmore prose\n")
-    assert "old" not in out
+    assert "stale-table-xyz" not in out
     with pytest.raises(ValueError, match="no generated block"):
         drills.replace("# no markers\n", _records())
