@@ -61,6 +61,11 @@ def _gone(f: Figures) -> str:
             "running; no warning or error after its start")
 
 
+def _revoked(f: Figures) -> str:
+    return (f"converged {span(f['converged_after_restore_s'])} after the restore; "
+            f"{span(f['denied_log_lines'], 0, '')} log lines about the 403s")
+
+
 def _engine(f: Figures) -> str:
     return f"both containers healthy again {span(f['healthy_again_s'])} after the engine answered"
 
@@ -115,6 +120,14 @@ DRILLS = (
           "nothing left Terminating; no warning or error at start-up",
           "tests/integration/test_reliability.py::"
           "test_what_was_deleted_while_the_operator_was_down_leaves_nothing_behind", _gone),
+    Drill("the operator's RoleBinding deleted for 30 s while WebApps are created, scaled "
+          "and a child deleted, then restored",
+          "every write is refused (403) and retried with a growing back-off; each failing "
+          "WebApp says so once in the log, and once when it succeeds again",
+          "no crash, no restart; converges within the longest back-off after the restore",
+          "tests/integration/test_permissions.py::"
+          "test_permissions_revoked_for_30s_then_restored_it_resumes_without_a_restart",
+          _revoked),
     Drill("Docker engine stopped and restarted under `docker apply --watch`",
           "every poll against the dead engine logs a clear error naming the socket; the loop "
           "keeps running", "converges again after the engine is back",

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pytest
+import structlog
 
 from reconcile_lab.declarative import cache, controlling
 from reconcile_lab.observe import metrics
@@ -111,6 +112,27 @@ def test_a_success_cancels_the_pending_retry_and_forgets_the_failures() -> None:
         assert c.keys[KEY].failures == 0
 
     asyncio.run(go())
+
+
+def test_an_error_that_repeats_is_logged_once_and_its_end_once() -> None:
+    async def go() -> list[tuple[str, str]]:
+        caches = Caches()
+        caches.put("WebApp", _webapp())
+        c = _controller(FakeCluster(), caches)
+        with structlog.testing.capture_logs() as logged:
+            for error in ("403 forbidden", "403 forbidden", "403 forbidden", "timed out"):
+                c._retry(KEY, error)
+            await c.reconcile(KEY, "test")
+        return [(e["log_level"], e["event"]) for e in logged
+                if e["event"].startswith("reconcile ")]
+
+    assert asyncio.run(go()) == [
+        ("warning", "reconcile failed; retrying"),  # 403: said once…
+        ("debug", "reconcile still failing; retrying"),
+        ("debug", "reconcile still failing; retrying"),
+        ("warning", "reconcile failed; retrying"),  # …a new error is said again
+        ("info", "reconcile succeeded again"),
+    ]
 
 
 def test_retries_are_jittered_so_failing_webapps_do_not_retry_in_lockstep() -> None:

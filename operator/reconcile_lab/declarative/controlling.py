@@ -43,6 +43,7 @@ class Caches(Protocol):
 class _KeyState:
     trigger: str = "queued"  # what last queued the key, for the log
     failures: int = 0  # consecutive failed reconciles, for the back-off
+    last_error: str | None = None  # logged once while it repeats: one line, not a flood
     retry: asyncio.TimerHandle | None = None  # the one pending retry
     change_seen: tuple[int, float] | None = None  # (generation, since) until Ready
 
@@ -206,6 +207,10 @@ class Controller:
         state = self.keys.get(key)
         if state is None:
             return
+        if state.last_error is not None:
+            logs.get(namespace=key[0], name=key[1]).info(
+                "reconcile succeeded again", after_failures=state.failures)
+            state.last_error = None
         state.failures = 0
         if state.retry is not None:
             state.retry.cancel()
@@ -218,8 +223,13 @@ class Controller:
         base = self._retry_delays[min(state.failures, len(self._retry_delays) - 1)]
         state.failures += 1
         delay = base * self._rng.uniform(0.8, 1.2)
-        logs.get(namespace=key[0], name=key[1]).warning("reconcile failed; retrying",
-                                                        error=error, retry_in=round(delay, 2))
+        log = logs.get(namespace=key[0], name=key[1])
+        if error != state.last_error:  # the same error again is said once (e.g. a 403)
+            log.warning("reconcile failed; retrying", error=error, retry_in=round(delay, 2))
+        else:
+            log.debug("reconcile still failing; retrying", failures=state.failures,
+                      retry_in=round(delay, 2))
+        state.last_error = error
         metrics.count_retry()
         self._schedule(key, delay, "retry")
 

@@ -1,0 +1,79 @@
+"""The operator's permissions taken away for 30 s while changes wait, then given back.
+
+The operator runs under a ServiceAccount of its own, bound by a RoleBinding in the one
+namespace it serves. The binding is deleted, changes are made meanwhile, and it comes back:
+the operator must keep running (no restart), say what is wrong without a flood, and converge
+once it may again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from reconcile_lab.declarative import controlling, permissions
+from tests import cases
+from tests.conftest import Cluster, Operator, wait_for
+from tests.integration.test_ordinary_use import _ready, _token_kubeconfig
+
+pytestmark = [pytest.mark.cluster, pytest.mark.chaos, pytest.mark.slow]
+REVOKED_FOR = 30.0
+
+
+def test_permissions_revoked_for_30s_then_restored_it_resumes_without_a_restart(
+        cluster: Cluster, operator: Operator, namespace: str, tmp_path: Path,
+        record_property: Callable[[str, object], None]) -> None:
+    cluster.simulate_pods_in(namespace)
+    account = "revoked-operator"
+    rbac = permissions.namespaced_rbac(namespace, account=account, account_namespace=namespace)
+    binding = next(d for d in rbac if d["kind"] == "RoleBinding")
+    cluster.apply("---\n".join(yaml.safe_dump(d) for d in rbac))
+    token = cluster.kubectl("create", "token", account, "-n", namespace,
+                            "--duration=1h").stdout.strip()
+    kubeconfig = _token_kubeconfig(cluster, token, tmp_path / "operator.kubeconfig")
+    operator.kill()  # the session's operator serves every namespace: out of the way
+    scoped = Operator(cluster, tmp_path / "scoped.log", "--namespace", namespace,
+                      kubeconfig=kubeconfig, env={"RECONCILE_LAB_RESYNC_SECONDS": "5"})
+    try:
+        scoped.start()
+        for i in range(3):
+            cluster.apply(cases.webapp(f"app-{i}", namespace))
+        for i in range(3):
+            _ready(cluster, f"app-{i}", namespace, timeout=60)
+        before = len(scoped.log.read_text(errors="replace").splitlines())
+
+        cluster.kubectl("delete", "rolebinding", "-n", namespace, binding["metadata"]["name"])
+        revoked = time.monotonic()
+        time.sleep(2)
+        cluster.apply(cases.webapp("late", namespace))
+        cluster.kubectl("scale", "-n", namespace, "webapp/app-0", "--replicas=2")
+        cluster.kubectl("delete", "deployment", "-n", namespace, "app-1")
+        time.sleep(max(0.0, REVOKED_FOR - (time.monotonic() - revoked)))
+        assert scoped.proc is not None and scoped.proc.poll() is None, "the operator exited"
+        cluster.apply(binding)
+        restored = time.monotonic()
+
+        _ready(cluster, "late", namespace, timeout=120)
+        wait_for(lambda: (cluster.get("deployment", "app-0", namespace) or {}).get(
+            "spec", {}).get("replicas") == 2, timeout=60, what="the scale to be applied")
+        wait_for(lambda: cluster.get("deployment", "app-1", namespace), timeout=60,
+                 what="the deleted Deployment to be made again")
+        converged = time.monotonic() - restored
+        assert scoped.proc.poll() is None, "the operator exited"
+        lines = scoped.log.read_text(errors="replace").splitlines()[before:]
+        denied = [line for line in lines if ("403" in line or "orbidden" in line)
+                  and '"level": "debug"' not in line]
+        record_property("converged_after_restore_s", round(converged, 2))
+        record_property("denied_log_lines", len(denied))
+        # Bounded by the longest retry back-off (30 s ± 20 %): a key waits for its next retry.
+        assert converged < controlling.RETRY_DELAYS[-1] * 1.2 + 10, converged
+        # One line per failing WebApp and one for the resync, not one per retry.
+        assert len(denied) <= 3 + 1, "\n".join(denied)
+        assert sum('"reconcile succeeded again"' in line for line in lines) == 3
+    finally:
+        scoped.kill()
+        operator.start()
