@@ -135,7 +135,7 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("06", "garbage-collection", "Garbage collection on delete", Difficulty.EASY, 5,
           ("01",), "Delete the app on both engines and see what goes with it.",
           ("Delete only the top of each app, and list what is left on each side.",
-           f"On Kubernetes delete the WebApp alone; on Docker the twin has its own delete.",
+           "On Kubernetes delete the WebApp alone; on Docker the twin has its own delete.",
            f"`kubectl delete webapp {APP}`, then `reconcile-lab docker delete {APP}`."),
           (f"kubectl delete webapp {APP}",
            f"kubectl wait --for=delete pod -l {SELECTOR} --timeout=180s",
@@ -145,7 +145,7 @@ ENTRIES: tuple[Entry, ...] = (
           Difficulty.MEDIUM, 10, ("01",),
           "Stop the controller, change the desired state, and see what still works.",
           ("Stop the operator first, then change the WebApp while nobody reconciles.",
-           f"`reconcile-lab operator stop`, then scale the WebApp to 4 and compare its "
+           "`reconcile-lab operator stop`, then scale the WebApp to 4 and compare its "
            "generation with its observedGeneration.",
            f"`kubectl scale webapp/{APP} --replicas=4` while stopped, then "
            "`reconcile-lab operator start` and watch it converge."),

@@ -209,8 +209,8 @@ def _readmes(args: argparse.Namespace) -> int:
             if not args.check:
                 path.write_text(new)
     verb = "stale" if args.check else "rewrote"
-    for path in stale:
-        _say(f"{verb} {path}")
+    for name in stale:
+        _say(f"{verb} {name}")
     return 1 if stale and args.check else 0
 
 

@@ -10,7 +10,7 @@ Purely data: no I/O, no clock (every function is given ``now``, seconds since th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from reconcile_lab.workshop import catalog
@@ -127,7 +127,7 @@ def format_list(progress: Progress, entries: tuple[catalog.Entry, ...] = catalog
     return _table(rows)
 
 
-def _table(rows: list[tuple[str, ...]]) -> str:
+def _table(rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
                      .rstrip() for row in rows)
