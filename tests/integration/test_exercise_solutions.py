@@ -1,6 +1,7 @@
 """Every exercise's reset and solution on the real cluster, operator and Docker engine, through
 the commands a participant runs: after `exercise reset NN` the check fails, after `exercise
-solve NN` it passes, and `exercise status` says so.
+solve NN` it passes, `exercise status` says so, and a reset after the solution makes it fail
+again.
 
 The exercises start and stop the operator themselves (`operator start|stop`, exercise 07), so
 the session's operator steps aside meanwhile: two operators on one cluster would both act.
@@ -84,6 +85,13 @@ def test_reset_then_the_check_fails_solve_then_it_passes(
                                 text=True, timeout=60, check=True).stdout
         row = next(line for line in status.splitlines() if line.startswith(f"{number}  "))
         assert "done (solved)" in row, status
+
+        # After a solution, reset puts it all back: no evidence of it is left to count.
+        again = exercise(env, cluster, "reset", number, *where)
+        assert again.returncode == 0, again.stdout + again.stderr
+        after_reset = exercise(env, cluster, "check", number, *where)
+        assert after_reset.returncode == 1, f"exercise {number} passes after reset:\n" \
+            + after_reset.stdout
     finally:
         subprocess.run([*RL, "docker", "delete", catalog.APP, "-n", namespace], env=env,
                        capture_output=True, timeout=120, check=False)

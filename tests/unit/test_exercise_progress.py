@@ -31,9 +31,10 @@ def test_time_runs_from_the_first_touch_to_the_first_pass() -> None:
     assert records["03"].attempted and records["03"].word() == "attempted"
     assert records["03"].seconds(400.0) == 300.0  # not done: still running
     records = progress.checked(records, "03", True, 700.0)
+    records = progress.checked(records, "03", True, 800.0)  # a later PASS moves nothing
     records = progress.checked(records, "03", False, 900.0)  # a later FAIL undoes nothing
     record = records["03"]
-    assert record.done and record.word() == "done" and record.checks == 3
+    assert record.done and record.word() == "done" and record.checks == 4
     assert record.seconds(10_000.0) == 600.0
     assert progress.touched(records, "03", 5000.0)["03"].started == 100.0
 
