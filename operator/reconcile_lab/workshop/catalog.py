@@ -102,7 +102,6 @@ ENTRIES: tuple[Entry, ...] = (
           (f"kubectl delete $(kubectl get pods -l {SELECTOR} -o name | head -n 1) --wait=false",
            f"docker kill {TWIN}-1",
            "sleep 5",
-           f"reconcile-lab docker status -f {WEBAPP}",
            f"reconcile-lab docker apply -f {WEBAPP}"),
           Start()),
     Entry("04", "drift-repair", "Drift repair: delete a child, watch it come back",
