@@ -117,7 +117,7 @@ def test_every_exercise_has_a_readme_with_goal_steps_what_to_see_and_why() -> No
     assert len(on_disk) >= 8
     for exercise in exercises.EXERCISES:
         text = (REPO / exercise.directory / "README.md").read_text()
-        assert text.startswith(f"# {exercise.number} · ")
+        assert f"\n# {exercise.number} · " in text
         for part in ("**Goal.**", "## Steps", "## What you should see", "## Why it matters",
                      f"reconcile-lab exercise check {exercise.number}"):
             assert part in text, f"{exercise.directory}/README.md lacks {part!r}"
@@ -135,9 +135,32 @@ def test_every_file_a_readme_or_a_hint_names_exists() -> None:
         assert (REPO / path).is_file(), path
 
 
-def test_exercise_list_prints_one_line_per_exercise_starting_with_its_number(
-        capsys: pytest.CaptureFixture[str]) -> None:
+def test_exercise_list_prints_a_table_with_one_row_per_exercise(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECONCILE_LAB_STATE", str(tmp_path))
     assert cli.main(["exercise", "list"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+    header, *lines = capsys.readouterr().out.splitlines()
+    assert header.split() == ["NN", "title", "difficulty", "minutes", "status"]
     assert [line[:2] for line in lines] == [e.number for e in exercises.EXERCISES]
-    assert all(re.match(r"^\d\d  \S", line) for line in lines)
+    assert all(re.match(r"^\d\d  \S.*  (easy|medium|hard) +\d+ +not started$", line)
+               for line in lines)
+
+
+def _with_uids(state: State, webapp_uid: str, rs_uid: str) -> State:
+    """The state with each object's uid in its events, as the apiserver records them."""
+    def event(e: dict) -> dict:  # type: ignore[type-arg]
+        uid = webapp_uid if e["involvedObject"]["kind"] == "WebApp" else rs_uid
+        return {**e, "involvedObject": {**e["involvedObject"], "uid": uid}}
+    return state._replace(events=tuple(event(dict(e)) for e in state.events))
+
+
+@pytest.mark.parametrize(("number", "state"), [("03", "03-twin-reapplied"),
+                                                ("04", "04-service-repaired")])
+def test_evidence_about_an_earlier_object_of_the_same_name_does_not_count(
+        number: str, state: str) -> None:
+    now = recorded(state)
+    webapp = now.webapp["metadata"]["uid"]  # type: ignore[index]
+    rs = next(r for r in now.replicasets if r["spec"]["replicas"])["metadata"]["uid"]
+    assert check(number, _with_uids(now, webapp, rs)).passed
+    older = _with_uids(now, "uid-of-the-webapp-before-reset", "uid-of-the-rs-before-reset")
+    assert not check(number, older).passed

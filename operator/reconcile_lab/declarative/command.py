@@ -19,6 +19,7 @@ from reconcile_lab import pidfiles
 from reconcile_lab.cluster import probing, providers
 
 HANDLERS = "reconcile_lab.declarative.handlers"
+METRICS_PORT, HEALTH_PORT = "RECONCILE_LAB_METRICS_PORT", "RECONCILE_LAB_HEALTH_PORT"
 
 
 def kopf_argv(args: argparse.Namespace) -> list[str]:
@@ -109,9 +110,12 @@ def register(sub: Any) -> None:
 def _run_options(r: argparse.ArgumentParser) -> None:
     r.add_argument("--kubeconfig", help="cluster to use (default: the kit's own cluster)")
     r.add_argument("--namespace", help="watch one namespace only (default: all)")
-    r.add_argument("--metrics-port", type=int, default=8000, help="Prometheus /metrics port "
-                   "(default 8000; 0 disables)")
-    r.add_argument("--health-port", type=int, default=8080, help="liveness /healthz port")
+    # The environment may move the defaults: a machine whose 8000/8080 are taken sets them once,
+    # and what starts the operator for it (`exercise reset`, `solve`) needs no flags.
+    r.add_argument("--metrics-port", type=int, default=int(os.environ.get(METRICS_PORT, 8000)),
+                   help=f"Prometheus /metrics port (default 8000, or ${METRICS_PORT}; 0 disables)")
+    r.add_argument("--health-port", type=int, default=int(os.environ.get(HEALTH_PORT, 8080)),
+                   help=f"liveness /healthz port (default 8080, or ${HEALTH_PORT})")
     r.add_argument("--bind", default="127.0.0.1",
                    help="address for metrics and health (in a pod: 0.0.0.0)")
     r.add_argument("--log-format", choices=("auto", "json", "console"), default="auto",

@@ -11,10 +11,11 @@ Purely data: no I/O, no clock (``now`` is in the state), no client library.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from reconcile_lab.declarative import status as statuses
+from reconcile_lab.workshop import catalog
 
 V1 = "reconcile-lab/hello:v1"
 V2 = "reconcile-lab/hello:v2"
@@ -62,6 +63,8 @@ class Verdict(NamedTuple):
 
 
 class Exercise(NamedTuple):
+    """A check, with the catalogue's number, directory and title (``catalog`` holds the rest)."""
+
     number: str  # two digits
     slug: str  # examples/exercises/NN-slug/
     title: str
@@ -94,9 +97,13 @@ def _image(webapp: Obj) -> str:
     return str(webapp.get("spec", {}).get("image", ""))
 
 
-def _events_for(state: State, kind: str, name: str) -> list[Obj]:
+def _events_for(state: State, kind: str, name: str, obj: Obj | None = None) -> list[Obj]:
+    """Events about ``kind``/``name``; given the object, only those about this very object (its
+    uid): a WebApp or ReplicaSet made again under the same name starts without evidence."""
+    uid = (obj or {}).get("metadata", {}).get("uid")
     return [e for e in state.events if e.get("involvedObject", {}).get("kind") == kind
-            and e.get("involvedObject", {}).get("name") == name]
+            and e.get("involvedObject", {}).get("name") == name
+            and (not uid or e["involvedObject"].get("uid", uid) == uid)]
 
 
 def _where(state: State) -> str:
@@ -168,7 +175,7 @@ def _pod_replaced(state: State) -> bool:
     current = [rs for rs in state.replicasets if int(rs.get("spec", {}).get("replicas") or 0) > 0]
     for rs in current:
         name = rs.get("metadata", {}).get("name", "")
-        created = sum(int(e.get("count") or 1) for e in _events_for(state, "ReplicaSet", name)
+        created = sum(int(e.get("count") or 1) for e in _events_for(state, "ReplicaSet", name, rs)
                       if e.get("reason") == "SuccessfulCreate")
         if created > int(rs.get("spec", {}).get("replicas") or 0):
             return True
@@ -225,7 +232,7 @@ def check_self_healing(state: State) -> Verdict:
 def check_drift_repair(state: State) -> Verdict:
     if (failed := _basics(state)) is not None:
         return failed
-    repaired = [e for e in _events_for(state, "WebApp", state.app)
+    repaired = [e for e in _events_for(state, "WebApp", state.app, state.webapp)
                 if e.get("reason") == "DriftRepaired"]
     if not repaired:
         return Verdict(False, "no drift repaired yet",
@@ -355,27 +362,16 @@ def check_metrics(state: State) -> Verdict:
                    "open the Reconciliation dashboard in Grafana: one panel, two engines")
 
 
-EXERCISES: tuple[Exercise, ...] = (
-    Exercise("01", "first-webapp", "Your first WebApp: one file, two engines",
-             check_first_webapp),
-    Exercise("02", "scale", "Scale: change one field, watch the cluster follow", check_scale),
-    Exercise("03", "self-healing", "Self-healing vs the imperative twin", check_self_healing),
-    Exercise("04", "drift-repair", "Drift repair: delete a child, watch it come back",
-             check_drift_repair),
-    Exercise("05", "rolling-update", "Rolling update and rollback", check_rollout),
-    Exercise("06", "garbage-collection", "Garbage collection on delete",
-             check_garbage_collection),
-    Exercise("07", "operator-down", "Operator down: the app keeps serving, changes wait",
-             check_operator_down),
-    Exercise("08", "metrics", "Both engines in Prometheus and Grafana", check_metrics),
-)
+CHECKS: Mapping[str, Callable[[State], Verdict]] = {
+    "01": check_first_webapp, "02": check_scale, "03": check_self_healing,
+    "04": check_drift_repair, "05": check_rollout, "06": check_garbage_collection,
+    "07": check_operator_down, "08": check_metrics,
+}
+EXERCISES: tuple[Exercise, ...] = tuple(Exercise(e.number, e.slug, e.title, CHECKS[e.number])
+                                        for e in catalog.ENTRIES)
 BY_NUMBER = {e.number: e for e in EXERCISES}
 
 
 def find(number: str) -> Exercise:
     """An exercise by its number ("3" and "03" both work); KeyError when there is none."""
     return BY_NUMBER[number.zfill(2)]
-
-
-def list_lines(exercises: Sequence[Exercise] = EXERCISES) -> list[str]:
-    return [f"{e.number}  {e.title}  ({e.directory}/README.md)" for e in exercises]

@@ -1,0 +1,268 @@
+"""The workshop's exercises as data: what each is, how hard, how long, what it needs, its hints,
+its solution and the state it starts from.
+
+The one place for these facts: ``exercise list`` prints them, ``exercise hint|solve|reset``
+use them, every README's header block is generated from them (``readmes``) and a unit test
+fails when a README's block differs. The checks that say PASS or FAIL are in ``exercises``.
+
+Commands are written as a participant types them in the default namespace, for the app
+``hello`` of ``01-first-webapp/webapp.yaml``; :func:`in_namespace` turns them into the same
+commands for another namespace.
+
+Purely data: no I/O, no clock, no client library.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from typing import NamedTuple
+
+from reconcile_lab.imperative import containers
+
+APP = "hello"  # the app every exercise's files declare
+WEBAPP = "examples/exercises/01-first-webapp/webapp.yaml"
+WEBAPP_V2 = "examples/exercises/05-rolling-update/webapp-v2.yaml"
+SELECTOR = f"app.kubernetes.io/instance={APP}"
+TWIN = "{twin}"  # in a command: the twin's Docker name for APP (``hello`` in default)
+FILE = re.compile(r"examples/exercises/[\w./-]+\.yaml")
+BACKGROUND = " &"  # a solution command ending so keeps running after solve (a loop, a server)
+
+
+class Difficulty(enum.Enum):
+    EASY = "easy"
+    MEDIUM = "medium"
+    HARD = "hard"
+
+
+class Start(NamedTuple):
+    """Where an exercise starts: what ``reset`` makes, fresh (no evidence of earlier attempts)."""
+
+    webapp: str | None = WEBAPP  # the WebApp made from this file, Ready; None: no WebApp
+    twin: bool = True  # the twin's containers from the same file, all running
+    operator: bool = True  # the operator runs (in the background: `operator start`)
+
+    def describe(self) -> str:
+        parts = [f"the WebApp {APP} from `{self.webapp}`, Ready" if self.webapp
+                 else f"no WebApp {APP}"]
+        if self.webapp:
+            parts.append("its Docker twin running, none killed" if self.twin else "no Docker twin")
+        else:
+            parts.append("no Docker twin")
+        parts.append("the operator running" if self.operator else "the operator stopped")
+        return "; ".join(parts)
+
+
+class Entry(NamedTuple):
+    number: str  # two digits
+    slug: str  # examples/exercises/NN-slug/
+    title: str
+    difficulty: Difficulty
+    minutes: int
+    prerequisites: tuple[str, ...]  # numbers of exercises to do first
+    goal: str
+    hints: tuple[str, ...]  # ordered: from a nudge to nearly the answer
+    solution: tuple[str, ...]  # shell commands, in order
+    start: Start
+
+    @property
+    def directory(self) -> str:
+        return f"examples/exercises/{self.number}-{self.slug}"
+
+
+_WAIT_READY = f"kubectl wait --for=condition=Ready webapp/{APP} --timeout=180s"
+
+ENTRIES: tuple[Entry, ...] = (
+    Entry("01", "first-webapp", "Your first WebApp: one file, two engines", Difficulty.EASY, 10,
+          (), "Declare an app once and have it made true twice: by the operator (Kubernetes) "
+          "and by the Docker twin. Notice *when* each command returns and *who* does the work.",
+          ("One file describes the app; both engines read the same file.",
+           f"Give the file to the cluster with kubectl, then to the twin; `{WEBAPP}` is the file.",
+           f"`kubectl apply -f {WEBAPP}`, wait until `kubectl get webapp {APP}` says Available, "
+           f"then `reconcile-lab docker apply -f {WEBAPP}`."),
+          (f"kubectl apply -f {WEBAPP}", _WAIT_READY, f"reconcile-lab docker apply -f {WEBAPP}"),
+          Start(webapp=None)),
+    Entry("02", "scale", "Scale: change one field, watch the cluster follow", Difficulty.EASY, 5,
+          ("01",), "Go from 3 to 5 instances on both engines and count what you had to type.",
+          ("The number of instances is one field of the WebApp: change the desired state, "
+           "not the Deployment.",
+           "The WebApp has a scale subresource, so `kubectl scale` works on it.",
+           f"`kubectl scale webapp/{APP} --replicas=5`, then watch `kubectl get webapp {APP} -w`."),
+          (f"kubectl scale webapp/{APP} --replicas=5",
+           f"kubectl wait --for=jsonpath={{.status.readyReplicas}}=5 webapp/{APP} --timeout=180s"),
+          Start()),
+    Entry("03", "self-healing", "Self-healing vs the imperative twin", Difficulty.MEDIUM, 10,
+          ("01",), "Kill an instance on each side and see who notices.",
+          ("Remove one instance on each side, then only look: who brings it back?",
+           f"On Kubernetes delete one pod (`kubectl get pods -l {SELECTOR}`); on Docker "
+           f"`docker kill {APP}-1`.",
+           f"`kubectl delete pod POD --wait=false`; `docker kill {APP}-1`, wait, look with "
+           f"`reconcile-lab docker status -f {WEBAPP}`, then be the controller yourself: "
+           f"`reconcile-lab docker apply -f {WEBAPP}`."),
+          (f"kubectl delete $(kubectl get pods -l {SELECTOR} -o name | head -n 1) --wait=false",
+           f"docker kill {TWIN}-1",
+           "sleep 5",
+           f"reconcile-lab docker apply -f {WEBAPP}"),
+          Start()),
+    Entry("04", "drift-repair", "Drift repair: delete a child, watch it come back",
+          Difficulty.EASY, 10, ("01",),
+          "Change what the operator made, by hand, and see it put back.",
+          ("The operator made a Deployment and a Service: change one of them behind its back.",
+           f"Delete the Service `{APP}`, or scale the Deployment `{APP}` by hand.",
+           f"`kubectl delete service {APP}`, then `kubectl get events --field-selector "
+           f"involvedObject.name={APP}`: look for DriftRepaired."),
+          (f"kubectl delete service {APP}",
+           f"kubectl wait --for=create service/{APP} --timeout=60s",
+           f"kubectl get events --field-selector involvedObject.name={APP}"),
+          Start()),
+    Entry("05", "rolling-update", "Rolling update and rollback", Difficulty.MEDIUM, 15, ("01",),
+          "Roll out v2 without dropping below the desired count, then go back to v1.",
+          ("A new version is a change of the desired state: the image field.",
+           f"`{WEBAPP_V2}` differs only in the image; roll it out, then declare v1 again.",
+           f"`kubectl apply -f {WEBAPP_V2}`, `kubectl rollout status deployment/{APP}`, then "
+           f"`kubectl apply -f {WEBAPP}` and `kubectl rollout history deployment/{APP}`."),
+          (f"kubectl apply -f {WEBAPP_V2}",
+           "kubectl wait --for=jsonpath={.spec.template.spec.containers[0].image}"
+           f"=reconcile-lab/hello:v2 deployment/{APP} --timeout=60s",
+           f"kubectl rollout status deployment/{APP} --timeout=180s",
+           f"kubectl apply -f {WEBAPP}",
+           "kubectl wait --for=jsonpath={.spec.template.spec.containers[0].image}"
+           f"=reconcile-lab/hello:v1 deployment/{APP} --timeout=60s",
+           f"kubectl rollout status deployment/{APP} --timeout=180s",
+           f"kubectl rollout history deployment/{APP}"),
+          Start(twin=False)),
+    Entry("06", "garbage-collection", "Garbage collection on delete", Difficulty.EASY, 5,
+          ("01",), "Delete the app on both engines and see what goes with it.",
+          ("Delete only the top of each app, and list what is left on each side.",
+           "On Kubernetes delete the WebApp alone; on Docker the twin has its own delete.",
+           f"`kubectl delete webapp {APP}`, then `reconcile-lab docker delete {APP}`."),
+          (f"kubectl delete webapp {APP}",
+           f"kubectl wait --for=delete pod -l {SELECTOR} --timeout=180s",
+           f"reconcile-lab docker delete {APP}"),
+          Start()),
+    Entry("07", "operator-down", "Operator down: the app keeps serving, changes wait",
+          Difficulty.MEDIUM, 10, ("01",),
+          "Stop the controller, change the desired state, and see what still works.",
+          ("Stop the operator first, then change the WebApp while nobody reconciles.",
+           "`reconcile-lab operator stop`, then scale the WebApp to 4 and compare its "
+           "generation with its observedGeneration.",
+           f"`kubectl scale webapp/{APP} --replicas=4` while stopped, then "
+           "`reconcile-lab operator start` and watch it converge."),
+          ("reconcile-lab operator stop",
+           f"kubectl scale webapp/{APP} --replicas=4",
+           f"kubectl get webapp {APP} -o jsonpath="
+           "'{.metadata.generation} {.status.observedGeneration}{\"\\n\"}'",
+           "reconcile-lab operator start",
+           f"kubectl wait --for=jsonpath={{.status.readyReplicas}}=4 webapp/{APP} --timeout=180s"),
+          Start(twin=False)),
+    Entry("08", "metrics", "Both engines in Prometheus and Grafana", Difficulty.HARD, 15,
+          ("01",), "See both engines on one dashboard, and break something while you watch.",
+          ("Both engines export the same metric names; Prometheus must scrape both.",
+           "The operator serves metrics on :8000; the twin only as a loop (`--watch`, :8001).",
+           f"`reconcile-lab docker apply -f {WEBAPP} --watch` in one terminal, `make prometheus` "
+           "in another, then open http://127.0.0.1:9090/targets."),
+          (f"reconcile-lab docker apply -f {WEBAPP} --watch{BACKGROUND}",
+           f"reconcile-lab observe prometheus --listen 127.0.0.1:9090{BACKGROUND}"),
+          Start()),
+)
+BY_NUMBER = {e.number: e for e in ENTRIES}
+
+
+def find(number: str) -> Entry:
+    """An exercise by its number ("3" and "03" both work); KeyError when there is none."""
+    return BY_NUMBER[number.zfill(2)]
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+def files_in(commands: tuple[str, ...]) -> list[str]:
+    """The example files the commands name, in order of appearance, once each."""
+    return list(dict.fromkeys(f for c in commands for f in FILE.findall(c)))
+
+
+def in_namespace(command: str, namespace: str, copies: str = "") -> str:
+    """The command for ``namespace``: kubectl with ``-n``, the twin's names of that namespace,
+    and each example file replaced by its copy under ``copies`` (the same file with
+    ``metadata.namespace`` set, which the caller writes)."""
+    command = command.replace(TWIN, containers.docker_name(APP, namespace))
+    if namespace == containers.DEFAULT_NAMESPACE:
+        return command
+    command = re.sub(r"\bkubectl(?= )", f"kubectl -n {namespace}", command)
+    command = re.sub(rf"(reconcile-lab docker (?:status|delete) {APP})\b", rf"\1 -n {namespace}",
+                     command)
+    if copies:
+        command = FILE.sub(lambda m: f"{copies.rstrip('/')}/{m.group(0)}", command)
+    return command
+
+
+def solution(entry: Entry, namespace: str = containers.DEFAULT_NAMESPACE,
+             copies: str = "") -> list[str]:
+    return [in_namespace(c, namespace, copies) for c in entry.solution]
+
+
+def reset(entry: Entry, namespace: str = containers.DEFAULT_NAMESPACE,
+          copies: str = "") -> list[str]:
+    """The commands that make ``entry.start`` true from anything: they remove this app (only
+    it) on both engines and make it again, so no event, ReplicaSet or killed container of an
+    earlier attempt is left to count as evidence."""
+    start = entry.start
+    commands = ["reconcile-lab operator start"] if start.operator else ["reconcile-lab operator stop"]
+    commands += [f"kubectl delete webapp {APP} --ignore-not-found",
+                 f"kubectl wait --for=delete deployment/{APP} service/{APP} --timeout=180s",
+                 f"kubectl wait --for=delete pod -l {SELECTOR} --timeout=180s",
+                 f"reconcile-lab docker delete {APP}"]
+    if start.webapp:
+        commands += [f"kubectl apply -f {start.webapp}"]
+        commands += [_WAIT_READY] if start.operator else []
+        commands += [f"reconcile-lab docker apply -f {start.webapp}"] if start.twin else []
+    return [in_namespace(c, namespace, copies) for c in commands]
+
+
+# --- the README header block ------------------------------------------------------------------
+
+BEGIN = ("<!-- exercise header: generated from operator/reconcile_lab/workshop/catalog.py by "
+         "`reconcile-lab exercise readmes`; edit it there -->")
+END = "<!-- end of exercise header -->"
+
+
+def needs(entry: Entry) -> str:
+    return ", ".join(f"exercise {n}" for n in entry.prerequisites) or "nothing"
+
+
+def header(entry: Entry) -> str:
+    """The README's generated block, markers included."""
+    n = entry.number
+    return "\n".join([
+        BEGIN,
+        f"# {n} · {entry.title}",
+        "",
+        f"**Goal.** {entry.goal}",
+        "",
+        "| Difficulty | Time | Needs | Starts from |",
+        "|---|---|---|---|",
+        f"| {entry.difficulty.value} | {entry.minutes} minutes | {needs(entry)} | "
+        f"{entry.start.describe()} |",
+        "",
+        f"Stuck? `reconcile-lab exercise hint {n}` shows one more hint each time "
+        f"({len(entry.hints)} in all); `reconcile-lab exercise solve {n}` does the exercise for "
+        f"you; `reconcile-lab exercise reset {n}` puts both engines back to where it starts.",
+        END,
+    ])
+
+
+def with_header(readme: str, entry: Entry) -> str:
+    """The README with its block replaced (a README without one: its title line replaced)."""
+    block = header(entry)
+    if BEGIN in readme and END in readme:
+        before, rest = readme.split(BEGIN, 1)
+        return before + block + rest.split(END, 1)[1]
+    _title, _, body = readme.partition("\n")
+    return f"{block}\n{body}"
+
+
+def header_of(readme: str) -> str | None:
+    """The block as it is in a README, markers included; None when it has none."""
+    if BEGIN not in readme or END not in readme:
+        return None
+    return BEGIN + readme.split(BEGIN, 1)[1].split(END, 1)[0] + END
