@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -161,14 +161,23 @@ def _acted(op: Operator) -> int:
                                        "service created", "drift repaired"))
 
 
-def test_of_two_replicas_only_one_acts_and_the_other_takes_over(
-        cluster: Cluster, operator: Operator, namespace: str, tmp_path: Path,
-        record_property: Callable[[str, object], None]) -> None:
+@pytest.fixture
+def peered(cluster: Cluster, operator: Operator) -> Iterator[None]:
+    """kopf's peering object in place, and the session's standalone operator (which would act
+    regardless of peering) out of the way meanwhile."""
     peering = permissions.peering()
     cluster.apply(peering[0])
     cluster.kubectl("wait", "--for=condition=established", "crd/clusterkopfpeerings.kopf.dev")
     cluster.apply(peering[1])
-    operator.kill()  # the session's standalone operator would act regardless of peering
+    operator.kill()
+    yield
+    cluster.kubectl("delete", "-f", "-", input=yaml.safe_dump_all(peering[1:]), check=False)
+    operator.start()
+
+
+def test_of_two_replicas_only_one_acts_and_the_other_takes_over(
+        cluster: Cluster, peered: None, namespace: str, tmp_path: Path,
+        record_property: Callable[[str, object], None]) -> None:
     active = Operator(cluster, tmp_path / "a.log", "--peering", permissions.PEERING,
                       "--priority", "200")
     standby = Operator(cluster, tmp_path / "b.log", "--peering", permissions.PEERING,
@@ -199,19 +208,12 @@ def test_of_two_replicas_only_one_acts_and_the_other_takes_over(
     finally:
         active.kill()
         standby.kill()
-        cluster.kubectl("delete", "-f", "-", input=yaml.safe_dump_all(peering[1:]), check=False)
-        operator.start()
 
 
 def test_a_replica_of_the_same_priority_as_a_live_one_refuses_to_start(
-        cluster: Cluster, operator: Operator, namespace: str, tmp_path: Path,
+        cluster: Cluster, peered: None, namespace: str, tmp_path: Path,
         record_property: Callable[[str, object], None]) -> None:
     # kopf pauses both of two live peers of equal priority: nothing would act, both healthy.
-    peering = permissions.peering()
-    cluster.apply(peering[0])
-    cluster.kubectl("wait", "--for=condition=established", "crd/clusterkopfpeerings.kopf.dev")
-    cluster.apply(peering[1])
-    operator.kill()
     first = Operator(cluster, tmp_path / "a.log", "--peering", permissions.PEERING,
                      "--priority", "150")
     second = Operator(cluster, tmp_path / "b.log", "--peering", permissions.PEERING,
@@ -234,8 +236,6 @@ def test_a_replica_of_the_same_priority_as_a_live_one_refuses_to_start(
     finally:
         first.kill()
         second.kill()
-        cluster.kubectl("delete", "-f", "-", input=yaml.safe_dump_all(peering[1:]), check=False)
-        operator.start()
 
 
 def _level(line: str) -> str:
