@@ -95,6 +95,21 @@ def test_commands_for_another_namespace_touch_only_that_namespace() -> None:
     assert "reconcile-lab docker delete hello -n team-a" in commands
 
 
+@pytest.mark.parametrize("namespace", ["x;rm -rf /", "Team A", "$(id)", "-n"])
+def test_a_namespace_that_is_not_a_kubernetes_name_never_reaches_a_shell(
+        namespace: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["exercise", "solve", "03", f"--namespace={namespace}"])
+    assert exited.value.code == 2
+    assert "is not a Kubernetes name" in capsys.readouterr().err
+
+
+def test_the_copies_of_the_files_are_quoted_for_the_shell() -> None:
+    command = catalog.in_namespace(f"kubectl apply -f {catalog.WEBAPP}", "team-a",
+                                   "/home/a user/state/files")
+    assert f"'/home/a user/state/files/{catalog.WEBAPP}'" in command
+
+
 def test_reset_removes_only_this_app_and_makes_the_starting_state() -> None:
     for entry in catalog.ENTRIES:
         commands = catalog.reset(entry)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import re
+import shlex
 from typing import NamedTuple
 
 from reconcile_lab.imperative import containers
@@ -192,7 +193,8 @@ def in_namespace(command: str, namespace: str, copies: str = "") -> str:
     command = re.sub(rf"(reconcile-lab docker (?:status|delete) {APP})\b", rf"\1 -n {namespace}",
                      command)
     if copies:
-        command = FILE.sub(lambda m: f"{copies.rstrip('/')}/{m.group(0)}", command)
+        command = FILE.sub(lambda m: shlex.quote(f"{copies.rstrip('/')}/{m.group(0)}"),
+                           command)
     return command
 
 

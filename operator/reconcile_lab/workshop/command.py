@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import textwrap
 import time
@@ -232,11 +233,24 @@ HELP = """
 """
 
 
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+
+
+def _dns_label(value: str) -> str:
+    """A namespace or app name as Kubernetes allows it: it also goes into the shell commands
+    that `solve` and `reset` run, so nothing else may."""
+    if not _DNS_LABEL.fullmatch(value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a Kubernetes name: lowercase letters, digits and '-', at most "
+            "63, starting and ending with a letter or digit")
+    return value
+
+
 def _where(p: argparse.ArgumentParser, *, app: bool) -> None:
-    p.add_argument("--namespace", default="default",
+    p.add_argument("--namespace", default="default", type=_dns_label,
                    help="where your WebApp lives (default: default)")
     if app:
-        p.add_argument("--app", default=catalog.APP,
+        p.add_argument("--app", default=catalog.APP, type=_dns_label,
                        help=f"the app's name (default: {catalog.APP})")
     p.add_argument("--kubeconfig", help="cluster to use (default: the kit's own cluster)")
     p.add_argument("--prometheus", default="http://127.0.0.1:9090",
