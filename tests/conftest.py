@@ -78,16 +78,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def interrupt(proc: subprocess.Popen[Any], timeout: float = 20) -> int:
-    """Ctrl-C for a child: SIGINT, then its exit code. One that does not stop is killed (it
-    would otherwise outlive the test and go on making things) and the test fails."""
-    proc.send_signal(signal.SIGINT)
+def interrupt(proc: subprocess.Popen[Any], timeout: float = 20, *, group: bool = False,
+              output: Callable[[], str] = str) -> int:
+    """Ctrl-C for a child (``group``: for its whole process group, as a terminal sends it):
+    SIGINT, then its exit code. One that does not stop is killed (it would otherwise outlive
+    the test and go on making things) and the test fails, showing ``output()``."""
+    send = (lambda sig: os.killpg(proc.pid, sig)) if group else proc.send_signal
+    send(signal.SIGINT)
     try:
         return proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        send(signal.SIGKILL)
         proc.wait(timeout=10)
-        raise AssertionError(f"still running {timeout}s after SIGINT: {proc.args}") from None
+        raise AssertionError(f"still running {timeout}s after SIGINT: {proc.args}\n"
+                             f"{output()}") from None
 
 
 def wait_for(predicate: Callable[[], Any], *, timeout: float = 30, interval: float = 0.1,

@@ -57,8 +57,8 @@ class Demo:
             raise probing.ClusterError(f"reconcile-lab {' '.join(args)} exited {result.returncode}")
         return result.stdout
 
-    def ready_pods(self) -> list[str]:
-        return sorted(p["metadata"]["name"] for p in self.pods()
+    def ready_pods(self, pods: list[dict[str, Any]] | None = None) -> list[str]:
+        return sorted(p["metadata"]["name"] for p in (self.pods() if pods is None else pods)
                       if not p["metadata"].get("deletionTimestamp")
                       and any(c["type"] == "Ready" and c["status"] == "True"
                               for c in p.get("status", {}).get("conditions", [])))
@@ -72,8 +72,9 @@ class Demo:
     def kill_one_pod(self, real: bool) -> tuple[str, tuple[str, str]]:
         """The fault on Kubernetes: on a real node the same SIGKILL `docker kill` sends, to
         the main process of one pod's container; simulated pods have no process: delete one."""
-        victim = self.ready_pods()[0]
-        pod = next(p for p in self.pods() if p["metadata"]["name"] == victim)
+        pods = self.pods()
+        victim = self.ready_pods(pods)[0]
+        pod = next(p for p in pods if p["metadata"]["name"] == victim)
         pid = realnode.container_pid(pod) if real else None
         if pid is None:
             self.kubectl("delete", "pod", "-n", NAMESPACE, victim, "--wait=false")
@@ -84,12 +85,13 @@ class Demo:
 
     def back_after(self, victim: str, killed: bool) -> bool:
         """Three pods ready again: the victim itself, restarted (kill), or a new one (delete)."""
-        ready = self.ready_pods()
+        pods = self.pods()  # one read per look
+        ready = self.ready_pods(pods)
         if len(ready) < 3:
             return False
         if not killed:
             return victim not in ready
-        pod = next((p for p in self.pods() if p["metadata"]["name"] == victim), None)
+        pod = next((p for p in pods if p["metadata"]["name"] == victim), None)
         statuses = (pod or {}).get("status", {}).get("containerStatuses") or [{}]
         return victim in ready and int(statuses[0].get("restartCount", 0)) >= 1
 

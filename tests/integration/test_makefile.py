@@ -28,7 +28,7 @@ from reconcile_lab.cluster import building, dockerd, images, providers
 from reconcile_lab.declarative import permissions
 from reconcile_lab.observe import command as observe
 from tests import cases
-from tests.conftest import Cluster, Operator, free_port, prometheus_binaries, wait_for
+from tests.conftest import Cluster, Operator, free_port, interrupt, prometheus_binaries, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
@@ -234,13 +234,7 @@ class Foreground:
         return self.log.read_text(errors="replace")
 
     def ctrl_c(self, timeout: float = 20) -> int:
-        os.killpg(self.proc.pid, signal.SIGINT)  # what the terminal sends to its group
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            raise AssertionError(f"still running {timeout}s after Ctrl-C:\n"
-                                 f"{self.output()}") from None
+        return interrupt(self.proc, timeout, group=True, output=self.output)
 
 
 def test_run_reconciles_in_the_foreground_until_ctrl_c(kwok_cluster: Cluster,

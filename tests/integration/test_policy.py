@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yaml
 
 from reconcile_lab import parsing
 from reconcile_lab.declarative import policy, render
@@ -39,8 +40,6 @@ def enforced(cluster: Cluster) -> Iterator[str]:
 
 
 def _submit(cluster: Cluster, obj: dict[str, Any]) -> subprocess.CompletedProcess[str]:
-    import yaml
-
     return cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump(obj),
                            check=False)
 
