@@ -46,6 +46,14 @@ def test_children_follow_every_change_and_go_with_the_webapp(
     svc = cluster.get("service", "shop", namespace)
     assert svc is not None and svc["spec"]["ports"][0]["port"] == 8080
     assert d["metadata"]["ownerReferences"][0]["uid"] == webapp["metadata"]["uid"]
+    assert "readinessProbe" in _container(d)
+
+    # Only the health check taken out of the spec: nothing the operator sets differs, and
+    # still the probes must go (they are the operator's, set by its create).
+    cluster.apply(cases.webapp("shop", namespace, replicas=2))
+    wait_for(lambda: "readinessProbe" not in _container(_deployment(cluster, "shop", namespace)),
+             timeout=10, what="the probes to go with the health check")
+    assert "livenessProbe" not in _container(_deployment(cluster, "shop", namespace))
 
     cluster.apply(cases.webapp("shop", namespace, image="reconcile-lab/hello:v2", replicas=3,
                                port=9090, env=[{"name": "GREETING", "value": "hej"}]))
@@ -55,7 +63,6 @@ def test_children_follow_every_change_and_go_with_the_webapp(
     assert (d["spec"]["replicas"], c["image"]) == (3, "reconcile-lab/hello:v2")
     assert c["env"] == [{"name": "GREETING", "value": "hej"}]
     assert c["ports"][0]["containerPort"] == 9090
-    assert "readinessProbe" not in c  # removed from the spec, removed from the pods
     svc = cluster.get("service", "shop", namespace)
     assert svc is not None and svc["spec"]["ports"][0]["port"] == 9090
 

@@ -60,6 +60,41 @@ def test_a_hand_added_env_var_is_removed_with_one_write_then_none_for_a_minute(
     assert [e["name"] for e in _env(cluster, "edited", namespace)] == ["GREETING"]
 
 
+def test_a_child_made_again_then_edited_by_hand_is_put_back_with_one_write(
+        cluster: Cluster, operator: Operator, namespace: str) -> None:
+    # A child the operator made again is its POST's: the first hand edit after that must still
+    # cost one write, not a rewrite of its field ownership first.
+    cluster.apply(cases.webapp("remade", namespace))
+    _ready(cluster, "remade", namespace)
+    first = (cluster.get("deployment", "remade", namespace) or {})["metadata"]["uid"]
+    cluster.kubectl("delete", "deployment", "-n", namespace, "remade")
+    wait_for(lambda: (cluster.get("deployment", "remade", namespace) or {"metadata": {
+        "uid": first}})["metadata"]["uid"] != first, timeout=10, what="the Deployment remade")
+    _ready(cluster, "remade", namespace)
+    time.sleep(1)
+    audit = cluster.audit()
+    mark = audit.mark()
+    cluster.kubectl("scale", "-n", namespace, "deployment/remade", "--replicas=4")
+    wait_for(lambda: (cluster.get("deployment", "remade", namespace) or {})["spec"]["replicas"]
+             == 1, timeout=10, what="the hand-scaled Deployment put back")
+    time.sleep(3)
+    writes = audit.writes(since=mark, namespace=namespace, name="remade",
+                          resource="deployments")
+    assert [w.verb for w in writes] == ["patch"], writes
+
+    # Now our create and our apply each hold fields: a new port must still replace the old.
+    cluster.apply(cases.webapp("remade", namespace, port=9090))
+    _ready(cluster, "remade", namespace)
+    d = cluster.get("deployment", "remade", namespace) or {}
+    ports = d["spec"]["template"]["spec"]["containers"][0]["ports"]
+    assert [p["containerPort"] for p in ports] == [9090]
+    shown = json.loads(cluster.kubectl("get", "deployment", "remade", "-n", namespace,
+                                       "-o", "json", "--show-managed-fields").stdout)
+    managers = [(e["manager"], e["operation"]) for e in shown["metadata"]["managedFields"]
+                if e["manager"] == "reconcile-lab"]
+    assert managers == [("reconcile-lab", "Apply")]
+
+
 def test_a_stranger_racing_a_new_webapp_for_its_name_is_never_adopted(
         cluster: Cluster, operator: Operator, namespace: str) -> None:
     from kubernetes import client, config

@@ -71,10 +71,16 @@ def test_forgetting_a_webapp_leaves_nothing_of_it() -> None:
 def test_a_strangers_object_is_reduced_to_its_name_and_owners() -> None:
     body = {"metadata": {"name": "web", "namespace": "shop", "resourceVersion": "5",
                          "ownerReferences": [{"kind": "Thing", "name": "x"}],
-                         "managedFields": [{"manager": "x"}], "labels": {"a": "b"}},
+                         "managedFields": [{"manager": "x", "fieldsV1": {"f:spec": {}}},
+                                           {"manager": "y", "subresource": "status",
+                                            "fieldsV1": {"f:status": {}}}],
+                         "labels": {"a": "b"}},
             "spec": {"big": "x" * 1000}}
     packed = cache.pack(body, owned=False)
     assert packed.unpack() == {"metadata": {"name": "web", "namespace": "shop",
                                             "ownerReferences": [{"kind": "Thing", "name": "x"}]}}
+    # Of its own, what is set on the object itself (diffing.released reads ours); of status
+    # entries, who and how.
     assert cache.pack(body).unpack()["metadata"]["managedFields"] == [
-        {"manager": "x", "operation": None}]
+        {"manager": "x", "fieldsV1": {"f:spec": {}}},
+        {"manager": "y", "operation": None, "subresource": "status"}]

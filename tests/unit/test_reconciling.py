@@ -19,6 +19,20 @@ class ApiError(Exception):
         self.permanent = False
 
 
+def _containers(obj: Mapping[str, Any]) -> list[dict[str, Any]]:
+    containers: list[dict[str, Any]] = obj["spec"]["template"]["spec"]["containers"]
+    return containers
+
+
+def _optional_fields(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """The managedFields tree of what a create set, as far as render.dropped looks."""
+    if obj["kind"] != "Deployment":
+        return {}
+    app = {f"f:{k}": {} for k in ("lifecycle", "readinessProbe", "livenessProbe")
+           if k in _containers(obj)[0]}
+    return {"f:spec": {"f:template": {"f:spec": {"f:containers": {'k:{"name":"app"}': app}}}}}
+
+
 class FakeCluster:
     """Plays the apiserver's write semantics (create refuses an existing name, apply and patch
     refuse another version than the one compared) and records every call."""
@@ -42,7 +56,8 @@ class FakeCluster:
         if (manifest["kind"], manifest["metadata"]["name"]) in self.objects:
             raise ApiError(f"{manifest['kind']} already exists", 409)
         obj = copy.deepcopy(dict(manifest))
-        obj["metadata"]["managedFields"] = [{"manager": "reconcile-lab", "operation": "Update"}]
+        obj["metadata"]["managedFields"] = [{"manager": "reconcile-lab", "operation": "Update",
+                                             "fieldsV1": _optional_fields(obj)}]
         obj["metadata"]["uid"] = f"child-{self.version + 1}"
         return self._store(obj, "create")
 
@@ -54,13 +69,19 @@ class FakeCluster:
 
     async def apply(self, manifest: Mapping[str, Any], *, uid: str) -> dict[str, Any]:
         have = self._current(manifest["kind"], manifest["metadata"]["name"], uid)
-        managers = have["metadata"].get("managedFields") or []
-        # What the apiserver does: fields our create set stay with its Update entry.
-        assert {"manager": "reconcile-lab", "operation": "Update"} not in managers, \
-            "an apply over our create's ownership would leave what the spec dropped"
+        # What the apiserver does: the fields our create set stay with its Update entry, so
+        # an optional field the spec dropped survives the apply.
+        creates = [e for e in have["metadata"].get("managedFields") or []
+                   if e["operation"] == "Update"]
         obj = copy.deepcopy(dict(manifest))
+        if creates and obj["kind"] == "Deployment":
+            kept, new = _containers(have)[0], _containers(obj)[0]
+            for field in ("lifecycle", "readinessProbe", "livenessProbe"):
+                if field in kept and field not in new:
+                    new[field] = kept[field]
         obj["status"] = have.get("status")
-        obj["metadata"]["managedFields"] = [{"manager": "reconcile-lab", "operation": "Apply"}]
+        obj["metadata"]["managedFields"] = [*creates, {"manager": "reconcile-lab",
+                                                       "operation": "Apply"}]
         obj["metadata"]["uid"] = uid
         return self._store(obj, "apply")
 
@@ -81,7 +102,7 @@ class FakeCluster:
                 target[last] = op["value"]
             else:
                 assert op["op"] == "remove"
-                del target[int(last)]
+                del target[int(last) if isinstance(target, list) else last]
         return self._store(obj, "patch")
 
     async def read(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
@@ -167,8 +188,23 @@ def test_a_hand_edited_child_is_repaired_and_counted_as_drift() -> None:
     assert [(w.kind, w.verb, w.fields) for w in outcome.drift_repairs] == [
         ("Deployment", "repaired", (".spec.replicas",))]
     assert cluster.objects[("Deployment", "web")]["spec"]["replicas"] == 1
-    # The first apply after our create takes over the create's ownership first.
-    assert cluster.writes[-2:] == ["patch Deployment", "apply Deployment"]
+    assert cluster.writes[-1:] == ["apply Deployment"]  # one write for one edit
+
+
+def test_a_health_check_dropped_from_the_spec_leaves_the_pods_without_probes() -> None:
+    cluster = FakeCluster()
+    _run(_webapp(healthCheck={"path": "/healthz"}), cluster)
+    _ready(cluster)
+    assert "readinessProbe" in _containers(cluster.objects[("Deployment", "web")])[0]
+    writes = len(cluster.writes)
+    outcome = _run(_webapp(status=cluster.status, generation=2), cluster, _observed(cluster))
+    container = _containers(cluster.objects[("Deployment", "web")])[0]
+    assert "readinessProbe" not in container and "livenessProbe" not in container
+    # Our create holds the probes: it becomes our apply's first, then the apply lets them go.
+    assert cluster.writes[writes:] == ["patch Deployment", "apply Deployment", "status"]
+    assert [w.fields for w in outcome.writes if w.kind == "Deployment"] == [(
+        "-.spec.template.spec.containers[0].readinessProbe",
+        "-.spec.template.spec.containers[0].livenessProbe")]
 
 
 def test_a_same_named_child_it_does_not_own_is_never_overwritten() -> None:

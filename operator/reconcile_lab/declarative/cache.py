@@ -36,8 +36,8 @@ def version(obj: Mapping[str, Any] | None) -> int:
 
 class Packed(NamedTuple):
     """What the caches keep of an object: its name, resourceVersion, whether a WebApp owns it,
-    and compact JSON with managedFields reduced to their managers (of someone else's object,
-    only name and owners).
+    and compact JSON without the fields of managedFields' status entries (of someone else's
+    object, only name and owners).
     Decoded, a Deployment takes about ten times the memory of its JSON; a reconcile decodes
     only the three objects it compares."""
 
@@ -52,10 +52,11 @@ class Packed(NamedTuple):
 
 
 def pack(body: Mapping[str, Any], owned: bool = True) -> Packed:
-    # Of managedFields only who and how, in order: enough to know whether our create's
-    # ownership must become an apply's (render.ownership_upgrade), a fraction of the bytes.
+    # Of managedFields what is set on the object itself, which diffing.released reads; of the
+    # controllers' status entries only who, how and where (an upgrade patch counts entries).
     meta = {k: v for k, v in (body.get("metadata") or {}).items() if k != "managedFields"}
-    managers = [{"manager": e.get("manager"), "operation": e.get("operation")}
+    managers = [e if not e.get("subresource") else
+                {k: e.get(k) for k in ("manager", "operation", "subresource")}
                 for e in (body.get("metadata") or {}).get("managedFields") or []]
     if owned and managers:
         meta["managedFields"] = managers

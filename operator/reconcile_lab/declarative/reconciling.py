@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple, Protocol
 
 from reconcile_lab import parsing
-from reconcile_lab.declarative import render, status
+from reconcile_lab.declarative import diffing, render, status
 
 KINDS = ("Deployment", "Service")
 
@@ -92,18 +92,20 @@ async def _make_equal(cluster: Cluster, desired: Mapping[str, Any],
             raise _Stale() from None
         if not render.controlled_by(child, uid):
             return None, None
-    fields = list(render.drift(desired, child))
+    fields = list(diffing.drift(desired, child))
+    gone = diffing.released(desired, child)
     current: Mapping[str, Any] = child
     try:
-        if fields:
-            if (upgrade := render.ownership_upgrade(current)) is not None:
+        if fields or gone:
+            if gone and (upgrade := diffing.ownership_upgrade(current)) is not None:
                 current = await cluster.patch(desired["kind"], meta["namespace"], meta["name"],
                                               upgrade)
             current = await cluster.apply(desired, uid=_meta(current)["uid"])
-        found = render.extras(desired, current)
+            fields += [f"-{path}" for path in gone]
+        found = diffing.extras(desired, current)
         if found:
             current = await cluster.patch(desired["kind"], meta["namespace"], meta["name"],
-                                          render.removal(current, found))
+                                          diffing.removal(current, found))
             fields += [f"-{extra.describe()}" for extra in found]
     except Exception as e:
         if getattr(e, "stale", False):

@@ -1,8 +1,7 @@
 """WebApp spec → the Deployment and Service that make it true, and how far reality is from them.
 
 Plain constructors, the way sample-controller's ``newDeployment`` is: the operator applies
-what they return, and the tests reuse them. :func:`drift` compares only the fields we set, so
-defaults the apiserver fills in never look like drift.
+what they return, and the tests reuse them. How far a child is from them is ``diffing``'s.
 
 Purely data-manipulative: no I/O, no client libraries.
 """
@@ -10,7 +9,6 @@ Purely data-manipulative: no I/O, no client libraries.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import InvalidOperation
 from typing import Any, NamedTuple
 
 from reconcile_lab import spec as specs
@@ -158,155 +156,6 @@ def service(owner: Owner, spec: specs.WebAppSpec) -> Manifest:
 
 def children(owner: Owner, spec: specs.WebAppSpec) -> tuple[Manifest, Manifest]:
     return deployment(owner, spec), service(owner, spec)
-
-
-# --- comparing ------------------------------------------------------------------------------
-#
-# The rule for a child someone edited by hand: every field the operator sets is put back (a
-# server-side apply), and every list entry someone else added to a list the operator sets (an
-# env var, a container, a port) is removed (a JSON patch). Server-side apply alone cannot do the
-# second: an entry another field manager owns survives our apply. Anything else someone adds
-# (labels, annotations, fields the operator does not set) is theirs and stays.
-
-
-def _same_leaf(path: str, want: Any, have: Any) -> bool:
-    if want == have:
-        return True
-    # Go's omitempty: the apiserver leaves out zero values (initialDelaySeconds: 0).
-    if have is None and want in (0, "", False) and not isinstance(want, float):
-        return True
-    # The apiserver canonicalises quantities ("0.5" is stored as "500m").
-    if ".resources." in path and isinstance(want, str) and isinstance(have, str | int):
-        try:
-            return specs.parse_quantity(want) == specs.parse_quantity(str(have))
-        except (ValueError, InvalidOperation):
-            return False
-    return False
-
-
-def _item_key(item: Any) -> Any:
-    """How the apiserver tells entries of a keyed list apart (its merge key)."""
-    if not isinstance(item, Mapping):
-        return None
-    if "name" in item:
-        return item["name"]
-    return (item.get("containerPort", item.get("port")), item.get("protocol", "TCP"))
-
-
-def _keyed(items: list[Any]) -> bool:
-    return all(isinstance(i, Mapping) and _item_key(i) is not None for i in items)
-
-
-def drift(desired: Any, observed: Any, path: str = "") -> list[str]:
-    """Paths where ``observed`` differs from ``desired``, looking only at what desired sets.
-
-    Maps: every key of desired must match; extra keys in observed (defaults, other managers'
-    labels) are not drift. Keyed lists (env, containers, ports): every entry of desired must be
-    there and match, in any order; entries someone else added are :func:`extras`, not drift.
-    Other lists: equal item by item.
-    """
-    if isinstance(desired, Mapping):
-        if not isinstance(observed, Mapping):
-            return [path or "."]
-        out: list[str] = []
-        for key, value in desired.items():
-            out += drift(value, observed.get(key), f"{path}.{key}")
-        return out
-    if isinstance(desired, list):
-        if not desired and observed is None:
-            return []
-        if not isinstance(observed, list):
-            return [path]
-        if _keyed(desired) and _keyed(observed):
-            have = {_item_key(i): i for i in observed if isinstance(i, Mapping)}
-            out = []
-            for i, want in enumerate(desired):
-                key = _item_key(want)
-                out += drift(want, have[key], f"{path}[{i}]") if key in have else [f"{path}[{i}]"]
-            return out
-        if len(observed) != len(desired):
-            return [path]
-        out = []
-        for i, (want, have_) in enumerate(zip(desired, observed, strict=True)):
-            out += drift(want, have_, f"{path}[{i}]")
-        return out
-    return [] if _same_leaf(path, desired, observed) else [path]
-
-
-class Extra(NamedTuple):
-    """An entry of a keyed list that the operator sets, added by someone else."""
-
-    pointer: str  # JSON pointer to the entry, e.g. /spec/template/spec/containers/0/env/1
-    key: Any  # its merge key, e.g. the env var's name
-    where: str  # the list, readable: .spec.template.spec.containers[0].env
-    item: Any  # the entry as observed
-
-    def describe(self) -> str:
-        return f"{self.where}[{self.key}]"
-
-
-def extras(desired: Any, observed: Any, pointer: str = "", path: str = "") -> list[Extra]:
-    """Entries in ``observed``'s keyed lists that ``desired`` does not have (see drift)."""
-    out: list[Extra] = []
-    if isinstance(desired, Mapping) and isinstance(observed, Mapping):
-        for key, value in desired.items():
-            segment = str(key).replace("~", "~0").replace("/", "~1")
-            out += extras(value, observed.get(key), f"{pointer}/{segment}", f"{path}.{key}")
-    elif isinstance(desired, list) and isinstance(observed, list) and _keyed(observed):
-        wanted = {_item_key(i): i for i in desired if isinstance(i, Mapping)}
-        for i, have in enumerate(observed):
-            key = _item_key(have)
-            if key in wanted:
-                out += extras(wanted[key], have, f"{pointer}/{i}", f"{path}[{i}]")
-            else:
-                out.append(Extra(f"{pointer}/{i}", key, path, have))
-    return out
-
-
-def _same_object(observed: Mapping[str, Any]) -> dict[str, Any]:
-    """A JSON patch precondition: the object compared (its uid), not another of that name.
-    Not its resourceVersion: the controllers' status updates change that many times a second,
-    and each would make the patch fail for nothing."""
-    return {"op": "test", "path": "/metadata/uid", "value": observed["metadata"]["uid"]}
-
-
-def removal(observed: Mapping[str, Any], found: list[Extra]) -> list[dict[str, Any]]:
-    """A JSON patch that removes ``found`` from ``observed`` and nothing else: each entry is
-    tested to be where it was seen before it is removed, entries from the end of each list
-    first so that the indexes stay right."""
-    ops: list[dict[str, Any]] = [_same_object(observed)]
-
-    def index(extra: Extra) -> tuple[str, int]:
-        head, _, tail = extra.pointer.rpartition("/")
-        return head, int(tail)
-
-    for extra in sorted(found, key=index, reverse=True):
-        ops += [{"op": "test", "path": extra.pointer, "value": extra.item},
-                {"op": "remove", "path": extra.pointer}]
-    return ops
-
-
-def ownership_upgrade(observed: Mapping[str, Any]) -> list[dict[str, Any]] | None:
-    """A JSON patch that turns our create's field ownership into an apply's, or None when
-    there is nothing to turn.
-
-    A child is created with a POST (so that it is never someone else's object taken over), and
-    the apiserver records the fields it set as owned by ``reconcile-lab`` with operation
-    Update. A later server-side apply by ``reconcile-lab`` is another owner: it would leave
-    what the create set and the spec no longer asks for (an old port next to the new one). So
-    before the first apply, the create's entry becomes an Apply entry, the way kubectl upgrades
-    a client-side-applied object to server-side apply."""
-    entries = (observed.get("metadata") or {}).get("managedFields") or []
-    ours = [(i, e.get("operation")) for i, e in enumerate(entries)
-            if e.get("manager") == FIELD_MANAGER]
-    updates = [i for i, operation in ours if operation == "Update"]
-    if not updates or any(operation == "Apply" for _, operation in ours):
-        return None
-    entry = f"/metadata/managedFields/{updates[0]}"
-    return [_same_object(observed),
-            {"op": "test", "path": f"{entry}/manager", "value": FIELD_MANAGER},
-            {"op": "test", "path": f"{entry}/operation", "value": "Update"},
-            {"op": "replace", "path": f"{entry}/operation", "value": "Apply"}]
 
 
 # --- ownership: the one answer to "whose child is this?" -------------------------------------
