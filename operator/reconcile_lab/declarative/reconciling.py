@@ -212,13 +212,17 @@ async def _write_status(cluster: Cluster, namespace: str, name: str,
 
 
 def _announce(cluster: Cluster, webapp: Mapping[str, Any], writes: list[Write]) -> None:
-    """A Normal event for every write to a child: it happened, whatever follows."""
+    """A Normal event for what was done to the children: it happened, whatever follows. One
+    per kind of action, not per child: every event is a write too."""
     reasons = {"created": status.EventReason.CREATED, "updated": status.EventReason.UPDATED,
                "repaired": status.EventReason.REPAIRED}
-    for w in writes:
-        detail = f" ({', '.join(w.fields[:4])})" if w.fields else ""
-        cluster.event(webapp, type="Normal", reason=reasons[w.verb],
-                      message=f"{w.kind} {_meta(webapp)['name']} {w.verb}{detail}")
+    for verb, reason in reasons.items():
+        done = [f"{w.kind} {_meta(webapp)['name']}"
+                + (f" ({', '.join(w.fields[:4])})" if w.fields else "")
+                for w in writes if w.verb == verb]
+        if done:
+            cluster.event(webapp, type="Normal", reason=reason,
+                          message=f"{' and '.join(done)} {verb}")
 
 
 def _warn(cluster: Cluster, webapp: Mapping[str, Any], problems: list[status.Problem],
