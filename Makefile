@@ -80,7 +80,7 @@ manifests: deps ## Generate crds/ from the spec model (operator/reconcile_lab/sp
 	$(RL) manifests
 
 .PHONY: dashboards
-dashboards: deps ## Generate the Grafana dashboards and in-cluster ConfigMaps (observe/dashboards.py).
+dashboards: deps ## Generate the Grafana dashboards and in-cluster ConfigMaps (observe/dashboards.py, grafana.py).
 	$(RL) observe dashboards
 
 .PHONY: fmt

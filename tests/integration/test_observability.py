@@ -34,7 +34,7 @@ import pytest
 import yaml
 
 from reconcile_lab.imperative import containers
-from reconcile_lab.observe import command, dashboards, render
+from reconcile_lab.observe import command, dashboards, grafana, render
 from tests import cases
 from tests.conftest import Cluster, Operator, free_port, prometheus_binaries, wait_for
 
@@ -46,7 +46,7 @@ LABEL = "reconcile-lab/app"
 PAUSE = 3  # seconds between the scenario's steps: a few scrapes see each state
 MODELS = {d.uid: json.loads((REPO / dashboards.DASHBOARDS / d.file).read_text())
           for d in dashboards.ALL}
-PANELS = [(uid, panel) for uid, model in MODELS.items() for panel in dashboards.panels(model)]
+PANELS = [(uid, panel) for uid, model in MODELS.items() for panel in grafana.panels(model)]
 
 
 # --- Prometheus from the distribution ---------------------------------------------------------
@@ -265,7 +265,7 @@ def answers(run: Run) -> dict[tuple[str, int], list[Answer]]:
         values = run.values(uid)
         found[(uid, panel["id"])] = [
             Answer(expr, run.prometheus.query(expr))
-            for expr in (dashboards.substitute(t["expr"], values) for t in panel["targets"])]
+            for expr in (grafana.substitute(t["expr"], values) for t in panel["targets"])]
     return found
 
 
@@ -280,7 +280,7 @@ def test_every_panel_query_parses_and_returns_data(
 
 def _rows(model: dict[str, Any]) -> dict[int, list[dict[str, Any]]]:
     rows: dict[int, list[dict[str, Any]]] = {}
-    for panel in dashboards.panels(model):
+    for panel in grafana.panels(model):
         rows.setdefault(panel["gridPos"]["y"], []).append(panel)
     return rows
 

@@ -19,7 +19,7 @@ import yaml
 
 from reconcile_lab.declarative import reconciling, workqueue
 from reconcile_lab.imperative import steps
-from reconcile_lab.observe import command, dashboards, metrics
+from reconcile_lab.observe import command, dashboards, grafana, metrics
 
 REPO = Path(__file__).resolve().parents[2]
 OBSERVABILITY = REPO / dashboards.OBSERVABILITY
@@ -82,7 +82,7 @@ def test_the_provisioned_datasource_carries_the_uid_the_dashboards_name() -> Non
 def test_every_query_uses_only_variables_the_dashboard_defines(path: Path) -> None:
     model = json.loads(path.read_text())
     defined = {v["name"] for v in model["templating"]["list"]} | BUILT_IN
-    panels = list(dashboards.panels(model))
+    panels = list(grafana.panels(model))
     assert panels
     for panel in panels:
         assert panel["title"] and panel["description"], panel["id"]
@@ -98,9 +98,9 @@ def test_dashboards_are_where_the_provider_and_the_stacks_mount_them() -> None:
     path = provider["providers"][0]["options"]["path"]
     compose = yaml.safe_load((OBSERVABILITY / "docker-compose.yaml").read_text())
     assert f"./grafana/dashboards:{path}:ro" in compose["services"]["grafana"]["volumes"]
-    grafana = next(d for d in yaml.safe_load_all((OBSERVABILITY / "in-cluster" / "grafana.yaml")
+    deployment = next(d for d in yaml.safe_load_all((OBSERVABILITY / "in-cluster" / "grafana.yaml")
                                                  .read_text()) if d["kind"] == "Deployment")
-    mounts = grafana["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+    mounts = deployment["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
     assert {"name": "dashboards", "mountPath": path, "readOnly": True} in mounts
     maps = {d["metadata"]["name"]: d for d in yaml.safe_load_all(
         (OBSERVABILITY / "in-cluster" / "configmaps.yaml").read_text())}
@@ -129,14 +129,14 @@ def test_every_scrape_config_names_the_jobs_the_dashboards_use() -> None:
 
 def test_substitute_replaces_both_forms_and_refuses_unknown_variables() -> None:
     values = {"app": "hello", "__rate_interval": "30s"}
-    assert dashboards.substitute('x{app=~"$app"}[${__rate_interval}]', values) == \
+    assert grafana.substitute('x{app=~"$app"}[${__rate_interval}]', values) == \
         'x{app=~"hello"}[30s]'
     with pytest.raises(KeyError, match="namespace"):
-        dashboards.substitute('x{namespace="$namespace"}', values)
+        grafana.substitute('x{namespace="$namespace"}', values)
 
 
 def test_legend_fills_labels_and_drops_missing_ones() -> None:
-    assert dashboards.legend("{{engine}} {{ pod }} p50", {"engine": "docker"}) == "docker p50"
+    assert grafana.legend("{{engine}} {{ pod }} p50", {"engine": "docker"}) == "docker p50"
 
 
 # --- the metrics the dashboards read ----------------------------------------------------------

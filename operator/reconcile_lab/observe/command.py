@@ -25,7 +25,7 @@ from typing import Any
 
 from reconcile_lab import paths
 from reconcile_lab.cluster import dockerd
-from reconcile_lab.observe import dashboards
+from reconcile_lab.observe import dashboards, grafana
 
 REPO = Path(__file__).resolve().parents[3]
 COMPOSE = REPO / dashboards.OBSERVABILITY / "docker-compose.yaml"
@@ -44,7 +44,7 @@ def _say(message: str) -> None:
 
 def stale(root: Path = REPO) -> list[str]:
     """Generated files that differ from what the code says (or are missing)."""
-    return [relative for relative, text in dashboards.generated(root).items()
+    return [relative for relative, text in grafana.generated(root).items()
             if not (root / relative).is_file() or (root / relative).read_text() != text]
 
 
@@ -55,7 +55,7 @@ def cmd_dashboards(args: argparse.Namespace) -> int:
             return FAIL
         _say("dashboards are up to date")
         return OK
-    for relative, text in dashboards.generated(REPO).items():
+    for relative, text in grafana.generated(REPO).items():
         target = REPO / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)

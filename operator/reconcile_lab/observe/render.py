@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from reconcile_lab.observe import dashboards
+from reconcile_lab.observe import dashboards, grafana
 
 _DURATION = re.compile(r"^(\d+)(s|m|h|d)$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -114,7 +114,7 @@ def _values(*, since: str, namespace: str, app: str, rate_interval: str) -> dict
 def _model(uid: str) -> dict[str, Any]:
     for d in dashboards.ALL:
         if d.uid == uid:
-            return dashboards.build(d)
+            return grafana.build(d)
     raise RenderError(f"no dashboard {uid!r}")
 
 
@@ -170,7 +170,7 @@ def _timeseries(ax: Any, panel: dict[str, Any], found: list[tuple[str, Series]],
     def key(name: str) -> str:  # "desired ns/app" and "ready ns/app" share a colour
         return name.split(" ", 1)[-1] if dashed else name
 
-    lines = [(dashboards.legend(legend, labels) or legend, labels, points)
+    lines = [(grafana.legend(legend, labels) or legend, labels, points)
              for legend, series in found for labels, points in series]
     colors = _Colors([(_engine(labels), key(name)) for name, labels, _ in lines])
     for name, labels, points in lines:
@@ -210,7 +210,7 @@ def _bars(ax: Any, panel: dict[str, Any], found: list[tuple[str, Series]]) -> in
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     unit = panel["fieldConfig"]["defaults"].get("unit", "short")
-    bars = sorted((dashboards.legend(legend, labels) or legend, labels, points[-1][1])
+    bars = sorted((grafana.legend(legend, labels) or legend, labels, points[-1][1])
                   for legend, series in found for labels, points in series)
     colors = _Colors([(_engine(labels), name) for name, labels, _ in bars])
     widths = [0.0 if math.isnan(v) else v for _, _, v in bars]
@@ -244,7 +244,7 @@ def render(base: str, out: Path, *, dashboard: str = dashboards.RECONCILIATION.u
     step = max(1.0, seconds(since) / 240)
     # Two panels a row, in the dashboard's order: the Reconciliation dashboard's own layout,
     # and one where Grafana's narrow gauges would be too small to read on paper.
-    shown = list(dashboards.panels(model))
+    shown = list(grafana.panels(model))
     rows = (len(shown) + 1) // 2
     fig = plt.figure(figsize=(16, 3.8 * rows + 1), layout="constrained")
     grid = GridSpec(rows, 2, figure=fig)
@@ -256,7 +256,7 @@ def render(base: str, out: Path, *, dashboard: str = dashboards.RECONCILIATION.u
         ax = fig.add_subplot(grid[index // 2, index % 2])
         ax.set_title(panel["title"], fontsize=11, loc="left", fontweight="bold")
         found = [(t["legendFormat"],
-                  query(base, dashboards.substitute(t["expr"], values), end=end,
+                  query(base, grafana.substitute(t["expr"], values), end=end,
                         start=None if t.get("instant") else start, step=step))
                  for t in panel["targets"]]
         drawn = (_timeseries(ax, panel, found, start, end) if panel["type"] == "timeseries"
