@@ -51,3 +51,40 @@ def test_a_key_is_never_processed_twice_at_once_and_an_add_meanwhile_is_not_lost
     events = [what for _, what in log]
     assert events == ["start a", "end a", "start a", "end a"]
 
+
+
+def test_what_changed_goes_before_what_a_list_merely_reported() -> None:
+    async def scenario() -> list[str]:
+        queue = WorkQueue[str]()
+        for key in ("old-1", "old-2", "old-3"):
+            queue.add(key, listed=True)  # the start-up relist
+        queue.add("new")  # created just after the start
+        assert not queue.add("old-3")  # changed while it waits as listed: to the front lane
+        assert not queue.add("new", listed=True)  # a list never demotes a change
+        taken = []
+        for _ in range(4):
+            key, _ = await queue.get()
+            taken.append(key)
+            queue.done(key)
+        assert len(queue) == 0
+        return taken
+
+    assert asyncio.run(scenario()) == ["new", "old-3", "old-1", "old-2"]
+
+
+def test_a_key_listed_while_it_is_processed_comes_back_in_its_lane() -> None:
+    async def scenario() -> list[str]:
+        queue = WorkQueue[str]()
+        queue.add("a")
+        key, _ = await queue.get()
+        queue.add("a", listed=True)  # reported again while processed: waits
+        queue.add("b")
+        queue.done(key)  # "a" goes back, behind "b" (fresh)
+        taken = []
+        for _ in range(2):
+            k, _ = await queue.get()
+            taken.append(k)
+            queue.done(k)
+        return taken
+
+    assert asyncio.run(scenario()) == ["b", "a"]

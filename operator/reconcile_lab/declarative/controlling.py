@@ -92,9 +92,10 @@ class Controller:
 
     # --- what kopf tells it ---
 
-    def enqueue(self, key: Key, trigger: str) -> None:
+    def enqueue(self, key: Key, trigger: str, *, listed: bool = False) -> None:
+        """Queue ``key``; ``listed``: only a list reported it (it waits behind changes)."""
         self.keys.setdefault(key, _KeyState()).trigger = trigger
-        if self.queue.add(key):
+        if self.queue.add(key, listed=listed):
             metrics.enqueued(len(self.queue))
 
     def child_event(self, kind: str, key: Key, *, event_type: str, at_version: int) -> None:
@@ -103,7 +104,8 @@ class Controller:
             self.memory.deleted(kind, key, at_version)
         elif self.memory.is_echo(kind, key, at_version):
             return  # the watch showing our own write: the reconcile that made it saw it
-        self.enqueue(key, f"{kind.lower()} {(event_type or 'listed').lower()}")
+        self.enqueue(key, f"{kind.lower()} {(event_type or 'listed').lower()}",
+                     listed=not event_type)
 
     def webapp_event(self, key: Key, *, event_type: str, at_version: int) -> None:
         if event_type == "DELETED":
@@ -111,7 +113,7 @@ class Controller:
             metrics.forget_app(ENGINE, *key)
             logs.get(namespace=key[0], name=key[1]).info("webapp deleted; children are garbage")
         elif not self.memory.is_echo(specs.KIND, key, at_version):  # not our status write
-            self.enqueue(key, "webapp")
+            self.enqueue(key, "webapp" if event_type else "webapp listed", listed=not event_type)
 
     def forget(self, key: Key) -> None:
         """The WebApp is gone: drop everything kept for it."""
