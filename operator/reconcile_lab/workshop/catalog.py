@@ -24,8 +24,11 @@ from reconcile_lab.imperative import containers
 APP = "hello"  # the app every exercise's files declare
 WEBAPP = "examples/exercises/01-first-webapp/webapp.yaml"
 WEBAPP_V2 = "examples/exercises/05-rolling-update/webapp-v2.yaml"
+UNTRUSTED = "examples/exercises/09-policy/webapp-untrusted.yaml"
+POLICY = "deploy/policy.yaml"
 SELECTOR = f"app.kubernetes.io/instance={APP}"
 TWIN = "{twin}"  # in a command: the twin's Docker name for APP (``hello`` in default)
+NAMESPACE = "{namespace}"  # in a command: the namespace the exercise is done in
 FILE = re.compile(r"examples/exercises/[\w./-]+\.yaml")
 BACKGROUND = " &"  # a solution command ending so keeps running after solve (a loop, a server)
 
@@ -42,6 +45,7 @@ class Start(NamedTuple):
     webapp: str | None = WEBAPP  # the WebApp made from this file, Ready; None: no WebApp
     twin: bool = True  # the twin's containers from the same file, all running
     operator: bool = True  # the operator runs (in the background: `operator start`)
+    enforced: bool | None = None  # the namespace under the admission policy; None: as it is
 
     def describe(self) -> str:
         parts = [f"the WebApp {APP} from `{self.webapp}`, Ready" if self.webapp
@@ -51,6 +55,9 @@ class Start(NamedTuple):
         else:
             parts.append("no Docker twin")
         parts.append("the operator running" if self.operator else "the operator stopped")
+        if self.enforced is not None:
+            parts.append("the namespace " + ("under" if self.enforced else "not under")
+                         + " the admission policy")
         return "; ".join(parts)
 
 
@@ -165,6 +172,22 @@ ENTRIES: tuple[Entry, ...] = (
           (f"reconcile-lab docker apply -f {WEBAPP} --watch{BACKGROUND}",
            f"reconcile-lab observe prometheus --listen 127.0.0.1:9090{BACKGROUND}"),
           Start()),
+    Entry("09", "policy", "Policy before anything runs", Difficulty.MEDIUM, 15, ("01",),
+          "Have the cluster refuse an app from an image it does not trust, before anything is "
+          "stored or scheduled, and see Docker run the very same image.",
+          ("The rule lives in the apiserver, as a ValidatingAdmissionPolicy: install it first.",
+           "It binds only to namespaces labelled `reconcile-lab.dev/policy=enforce`: label "
+           "yours, after installing the policy.",
+           f"`kubectl apply -f {POLICY}`, then `kubectl label namespace <yours> "
+           f"reconcile-lab.dev/policy=enforce`, then `kubectl apply -f {UNTRUSTED}`: refused. "
+           f"`docker tag reconcile-lab/hello:v1 untrusted/hello:v1` and `reconcile-lab docker "
+           f"apply -f {UNTRUSTED}`: it runs."),
+          (f"kubectl apply -f {POLICY}",
+           f"kubectl label namespace {NAMESPACE} reconcile-lab.dev/policy=enforce --overwrite",
+           f"! kubectl apply -f {UNTRUSTED}",
+           "docker tag reconcile-lab/hello:v1 untrusted/hello:v1",
+           f"reconcile-lab docker apply -f {UNTRUSTED}"),
+          Start(webapp=None, operator=True, enforced=False)),
 )
 BY_NUMBER = {e.number: e for e in ENTRIES}
 
@@ -187,6 +210,7 @@ def in_namespace(command: str, namespace: str, copies: str = "") -> str:
     and each example file replaced by its copy under ``copies`` (the same file with
     ``metadata.namespace`` set, which the caller writes)."""
     command = command.replace(TWIN, containers.docker_name(APP, namespace))
+    command = command.replace(NAMESPACE, namespace)
     if namespace == containers.DEFAULT_NAMESPACE:
         return command
     command = re.sub(r"\bkubectl(?= )", f"kubectl -n {namespace}", command)
@@ -218,6 +242,9 @@ def reset(entry: Entry, namespace: str = containers.DEFAULT_NAMESPACE,
         commands += [f"kubectl apply -f {start.webapp}"]
         commands += [_WAIT_READY] if start.operator else []
         commands += [f"reconcile-lab docker apply -f {start.webapp}"] if start.twin else []
+    if start.enforced is not None:
+        commands += [f"kubectl label namespace {NAMESPACE} reconcile-lab.dev/policy"
+                     + ("=enforce --overwrite" if start.enforced else "-")]
     return [in_namespace(c, namespace, copies) for c in commands]
 
 

@@ -23,6 +23,7 @@ NEEDS = {
     "01": ("kubernetes",), "02": ("kubernetes",), "03": ("kubernetes", "docker"),
     "04": ("kubernetes",), "05": ("kubernetes",), "06": ("kubernetes", "docker"),
     "07": ("kubernetes", "operator"), "08": ("prometheus",),
+    "09": ("kubernetes", "policy", "docker"),
 }
 SETTLE = 180.0  # seconds `solve` keeps checking until the engines have caught up
 

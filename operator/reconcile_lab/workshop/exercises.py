@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
+from reconcile_lab.declarative import policy
 from reconcile_lab.declarative import status as statuses
 from reconcile_lab.workshop import catalog
 
@@ -25,6 +26,7 @@ INSTANCE = "app.kubernetes.io/instance"
 RESTARTED_AFTER = 3.0  # a container started this long after it was created was restarted
 SCALE_TO = 5  # exercise 02
 OUTAGE_REPLICAS = 4  # exercise 07
+UNTRUSTED_IMAGE = "untrusted/hello:v1"  # exercise 09: outside the policy's allowed prefixes
 
 Obj = Mapping[str, Any]
 
@@ -44,6 +46,8 @@ class State(NamedTuple):
     network: bool = False  # the network NAME labelled for the app exists
     operator_running: bool | None = None  # None: cannot tell
     prometheus: tuple[tuple[Mapping[str, str], float], ...] | None = None  # None: unreachable
+    # the namespace's labels, the policy bindings, the answer to a dry run of an untrusted image
+    admission: Obj | None = None
     kube_error: str = ""
     docker_error: str = ""
     prometheus_url: str = "http://127.0.0.1:9090"
@@ -362,10 +366,37 @@ def check_metrics(state: State) -> Verdict:
                    "open the Reconciliation dashboard in Grafana: one panel, two engines")
 
 
+def check_policy(state: State) -> Verdict:
+    if state.kube_error or state.admission is None:
+        return Verdict(False, f"the cluster does not answer: {state.kube_error or 'no reply'}",
+                       "reconcile-lab cluster up, then eval \"$(reconcile-lab cluster env)\"")
+    seen = state.admission
+    missing = [b for b in (policy.WEBAPPS, policy.PODS) if b not in seen["bindings"]]
+    if missing:
+        return Verdict(False, f"the policy is not installed (no binding {', '.join(missing)})",
+                       "`kubectl apply -f deploy/policy.yaml`")
+    if seen["labels"].get(policy.LABEL) != policy.ENFORCE:
+        return Verdict(False, f"namespace {state.namespace} is not under the policy: the "
+                       f"bindings select namespaces labelled {policy.LABEL}={policy.ENFORCE}",
+                       f"`kubectl label namespace {state.namespace} "
+                       f"{policy.LABEL}={policy.ENFORCE}`")
+    if seen["accepted"]:
+        return Verdict(False, f"a WebApp from {UNTRUSTED_IMAGE} would still be accepted in "
+                       f"{state.namespace}", "read `kubectl get validatingadmissionpolicy "
+                       "-o yaml`: is the policy's expression what deploy/policy.yaml says?")
+    ran = [c for c in state.containers
+           if (c.get("Config") or {}).get("Image") == UNTRUSTED_IMAGE]
+    notice = (f"Docker ran {len(ran)} container(s) of the same image without a question"
+              if ran else "now run the same image with the twin: Docker has no such gate")
+    return Verdict(True, f"the apiserver refuses {UNTRUSTED_IMAGE} in {state.namespace} before "
+                   "anything is stored: " + seen["answer"].split("denied request: ")[-1][:160],
+                   notice)
+
+
 CHECKS: Mapping[str, Callable[[State], Verdict]] = {
     "01": check_first_webapp, "02": check_scale, "03": check_self_healing,
     "04": check_drift_repair, "05": check_rollout, "06": check_garbage_collection,
-    "07": check_operator_down, "08": check_metrics,
+    "07": check_operator_down, "08": check_metrics, "09": check_policy,
 }
 EXERCISES: tuple[Exercise, ...] = tuple(Exercise(e.number, e.slug, e.title, CHECKS[e.number])
                                         for e in catalog.ENTRIES)

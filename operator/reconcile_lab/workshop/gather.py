@@ -14,8 +14,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from reconcile_lab import spec
 from reconcile_lab.cluster import probing
 from reconcile_lab.imperative import containers
+from reconcile_lab.workshop import exercises
 from reconcile_lab.workshop.exercises import INSTANCE, LABEL_APP, State
 
 OPERATOR_HEALTH = "http://127.0.0.1:8080/healthz"  # `operator run|start`'s default liveness
@@ -47,6 +49,28 @@ def _kubernetes(kubeconfig: Path, app: str, namespace: str) -> dict[str, Any]:
         }
     except (probing.ClusterError, subprocess.TimeoutExpired, ValueError) as e:
         return {"kube_error": str(e)[:300]}
+
+
+def _admission(kubeconfig: Path, app: str, namespace: str) -> dict[str, Any]:
+    """The namespace's labels, the policy bindings installed, and what the apiserver answers
+    a server-side dry run of a WebApp from an untrusted image (nothing is stored)."""
+    probe = {"apiVersion": spec.API_VERSION, "kind": spec.KIND,
+             "metadata": {"name": f"{app}-admission-check"},
+             "spec": {"image": exercises.UNTRUSTED_IMAGE}}
+    try:
+        ns = _kubectl(kubeconfig, "get", "namespace", namespace) or {}
+        bindings = _kubectl(kubeconfig, "get", "validatingadmissionpolicybindings") or {}
+        dry = subprocess.run([*probing.kubectl_args(kubeconfig), "create", "--dry-run=server",
+                              "-n", namespace, "-f", "-"], input=json.dumps(probe),
+                             env=probing.kubectl_env(), capture_output=True, text=True,
+                             timeout=30, check=False)
+    except (probing.ClusterError, subprocess.TimeoutExpired, ValueError) as e:
+        return {"kube_error": str(e)[:300]}
+    return {"admission": {
+        "labels": (ns.get("metadata") or {}).get("labels") or {},
+        "bindings": sorted(b["metadata"]["name"] for b in bindings.get("items", [])),
+        "accepted": dry.returncode == 0,
+        "answer": (dry.stderr or dry.stdout).strip()[-500:]}}
 
 
 def _docker(*args: str) -> subprocess.CompletedProcess[str]:
@@ -111,6 +135,8 @@ def state(app: str, namespace: str, *, kubeconfig: Path | None = None,
             parts["kube_error"] = f"no kubeconfig at {kubeconfig}"
         else:
             parts.update(_kubernetes(kubeconfig, app, namespace))
+            if "policy" in need:
+                parts.update(_admission(kubeconfig, app, namespace))
     if "docker" in need:
         parts.update(_docker_side(app, namespace))
     if "operator" in need:
