@@ -115,6 +115,10 @@ class Controller:
         elif not self.memory.is_echo(specs.KIND, key, at_version):  # not our status write
             self.enqueue(key, "webapp" if event_type else "webapp listed", listed=not event_type)
 
+    def tracked(self) -> dict[str, int]:
+        """What is kept per key, by table: all of it goes when the WebApps go."""
+        return {"keys": len(self.keys), "writes": len(self.memory), "queued": len(self.queue)}
+
     def forget(self, key: Key) -> None:
         """The WebApp is gone: drop everything kept for it."""
         state = self.keys.pop(key, None)

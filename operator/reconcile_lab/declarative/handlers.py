@@ -143,6 +143,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memory = cache.ReadYourWrites()
     controller = controlling.Controller(_Kube(memory), memory, workers=ours.workers)
     memo.memory, memo.controller = memory, controller
+    metrics.track_state(controller.tracked)
     if ours.resync_seconds > 0:
         controller.run_in_background(controller.resync_forever(
             lambda: kube.owned_children(ours.namespace), ours.resync_seconds))

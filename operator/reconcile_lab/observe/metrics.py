@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 import prometheus_client as prom
 
@@ -119,6 +119,21 @@ def init_engine(engine: str) -> None:
         writes.labels(engine, kind, verb)
     reconcile_duration.labels(engine)
     time_to_converge.labels(engine)
+
+
+state_entries = prom.Gauge(
+    "reconcile_lab_state_entries",
+    "What the operator keeps per WebApp, by table (the controller's per-key state, the writes "
+    "it remembers until the watch shows them): back to 0 when no WebApp is left.", ["table"])
+
+
+def track_state(read: Callable[[], Mapping[str, int]]) -> None:
+    """Read at every scrape: ``read()`` maps each table to how many entries it holds."""
+    def reader(table: str) -> Callable[[], float]:
+        return lambda: read()[table]
+
+    for table in read():
+        state_entries.labels(table).set_function(reader(table))
 
 
 def init_controller(max_concurrent: int) -> None:
