@@ -31,6 +31,7 @@ DRILLS ?= tests/integration/test_chaos.py \
   tests/integration/test_reliability.py::test_what_was_deleted_while_the_operator_was_down_leaves_nothing_behind \
   tests/integration/test_permissions.py \
   tests/integration/test_backlog.py \
+  tests/integration/test_soak.py \
   tests/integration/test_operator.py::test_restarting_the_operator_mid_work_loses_and_duplicates_nothing \
   tests/integration/test_operator.py::test_drift_is_repaired_within_two_seconds
 OPERATOR_ARGS ?=

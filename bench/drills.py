@@ -71,6 +71,12 @@ def _backlog(f: Figures) -> str:
             f"{f['peak_rss_mb']:.0f} MB")
 
 
+def _soak(f: Figures) -> str:
+    return (f"{f['rounds']:.0f} rounds in {f['minutes']:.1f} min; RSS {f['rss_first_round_mb']:.0f}"
+            f" → {f['rss_last_round_mb']:.0f} MB, slope {f['rss_slope_mb_per_min']:+.2f} MB/min; "
+            "0 entries kept afterwards")
+
+
 def _engine(f: Figures) -> str:
     return f"both containers healthy again {span(f['healthy_again_s'])} after the engine answered"
 
@@ -140,6 +146,12 @@ DRILLS = (
           "the new WebApp's Deployment within 10 s of the start; RSS below 150 MB",
           "tests/integration/test_backlog.py::"
           "test_a_new_webapp_is_made_within_seconds_of_a_restart_behind_a_backlog", _backlog),
+    Drill("ten minutes of churn: 200 WebApps created, scaled and deleted in a loop",
+          "every WebApp's state is dropped when it goes; memory is sampled at the same point "
+          "of each round", "RSS flat (under 20 MB from the first round to the last); nothing "
+          "kept per WebApp once they are gone",
+          "tests/integration/test_soak.py::"
+          "test_ten_minutes_of_churn_leave_memory_flat_and_nothing_kept", _soak),
     Drill("Docker engine stopped and restarted under `docker apply --watch`",
           "every poll against the dead engine logs a clear error naming the socket; the loop "
           "keeps running", "converges again after the engine is back",
