@@ -216,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
             The local cluster the kit runs on.
 
             kwok (the embedded default): a real etcd, kube-apiserver, kube-controller-manager and
-            kube-scheduler, built from source on first use (10-25 min on 2 cores, then cached),
+            kube-scheduler, built from source on first use (the longest step; then cached),
             and one real node (kubelet, kube-proxy, containerd, runc, CNI) where pods really run,
             answer on 127.0.0.1 through NodePorts, crash and restart. Beside it kwok simulates
             nodes for scale work (tainted: pods opt in); there Deployments, ReplicaSets, garbage
