@@ -44,6 +44,7 @@ RUN_BY: dict[str, str] = {
     **dict.fromkeys(("demo", "test", "test-unit", "test-integration"),
                     "tests/integration/test_user_shell.py"),
     **dict.fromkeys(("compare", "watch"), "tests/integration/test_compare.py"),
+    "web": "tests/integration/test_web.py",
     **dict.fromkeys(("bench", "bench-drift"), "tests/integration/test_bench_smoke.py"),
     **dict.fromkeys(("bench-report", "reliability-report"),
                     "tests/unit/test_published_figures.py"),

@@ -4,7 +4,6 @@ the page shows, ``browser`` installs what the browser test drives."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import functools
 import ipaddress
 import json

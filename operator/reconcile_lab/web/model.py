@@ -71,7 +71,7 @@ def _apps(apps: Sequence[view.App], instances: Sequence[view.Instance],
 
 def _events(frame: view.Frame, runs: Sequence[Run]) -> list[dict[str, Any]]:
     since = frame.now - WINDOW
-    events = [{"t": a.when, "engine": engine, "text": a.text, "warning": a.warning}
+    events: list[dict[str, Any]] = [{"t": a.when, "engine": engine, "text": a.text, "warning": a.warning}
               for engine, actions in (("kubernetes", frame.kubernetes_actions),
                                       ("docker", frame.docker_actions))
               for a in actions if a.when >= since]

@@ -78,7 +78,7 @@ def frames(lines: Sequence[timeline.Timeline], step: float = STEP) -> list[dict[
     """One frame every ``step`` seconds over :func:`span` (coarser past MAX_FRAMES)."""
     start, end = span(lines)
     step = max(step, (end - start) / MAX_FRAMES)
-    count = int(round((end - start) / step)) + 1 if end > start else 1
+    count = round((end - start) / step) + 1 if end > start else 1
     return [{"t": round(start + k * step, 3),
              "engines": [at(ln, start + k * step) for ln in lines]} for k in range(count)]
 

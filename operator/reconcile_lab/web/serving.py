@@ -218,17 +218,19 @@ def replay_app(data: dict[str, Any]) -> web.Application:
     return app
 
 
-async def shell(command: str, *, env: dict[str, str], cwd: Path,
-                timeout: float = 300.0) -> tuple[int, str]:
+LONGEST = 300.0  # seconds a button's command may take (`kubectl wait` and the like)
+
+
+async def shell(command: str, *, env: dict[str, str], cwd: Path) -> tuple[int, str]:
     """One command in bash, as a participant's shell runs it: (exit code, its output)."""
     proc = await asyncio.create_subprocess_exec(
         "bash", "-c", command, cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         start_new_session=True)
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+        out, _ = await asyncio.wait_for(proc.communicate(), LONGEST)
     except TimeoutError:
         proc.kill()
         out, _ = await proc.communicate()
-        return -1, out.decode(errors="replace") + f"\n(stopped after {timeout:g} s)"
+        return -1, out.decode(errors="replace") + f"\n(stopped after {LONGEST:g} s)"
     return proc.returncode or 0, out.decode(errors="replace")
