@@ -21,7 +21,11 @@ async function main() {
       if (step.do === "goto") await page.goto(step.url, {timeout});
       else if (step.do === "click") await page.click(step.selector, {timeout});
       else if (step.do === "wait") await page.waitForSelector(step.selector, {timeout, state: step.state || "visible"});
-      else if (step.do === "until") value = await (await page.waitForFunction(step.js, step.arg, {timeout, polling: 200})).jsonValue();
+      else if (step.do === "until") {
+        // A string would be waited on as an expression (a function is always truthy): make it one.
+        const predicate = new Function(`return (${step.js});`)();
+        value = await (await page.waitForFunction(predicate, step.arg, {timeout, polling: 200})).jsonValue();
+      }
       else if (step.do === "eval") value = await page.evaluate(step.js);
       else if (step.do === "screenshot") await page.screenshot({path: step.path, fullPage: true});
       else throw new Error(`unknown step ${JSON.stringify(step)}`);

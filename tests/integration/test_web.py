@@ -51,6 +51,7 @@ def drive(chromium: browser.Browser, plan: list[dict[str, Any]], tmp: Path) -> l
                           input=json.dumps(plan), capture_output=True, text=True, env=env,
                           timeout=600, check=False)
     lines = [json.loads(x) for x in done.stdout.splitlines() if x.startswith("{")]
+    print("\n".join(f"[browser] {line}" for line in lines), file=sys.stderr)
     assert done.returncode == 0, f"{lines[-1:]} (screenshot: {tmp / 'failure.png'})\n" \
         f"{done.stderr[-2000:]}"
     return lines
@@ -137,7 +138,7 @@ def test_the_live_page_runs_a_fault_and_shows_the_fault_and_the_recovery(
         server.ctrl_c()
         subprocess.run([*RL, "docker", "delete", "hello", "-n", namespace], env=env,
                        capture_output=True, timeout=120, check=False)
-    by_what = {s["what"]: s["value"] for s in steps if s.get("what")}
+    by_what = {s["what"]: s.get("value") for s in steps if s.get("what")}
     assert by_what["buttons"][:2] == [
         f"$ kubectl -n {namespace} delete $(kubectl -n {namespace} get pods -l "
         f"{catalog.SELECTOR} -o name | head -n 1) --wait=false", f"$ docker kill {twin_name}-1"]
@@ -183,7 +184,7 @@ def test_the_replay_plays_a_real_compare_run_with_its_faults_and_commands(
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=20)
-    by_what = {s["what"]: s["value"] for s in steps if s.get("what")}
+    by_what = {s["what"]: s.get("value") for s in steps if s.get("what")}
     assert by_what["ready at the start"] == ["3", "3"]
     markers = by_what["markers"]
     assert any(m.startswith("fault ") and "operator" in m for m in markers), markers

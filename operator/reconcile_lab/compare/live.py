@@ -90,9 +90,11 @@ class Reader:
 
     def docker_side(self, now: float) -> dict[str, object]:
         try:
-            containers = self.docker.containers(label=[view.LABEL_APP])
-            events = self.docker.events(now - HISTORY, now, type=["container"],
-                                        label=[view.LABEL_APP])
+            # One namespace: only its twin's containers (a same-named app elsewhere is another).
+            labels = [view.LABEL_APP] + ([f"{view.LABEL_NAMESPACE}={self.namespace}"]
+                                         if self.namespace else [])
+            containers = self.docker.containers(label=labels)
+            events = self.docker.events(now - HISTORY, now, type=["container"], label=labels)
             restarts = {str(c.get("Id")): int(((self.docker.inspect(str(c.get("Id"))) or {})
                                                .get("RestartCount")) or 0)
                         for c in containers} if self.instances else {}

@@ -19,8 +19,10 @@ from rich.text import Text
 
 from reconcile_lab.compare import timeline
 from reconcile_lab.declarative import status as statuses
+from reconcile_lab.imperative import containers as twins
 
 LABEL_APP = "reconcile-lab/app"
+LABEL_NAMESPACE = twins.LABEL_NAMESPACE  # the twin's containers: the WebApp's namespace
 DRIFT_REASON = "DriftRepaired"
 ACTIONS = 8  # lines of "last actions" per side
 # Docker events worth showing: what an engine (or a person) did to a container.

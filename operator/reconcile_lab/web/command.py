@@ -116,8 +116,14 @@ def _web(args: argparse.Namespace) -> int:
         _say(f"the fault buttons cannot run kubectl yet: {e}")
         env = {}
     runner = functools.partial(serving.shell, env=env, cwd=REPO) if env else _no_shell
-    state = serving.Live(reader, number=_current(args), namespace=args.namespace or "default",
-                         runner=runner, interval=args.interval)
+    namespace = args.namespace or "default"
+    copies = ""
+    if namespace != "default":  # the buttons' example files, with metadata.namespace set
+        copies = str(paths.state_dir() / "web" / namespace)
+        running.copy_files([f.command for e in catalog.FAULTS.values() for f in e], namespace,
+                           Path(copies))
+    state = serving.Live(reader, number=_current(args), namespace=namespace, runner=runner,
+                         interval=args.interval, copies=copies)
     return _serve(serving.live_app(state), args.port,
                   f"live view (exercise {state.number}, namespace {state.namespace})")
 

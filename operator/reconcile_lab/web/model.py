@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from reconcile_lab.compare import view
 from reconcile_lab.workshop import catalog
 
-WINDOW = 300.0  # seconds of the time axis: the last five minutes
+WINDOW = 180.0  # seconds of the time axis: the last three minutes
 EVENTS = 40  # at most this many events on the axis and in the list
 OUTPUT = 2000  # characters of a command's output kept for the page
 
@@ -88,12 +88,13 @@ def _run(run: Run) -> dict[str, Any]:
             "output": run.output[-OUTPUT:]}
 
 
-def fault_commands(number: str, namespace: str) -> list[str]:
-    """The commands an exercise's buttons run in ``namespace``, in the buttons' order."""
-    return [catalog.in_namespace(f.command, namespace) for f in catalog.faults(number)]
+def fault_commands(number: str, namespace: str, copies: str = "") -> list[str]:
+    """The commands an exercise's buttons run in ``namespace``, in the buttons' order (example
+    files replaced by their copies for that namespace under ``copies``)."""
+    return [catalog.in_namespace(f.command, namespace, copies) for f in catalog.faults(number)]
 
 
-def exercise(number: str, namespace: str) -> dict[str, Any]:
+def exercise(number: str, namespace: str, copies: str = "") -> dict[str, Any]:
     """The exercise part of the page: its title and its buttons with their commands."""
     entry = catalog.find(number)
     return {
@@ -101,7 +102,8 @@ def exercise(number: str, namespace: str) -> dict[str, Any]:
         "readme": f"{entry.directory}/README.md", "namespace": namespace,
         "faults": [{"index": i, "label": f.label, "engine": f.engine, "command": command}
                    for i, (f, command) in enumerate(zip(catalog.faults(number),
-                                                        fault_commands(number, namespace),
+                                                        fault_commands(number, namespace,
+                                                                       copies),
                                                         strict=True))],
     }
 
@@ -118,7 +120,7 @@ def current_exercise(started: dict[str, tuple[float | None, bool]]) -> str:
 
 
 def page(frame: view.Frame, *, number: str, namespace: str, runs: Sequence[Run],
-         desired_hint: str = "") -> dict[str, Any]:
+         desired_hint: str = "", copies: str = "") -> dict[str, Any]:
     """Everything the live page shows, as JSON."""
     docker_from = frame.docker_desired_from or desired_hint or (
         "Docker keeps no desired state: pass -f FILE, or run the twin with --watch")
@@ -138,7 +140,7 @@ def page(frame: view.Frame, *, number: str, namespace: str, runs: Sequence[Run],
                 else f" · {frame.docker_repairs:g} correction(s) by the --watch loop")},
         ],
         "events": _events(frame, runs),
-        "exercise": exercise(number, namespace),
+        "exercise": exercise(number, namespace, copies),
         "exercises": [{"number": e.number, "title": e.title} for e in catalog.ENTRIES
                       if catalog.faults(e.number)],
         "runs": [_run(r) for r in sorted(runs, key=lambda r: r.id, reverse=True)[:10]],

@@ -33,13 +33,14 @@ class Live:
     """The live page's state: the last model, who listens, what was pressed."""
 
     def __init__(self, reader: live.Reader, *, number: str, namespace: str, runner: Runner,
-                 interval: float = 1.0, desired_hint: str = "") -> None:
+                 interval: float = 1.0, desired_hint: str = "", copies: str = "") -> None:
         self.reader = reader
         self.number = number
         self.namespace = namespace
         self.runner = runner
         self.interval = interval
         self.desired_hint = desired_hint
+        self.copies = copies  # the example files for ``namespace``, when it is not default
         self.runs: dict[int, model.Run] = {}
         self.listeners: set[asyncio.Queue[dict[str, Any]]] = set()
         self.frame: Any = None
@@ -48,7 +49,8 @@ class Live:
 
     def build(self) -> dict[str, Any]:
         self.current = model.page(self.frame, number=self.number, namespace=self.namespace,
-                                  runs=list(self.runs.values()), desired_hint=self.desired_hint)
+                                  runs=list(self.runs.values()), desired_hint=self.desired_hint,
+                                  copies=self.copies)
         return self.current
 
     def publish(self) -> None:
@@ -68,7 +70,7 @@ class Live:
             await asyncio.sleep(self.interval)
 
     def press(self, number: str, index: int) -> model.Run:
-        faults = model.exercise(number, self.namespace)["faults"]
+        faults = model.exercise(number, self.namespace, self.copies)["faults"]
         fault = faults[index]  # IndexError: no such button
         run = model.Run(id=len(self.runs) + 1, t=time.time(), exercise=number,
                         label=fault["label"], engine=fault["engine"], command=fault["command"])

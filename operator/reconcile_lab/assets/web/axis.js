@@ -36,7 +36,8 @@ function drawLanes(root, {from, to, lanes, marks, width = 1000, height = 110, ti
   for (let k = 0; k <= ticks; k++) {
     const t = from + (to - from) * k / ticks;
     root.append(svg("line", {x1: x(t), x2: x(t), y1: top, y2: height - 16, stroke: "#e3e3e8"}));
-    root.append(svg("text", {x: x(t) - 20, y: height - 4}, label(t)));
+    const anchor = k === 0 ? "start" : k === ticks ? "end" : "middle";
+    root.append(svg("text", {x: x(t), y: height - 4, "text-anchor": anchor}, label(t)));
   }
   for (const m of marks) {
     const i = lanes.findIndex(l => l.id === m.lane);
