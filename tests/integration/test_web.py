@@ -169,6 +169,7 @@ def test_the_replay_plays_a_real_compare_run_with_its_faults_and_commands(
     try:
         wait_for(lambda: _answers(f"http://127.0.0.1:{port}/api/replay"), timeout=30,
                  what="the replay server")
+        started = time.monotonic()
         steps = drive(chromium, [
             {"do": "goto", "url": f"http://127.0.0.1:{port}/?scenario=kill-one"},
             {"do": "wait", "selector": '[data-engine="twin"]'},
@@ -190,3 +191,4 @@ def test_the_replay_plays_a_real_compare_run_with_its_faults_and_commands(
     assert any(m.startswith("fault ") and "operator" in m for m in markers), markers
     assert any(m.startswith("fault ") and "twin" in m for m in markers), markers
     assert any("$ reconcile-lab docker apply" in m for m in markers), markers  # typed by a person
+    print(f"browser test of the replay: {time.monotonic() - started:.1f} s", file=sys.stderr)

@@ -131,7 +131,8 @@ def _run() -> dict[str, object]:
 
 def test_a_replay_frame_is_the_last_sample_then_and_the_requests_so_far() -> None:
     line = timeline.from_json(_run()["scenarios"][0]["timelines"][0])  # type: ignore[index]
-    assert replay.at(line, -2.0)["ready"] == 0
+    assert replay.at(line, -2.0)["ready"] == 3  # before the first sample: the first
+    assert replay.at(Timeline("s", "e", "a", (), ()), 1.0)["ready"] == 0
     assert replay.at(line, 0.49) == {"desired": 3, "actual": 3, "ready": 3, "current": 3,
                                           "children": 2, "requests": 1, "failed": 0,
                                           "version": "v1"}

@@ -51,10 +51,11 @@ def _find(data: Mapping[str, Any], scenario_id: str) -> Mapping[str, Any]:
 
 
 def at(line: timeline.Timeline, t: float) -> dict[str, Any]:
-    """What one engine showed at time ``t``: its last sample then, and the requests so far."""
+    """What one engine showed at time ``t``: its last sample then (before its first, the first:
+    engines start being sampled a few ms apart), and the requests so far."""
     times = [s.t for s in line.samples]
-    i = bisect.bisect_right(times, t) - 1
-    sample = line.samples[i] if i >= 0 else None
+    i = max(0, bisect.bisect_right(times, t) - 1)
+    sample = line.samples[i] if line.samples else None
     sent = [r for r in line.requests if r.t <= t]
     return {
         "desired": sample.desired if sample else None,

@@ -15,7 +15,7 @@ function engineCard(engine, i, frame, markers) {
        count(f.desired, "desired"), count(f.actual, "actual"), count(f.ready, "ready", "ready")),
     f.requests ? el("div", {class: "served", text: `requests ${f.requests}, failed ${f.failed}` +
                             (f.version ? ` · serving ${f.version}` : "")}) : null,
-    ...typed.slice(-3).map(m => el("div", {class: "typed", text: `${m.t.toFixed(1)} s $ ${m.commands.join(" ; ")}`})),
+    ...typed.slice(-3).map(m => el("div", {class: "typed", text: `${m.kind} at ${m.t.toFixed(1)} s: $ ${m.commands.join(" ; ")}`})),
     el("div", {class: "outcome", text: engine.outcome}));
 }
 
@@ -48,7 +48,7 @@ function drawFrame() {
   document.getElementById("markers").replaceChildren(...run.markers.map(m =>
     el("li", {class: (m.kind === "fault" ? "warning " : "") + (m.t <= frame.t ? "" : "dim"), "data-kind": m.kind},
        el("span", {class: "dim", text: `${m.t.toFixed(2)} s `}), el("span", {class: "tag", text: m.engine}),
-       `${m.kind}: ${m.label}`, m.commands.length ? el("code", {class: "typed", text: "  $ " + m.commands.join(" ; ")}) : null)));
+       m.label.startsWith(m.kind) ? m.label : `${m.kind}: ${m.label}`, m.commands.length ? el("code", {class: "typed", text: "  $ " + m.commands.join(" ; ")}) : null)));
   document.body.dataset.frame = String(index);
   document.body.dataset.last = String(index === run.frames.length - 1);
 }
