@@ -13,8 +13,10 @@ async function main() {
   const page = await browser.newPage({viewport: {width: 1400, height: 1000}, deviceScaleFactor: 1});
   const errors = [];
   page.on("pageerror", e => errors.push(String(e)));
+  let current = null;
   try {
     for (const [i, step] of plan.entries()) {
+      current = {step: i, do: step.do, what: step.what || step.selector || step.url || ""};
       const began = Date.now();
       const timeout = (step.timeout || 30) * 1000;
       let value = null;
@@ -33,7 +35,7 @@ async function main() {
     }
     if (errors.length) throw new Error("the page threw: " + errors.join("; "));
   } catch (e) {
-    console.log(JSON.stringify({failed: String(e.message || e).split("\n").slice(0, 6).join("\n")}));
+    console.log(JSON.stringify({...current, failed: String(e.message || e).split("\n").slice(0, 6).join("\n")}));
     await page.screenshot({path: process.env.FAILURE_SCREENSHOT || "/tmp/web-failure.png", fullPage: true}).catch(() => {});
     process.exitCode = 1;
   } finally {

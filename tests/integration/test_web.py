@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ import pytest
 from reconcile_lab.cluster import realnode
 from reconcile_lab.web import browser
 from reconcile_lab.workshop import catalog, running
-from tests.conftest import Cluster, Operator, free_port, wait_for
+from tests.conftest import Cluster, Operator, answers, free_port, wait_for
 from tests.integration.test_makefile import Foreground
 
 pytestmark = [pytest.mark.realnode, pytest.mark.cluster, pytest.mark.docker, pytest.mark.slow]
@@ -55,14 +54,6 @@ def drive(chromium: browser.Browser, plan: list[dict[str, Any]], tmp: Path) -> l
     assert done.returncode == 0, f"{lines[-1:]} (screenshot: {tmp / 'failure.png'})\n" \
         f"{done.stderr[-2000:]}"
     return lines
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as r:
-            return bool(r.status == 200)
-    except OSError:
-        return False
 
 
 def _app(engine: str, name: str) -> str:
@@ -99,14 +90,15 @@ def test_the_live_page_runs_a_fault_and_shows_the_fault_and_the_recovery(
                         f"--kubeconfig {cluster.kubeconfig} -f {webapp} --interval 0.5",
                         log=tmp_path / "web.log", env=env)
     try:
-        wait_for(lambda: _answers(f"http://127.0.0.1:{port}/api/model"), timeout=30,
+        wait_for(lambda: answers(f"http://127.0.0.1:{port}/api/model"), timeout=30,
                  what=f"the page on port {port}: {server.output()}")
         k8s, docker = _app("kubernetes", f"{namespace}/hello"), _app("docker", "hello")
         twin_name = f"hello.{namespace}"
         started = time.monotonic()
         steps = drive(chromium, [
             {"do": "goto", "url": f"http://127.0.0.1:{port}/"},
-            _until_ready(k8s, 3, "3 pods ready"), _until_ready(docker, 3, "3 containers ready"),
+            _until_ready(k8s, 3, "the page shows 3 pods ready", 60),
+            _until_ready(docker, 3, "the page shows 3 containers ready", 60),
             {"do": "eval", "what": "pods before", "js": f"window.before = {_pods_js(k8s)}"},
             {"do": "wait", "selector": '#faults button[data-fault="0"]'},
             {"do": "eval", "what": "buttons",
@@ -129,6 +121,8 @@ def test_the_live_page_runs_a_fault_and_shows_the_fault_and_the_recovery(
             {"do": "until", "what": "kill and die on the time axis", "timeout": 30,
              "js": "() => [...document.querySelectorAll('#events li')].some(e => "
              "e.textContent.includes('kill') && e.textContent.includes('docker'))"},
+            {"do": "until", "what": "only the live half shown", "timeout": 5,
+             "js": "() => document.getElementById('replay').offsetParent === null"},
             {"do": "screenshot", "path": str(IMG / "web-live.png")},
             {"do": "click", "selector": '#faults button[data-fault="4"]'},  # be the controller
             _until_ready(docker, 3, "the twin applied again: 3 ready", 120),
@@ -167,7 +161,7 @@ def test_the_replay_plays_a_real_compare_run_with_its_faults_and_commands(
                                str(port)], env=_env(tmp_path), stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        wait_for(lambda: _answers(f"http://127.0.0.1:{port}/api/replay"), timeout=30,
+        wait_for(lambda: answers(f"http://127.0.0.1:{port}/api/replay"), timeout=30,
                  what="the replay server")
         started = time.monotonic()
         steps = drive(chromium, [
@@ -180,6 +174,8 @@ def test_the_replay_plays_a_real_compare_run_with_its_faults_and_commands(
              "js": "() => document.body.dataset.last === 'true'"},
             {"do": "eval", "what": "markers", "js": "[...document.querySelectorAll('#markers "
              "li')].map(m => m.dataset.kind + ' ' + m.textContent)"},
+            {"do": "until", "what": "only the replay half shown", "timeout": 5,
+             "js": "() => document.getElementById('live').offsetParent === null"},
             {"do": "screenshot", "path": str(IMG / "web-replay.png")},
         ], tmp_path)
     finally:

@@ -105,14 +105,11 @@ def _file(name: str) -> web.FileResponse:
 
 
 async def _index(request: web.Request) -> web.StreamResponse:
-    return _file("replay.html" if "replay" in request.app else "live.html")
+    return _file("index.html")  # one page; /api/mode says which half it shows
 
 
-async def _replay_page(request: web.Request) -> web.StreamResponse:
-    if "replay" not in request.app:
-        raise web.HTTPNotFound(text="no replay: start with `reconcile-lab web --replay "
-                               "out/compare/results.json`\n")
-    return _file("replay.html")
+async def _mode(request: web.Request) -> web.Response:
+    return web.json_response({"mode": "replay" if "replay" in request.app else "live"})
 
 
 async def _model(request: web.Request) -> web.Response:
@@ -204,7 +201,7 @@ def live_app(state: Live) -> web.Application:
             await task
 
     app.cleanup_ctx.append(reading)
-    app.add_routes([web.get("/", _index), web.get("/replay", _replay_page),
+    app.add_routes([web.get("/", _index), web.get("/api/mode", _mode),
                     web.get("/api/model", _model), web.get("/events", _events),
                     web.post("/api/faults", _press), web.post("/api/exercise", _choose),
                     web.static("/static", STATIC)])
@@ -214,7 +211,7 @@ def live_app(state: Live) -> web.Application:
 def replay_app(data: dict[str, Any]) -> web.Application:
     app = web.Application(middlewares=[_loopback_only])
     app["replay"] = data
-    app.add_routes([web.get("/", _index), web.get("/replay", _replay_page),
+    app.add_routes([web.get("/", _index), web.get("/api/mode", _mode),
                     web.get("/api/replay", _scenarios),
                     web.get("/api/replay/{id}", _scenario), web.static("/static", STATIC)])
     return app

@@ -1,5 +1,18 @@
-// Drawing helpers shared by the live page and the replay: elements, an SVG time axis.
+// Shared by the live page and the replay: which of the two this server serves, elements, an
+// SVG time axis.
 "use strict";
+const MODE = fetch("/api/mode").then(r => r.json());
+
+// Runs start() when the server serves this mode ("live" or "replay"), showing its part.
+function whenMode(mode, subtitle, start) {
+  MODE.then(m => {
+    if (m.mode !== mode) return;
+    document.getElementById(mode).hidden = false;
+    document.getElementById("subtitle").textContent = subtitle;
+    document.title = `reconcile-lab · ${mode}`;
+    start();
+  });
+}
 const NS = "http://www.w3.org/2000/svg";
 
 function el(tag, attrs, ...children) {
@@ -16,6 +29,12 @@ function svg(tag, attrs, text) {
   for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, v);
   if (text !== undefined) node.textContent = text;
   return node;
+}
+
+// A big number with its name under it: desired, actual, ready.
+function count(value, name, cls) {
+  return el("div", {class: "count"}, el("b", {class: cls || "", text: value === null ? "?" : String(value)}),
+            el("span", {text: name}));
 }
 
 function clock(t) {

@@ -7,11 +7,6 @@ const LANES = [
 ];
 let current = null;
 
-function count(value, name, cls) {
-  return el("div", {class: "count"}, el("b", {class: cls || "", text: value === null ? "?" : String(value)}),
-            el("span", {text: name}));
-}
-
 function appBlock(engine, app) {
   const rows = app.instances.map(i => el("tr", {class: i.ready ? "ready" : "not-ready", "data-instance": i.name},
     el("td", {text: i.name}), el("td", {class: "state", text: i.state}),
@@ -98,6 +93,7 @@ function draw(model) {
 
 function connect() {
   const badge = document.getElementById("connection");
+  badge.hidden = false;
   const source = new EventSource("/events");
   source.addEventListener("model", e => {
     badge.className = "badge live";
@@ -106,4 +102,4 @@ function connect() {
   });
   source.onerror = () => { badge.className = "badge lost"; badge.textContent = "connection lost, retrying…"; };
 }
-connect();
+whenMode("live", "live: one WebApp, two engines", connect);

@@ -19,11 +19,6 @@ function engineCard(engine, i, frame, markers) {
     el("div", {class: "outcome", text: engine.outcome}));
 }
 
-function count(value, name, cls) {
-  return el("div", {class: "count"}, el("b", {class: cls || "", text: value === null ? "?" : String(value)}),
-            el("span", {text: name}));
-}
-
 function drawFrame() {
   const frame = run.frames[index];
   const seen = run.markers.filter(m => m.t <= frame.t);
@@ -31,7 +26,7 @@ function drawFrame() {
   document.getElementById("scrub").value = String(index);
   document.getElementById("replay-engines").replaceChildren(
     ...run.engines.map((e, i) => engineCard(e, i, frame, seen)));
-  const root = document.getElementById("axis");
+  const root = document.getElementById("replay-axis");
   const lanes = run.engines.map((e, i) => ({id: e.id, label: e.id, color: COLORS[i % COLORS.length]}));
   const x = drawLanes(root, {from: run.start, to: run.end, lanes, height: 200, label: t => `${t.toFixed(1)} s`,
     marks: run.markers.map(m => ({t: m.t, lane: m.engine, shape: m.kind === "fault" ? "fault" : m.kind === "repair" ? "dot" : "command",
@@ -82,6 +77,7 @@ async function load(id) {
 async function start() {
   const listing = await (await fetch("/api/replay")).json();
   const m = listing.meta;
+  document.getElementById("meta").hidden = false;
   document.getElementById("meta").textContent =
     `run of ${m.started || "?"} · ${m.host || ""} · Docker ${m.docker || "?"} · Kubernetes ${m.kubernetes || "?"}`;
   const choice = document.getElementById("scenario");
@@ -93,4 +89,4 @@ async function start() {
   await load(choice.value);
   if (new URLSearchParams(location.search).get("play") !== null) play();
 }
-start();
+whenMode("replay", "replay of a compare run", start);
