@@ -112,6 +112,9 @@ def test_the_live_page_runs_a_fault_and_shows_the_fault_and_the_recovery(
             {"do": "until", "what": "the command's run shown as ok", "timeout": 30,
              "js": "() => [...document.querySelectorAll('#runs li')].some(r => "
              "r.dataset.state === 'ok' && r.textContent.includes('delete'))"},
+            {"do": "until", "what": "the ReplicaSet's SuccessfulCreate on the time axis",
+             "timeout": 30, "js": "() => [...document.querySelectorAll('#events li')].some(e "
+             "=> e.textContent.includes('SuccessfulCreate: Created pod'))"},
             {"do": "eval", "what": "pods after", "js": _pods_js(k8s)},
             {"do": "click", "selector": '#faults button[data-fault="1"]'},  # docker kill
             _until_ready(docker, 2, "the killed container shown, not ready", 60),

@@ -167,3 +167,32 @@ def test_a_file_that_is_not_a_compare_run_says_what_to_pass() -> None:
         replay.check({"scenarios": []}, "x.json")
     assert replay.scenarios(_run()) == [{"id": "kill-one", "title": "Kill one instance",
                                          "engines": ["operator", "twin"]}]
+
+
+def test_the_events_shown_are_the_webapps_and_their_childrens() -> None:
+    def event(kind: str, namespace: str, name: str) -> dict[str, object]:
+        return {"involvedObject": {"kind": kind, "namespace": namespace, "name": name}}
+
+    apps = [view.App("team-a/hello", "img", 3, 3, 3)]
+    items = [event("WebApp", "team-a", "hello"), event("ReplicaSet", "team-a", "hello-7f9"),
+             event("Pod", "team-a", "hello-7f9-abcde"), event("Pod", "team-a", "hellothere-1"),
+             event("Pod", "team-b", "hello-7f9-abcde"), event("Node", "", "localhost"),
+             event("WebApp", "team-b", "other")]
+    kept = view.of_apps(items, apps)
+    assert [(e["involvedObject"]["kind"], e["involvedObject"]["namespace"])  # type: ignore[index]
+            for e in kept] == [("WebApp", "team-a"), ("ReplicaSet", "team-a"), ("Pod", "team-a"),
+                               ("WebApp", "team-b")]
+
+
+EVERYWHERE = "0.0.0.0"  # noqa: S104 (what the page must refuse)
+
+
+@pytest.mark.parametrize("address", [EVERYWHERE, "192.168.1.5", "::", "127.0.0.2", "example"])
+def test_the_page_refuses_any_address_but_127_0_0_1(address: str) -> None:
+    import argparse
+
+    from reconcile_lab.web import command
+
+    with pytest.raises(argparse.ArgumentTypeError, match=r"127\.0\.0\.1 only.*ssh -L"):
+        command.loopback_only(address)
+    assert command.loopback_only("localhost") == "127.0.0.1"

@@ -77,15 +77,18 @@ class Reader:
         try:
             webapps = probes.items(probes.kube_get(
                 f"/apis/{specs.GROUP}/{specs.VERSION}{ns}/{specs.PLURAL}"))
-            events = probes.items(probes.kube_get(
-                f"/api/v1{ns}/events", fieldSelector=f"involvedObject.kind={specs.KIND}"))
+            # With the instances, their events too: the ReplicaSet creating a pod, the kubelet
+            # killing and starting one (what the operator's own events do not show).
+            events = probes.items(probes.kube_get(f"/api/v1{ns}/events", **(
+                {} if self.instances else {"fieldSelector": f"involvedObject.kind={specs.KIND}"})))
             pods = probes.items(probes.kube_get(
                 f"/api/v1{ns}/pods", labelSelector=view.LABEL_APP)) if self.instances else []
         except Exception as e:
             return {"kubernetes_error": f"the cluster does not answer: {e}"[:300]
                     + "\n(fix: reconcile-lab cluster up)"}
-        actions, repairs = view.from_events(events)
-        return {"kubernetes": view.from_webapps(webapps), "kubernetes_actions": actions,
+        apps = view.from_webapps(webapps)
+        actions, repairs = view.from_events(view.of_apps(events, apps))
+        return {"kubernetes": apps, "kubernetes_actions": actions,
                 "kubernetes_repairs": repairs, "kubernetes_instances": view.from_pods(pods)}
 
     def docker_side(self, now: float) -> dict[str, object]:

@@ -25,6 +25,7 @@ LABEL_APP = "reconcile-lab/app"
 LABEL_NAMESPACE = twins.LABEL_NAMESPACE  # the twin's containers: the WebApp's namespace
 DRIFT_REASON = "DriftRepaired"
 ACTIONS = 8  # lines of "last actions" per side
+CHILD_KINDS = ("Deployment", "ReplicaSet", "Pod", "Service")  # whose events show who acted
 # Docker events worth showing: what an engine (or a person) did to a container.
 DOCKER_ACTIONS = ("create", "start", "die", "kill", "stop", "destroy", "restart")
 
@@ -101,6 +102,21 @@ def from_events(items: Iterable[Mapping[str, Any]]) -> tuple[tuple[Action, ...],
     actions.sort(key=lambda a: a.when, reverse=True)
     repairs = tuple(a for a in actions if f" {DRIFT_REASON}:" in a.text)
     return tuple(actions), repairs
+
+
+def of_apps(items: Iterable[Mapping[str, Any]],
+            apps: Iterable[App]) -> list[Mapping[str, Any]]:
+    """The events of WebApps and of their children (named after them: ``NAME`` or
+    ``NAME-…``), of the kinds that show an engine acting."""
+    names = [a.name for a in apps]
+    found = []
+    for e in items:
+        obj = e.get("involvedObject", {})
+        kind, key = obj.get("kind"), f"{obj.get('namespace', '')}/{obj.get('name', '')}"
+        if kind == "WebApp" or (kind in CHILD_KINDS and any(
+                key == n or key.startswith(f"{n}-") for n in names)):
+            found.append(e)
+    return found
 
 
 def _pod_state(pod: Mapping[str, Any]) -> str:
