@@ -36,10 +36,15 @@ class Browser(NamedTuple):
     modules: Path  # node_modules holding playwright-core
 
 
-def _installed(package: str) -> bool:
-    done = subprocess.run(["dpkg-query", "-W", "-f", "${Status}", package],
+def _all_installed() -> set[str]:
+    done = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${Status}\n"],
                           capture_output=True, text=True, check=False)
-    return done.returncode == 0 and "install ok installed" in done.stdout
+    return {line.split()[0] for line in done.stdout.splitlines()
+            if line.endswith("install ok installed")}
+
+
+def _installed(package: str) -> bool:
+    return package in _all_installed()
 
 
 def _recorded() -> list[str]:
@@ -65,6 +70,7 @@ def _debian_packages(progress: Progress) -> None:
                            "then run again.")
     progress(f"installing Debian's {', '.join(missing)} (once; `reconcile-lab web browser "
              "remove` takes them away)…")
+    before = _all_installed()
     result = _apt("install", "--no-install-recommends", *missing)
     if result.returncode != 0:
         _apt("update")
@@ -73,8 +79,10 @@ def _debian_packages(progress: Progress) -> None:
         raise ClusterError(f"apt-get install {' '.join(missing)} failed:\n"
                            f"{result.stderr[-1500:]}\n  fix: check the Debian package mirror "
                            "(`apt-get update`), then run again.")
+    # Exactly what this install added, their dependencies included: `remove` purges these and
+    # nothing else (apt's autoremove would also take what other installs left orphaned).
     RECORD.parent.mkdir(parents=True, exist_ok=True)
-    RECORD.write_text(json.dumps(sorted({*_recorded(), *missing})) + "\n")
+    RECORD.write_text(json.dumps(sorted({*_recorded(), *(_all_installed() - before)})) + "\n")
 
 
 def _wanted_version() -> str:
@@ -121,13 +129,16 @@ def ensure(*, progress: Progress) -> Browser:
 
 
 def remove(*, progress: Progress) -> list[str]:
-    """Remove the Debian packages :func:`ensure` installed (and what only they needed)."""
-    ours = [p for p in _recorded() if _installed(p)]
+    """Purge the Debian packages :func:`ensure` installed, the dependencies it brought in
+    included, and nothing else."""
+    present = _all_installed()
+    ours = [p for p in _recorded() if p in present]
     if ours:
-        progress(f"removing {', '.join(ours)} (installed by the kit)…")
-        result = _apt("remove", "--autoremove", *ours)
+        progress(f"removing {len(ours)} package(s) the kit installed: {', '.join(ours[:8])}"
+                 + ("…" if len(ours) > 8 else ""))
+        result = _apt("purge", *ours)
         if result.returncode != 0:
-            raise ClusterError(f"apt-get remove {' '.join(ours)} failed:\n"
-                               f"{result.stderr[-1500:]}")
+            raise ClusterError(f"apt-get purge failed:\n{result.stderr[-1500:]}\n  fix: "
+                               f"what it says, then run again (the list is in {RECORD})")
     RECORD.unlink(missing_ok=True)
     return ours

@@ -65,10 +65,6 @@ def _current(args: argparse.Namespace) -> str:
 def _serve(app: Any, port: int, what: str) -> int:
     from aiohttp import web
 
-    if port and not _port_free(port):
-        _say(f"port {port} on 127.0.0.1 is taken (another `reconcile-lab web`?). fix: "
-             f"--port N with a free one, or --port 0 for any free port")
-        return 1
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
@@ -95,6 +91,10 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _web(args: argparse.Namespace) -> int:
+    if args.port and not _port_free(args.port):
+        _say(f"port {args.port} on 127.0.0.1 is taken (another `reconcile-lab web`?). fix: "
+             f"--port N with a free one, or --port 0 for any free port")
+        return 1
     if args.replay:
         return _replay(args)
     from reconcile_lab.compare import live
