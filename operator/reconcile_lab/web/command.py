@@ -7,6 +7,7 @@ import argparse
 import functools
 import ipaddress
 import json
+import signal
 import socket
 import sys
 import textwrap
@@ -41,6 +42,7 @@ def loopback_only(value: str) -> str:
 
 def _port_free(port: int) -> bool:
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds it
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -69,7 +71,11 @@ def _serve(app: Any, port: int, what: str) -> int:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
     _say(f"{what} on http://127.0.0.1:{sock.getsockname()[1]}/ (Ctrl-C to stop)")
-    web.run_app(app, sock=sock, print=None, handle_signals=True)
+    # Started as a background job (`make web &`) SIGINT arrives ignored; a Ctrl-C sent to the
+    # job must still stop it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # Open tabs hold an event stream each: Ctrl-C closes them instead of waiting for them.
+    web.run_app(app, sock=sock, print=None, handle_signals=True, shutdown_timeout=1.0)
     _say("web: stopped")
     return 0
 

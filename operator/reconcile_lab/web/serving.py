@@ -134,7 +134,7 @@ async def _events(request: web.Request) -> web.StreamResponse:
                 await response.write(f"event: model\ndata: {json.dumps(data)}\n\n".encode())
             except TimeoutError:
                 await response.write(b": still here\n\n")  # keeps proxies and idle tabs open
-    except (ConnectionResetError, asyncio.CancelledError):
+    except ConnectionResetError:  # the tab was closed
         pass
     finally:
         state.listeners.discard(queue)
