@@ -59,8 +59,13 @@ def _current(args: argparse.Namespace) -> str:
                              "`reconcile-lab exercise list` shows them") from None
     from reconcile_lab.web import model
     from reconcile_lab.workshop import command as workshop
+    from reconcile_lab.workshop import progress
 
-    records = workshop._load()  # the participant's progress: started last, not done
+    path = workshop.progress_file()  # the participant's progress: started last, not done
+    try:
+        records = progress.from_json(json.loads(path.read_text())) if path.is_file() else {}
+    except ValueError:
+        records = {}  # `exercise status` says what is wrong with the file
     return model.current_exercise({n: (r.started, r.done) for n, r in records.items()})
 
 
