@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -64,9 +65,16 @@ class Live:
             queue.put_nowait(data)
 
     async def read_forever(self) -> None:
+        said = ""
         while True:
-            self.frame = await asyncio.to_thread(self.reader.frame)
-            self.publish()
+            try:
+                self.frame = await asyncio.to_thread(self.reader.frame)
+                self.publish()
+            except Exception as e:  # a reading that fails must not stop the page for good
+                if repr(e) != said:
+                    said = repr(e)
+                    print(f"reconcile-lab: web: reading the engines failed: {e!r}; retrying",
+                          file=sys.stderr, flush=True)
             await asyncio.sleep(self.interval)
 
     def press(self, number: str, index: int) -> model.Run:
