@@ -4,13 +4,15 @@
 The live page must show exercise 03's app on both engines, run the README's commands when
 its buttons are pressed, and show each fault and its recovery as they happen, pushed by
 Server-Sent Events: a page that stopped updating fails here. The replay plays back a real
-`reconcile-lab compare` run. Both leave a screenshot in docs/img/ for the docs.
+`reconcile-lab compare` run. Both take a screenshot; RECONCILE_LAB_SCREENSHOTS=docs/img puts
+them where the docs show them.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,7 +31,15 @@ from tests.integration.test_makefile import Foreground
 pytestmark = [pytest.mark.realnode, pytest.mark.cluster, pytest.mark.docker, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
 RL = [sys.executable, "-m", "reconcile_lab"]
-IMG = ROOT / "docs" / "img"
+# Where the screenshots go besides the test's own directory: the docs' pictures are refreshed
+# with RECONCILE_LAB_SCREENSHOTS=docs/img (a test never rewrites the checkout on its own).
+SHOTS = os.environ.get("RECONCILE_LAB_SCREENSHOTS", "")
+
+
+def _keep(shot: Path) -> None:
+    if SHOTS:
+        (ROOT / SHOTS).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, ROOT / SHOTS / shot.name)
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +136,7 @@ def test_the_live_page_runs_a_fault_and_shows_the_fault_and_the_recovery(
              "e.textContent.includes('kill') && e.textContent.includes('docker'))"},
             {"do": "until", "what": "only the live half shown", "timeout": 5,
              "js": "() => document.getElementById('replay').offsetParent === null"},
-            {"do": "screenshot", "path": str(IMG / "web-live.png")},
+            {"do": "screenshot", "path": str(tmp_path / "web-live.png")},
             {"do": "click", "selector": '#faults button[data-fault="4"]'},  # be the controller
             _until_ready(docker, 3, "the twin applied again: 3 ready", 120),
         ], tmp_path)
@@ -141,6 +151,7 @@ def test_the_live_page_runs_a_fault_and_shows_the_fault_and_the_recovery(
         f"{catalog.SELECTOR} -o name | head -n 1) --wait=false", f"$ docker kill {twin_name}-1"]
     assert set(by_what["pods after"]) != set(by_what["pods before"])  # a new pod, not the old
     assert "Traceback" not in server.output()
+    _keep(tmp_path / "web-live.png")
     print(f"browser test of the live page: {seconds:.1f} s", file=sys.stderr)
 
 
@@ -179,7 +190,7 @@ def test_the_replay_plays_a_real_compare_run_with_its_faults_and_commands(
              "li')].map(m => m.dataset.kind + ' ' + m.textContent)"},
             {"do": "until", "what": "only the replay half shown", "timeout": 5,
              "js": "() => document.getElementById('live').offsetParent === null"},
-            {"do": "screenshot", "path": str(IMG / "web-replay.png")},
+            {"do": "screenshot", "path": str(tmp_path / "web-replay.png")},
         ], tmp_path)
     finally:
         server.send_signal(signal.SIGINT)
@@ -190,4 +201,5 @@ def test_the_replay_plays_a_real_compare_run_with_its_faults_and_commands(
     assert any(m.startswith("fault ") and "operator" in m for m in markers), markers
     assert any(m.startswith("fault ") and "twin" in m for m in markers), markers
     assert any("$ reconcile-lab docker apply" in m for m in markers), markers  # typed by a person
+    _keep(tmp_path / "web-replay.png")
     print(f"browser test of the replay: {time.monotonic() - started:.1f} s", file=sys.stderr)
