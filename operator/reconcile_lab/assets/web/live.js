@@ -68,7 +68,9 @@ function drawExercise(model) {
   const key = ex.number + ex.faults.map(f => f.command).join("|");
   if (faults.dataset.key !== key) {
     faults.dataset.key = key;
-    faults.replaceChildren(...ex.faults.map(f => {
+    const none = el("p", {class: "dim", text: "This exercise has no fault to press: follow its " +
+                                              "README, the page shows what happens."});
+    faults.replaceChildren(...(ex.faults.length ? [] : [none]), ...ex.faults.map(f => {
       const b = el("button", {class: `fault ${f.engine}`, type: "button", "data-fault": String(f.index)},
                    el("b", {text: `${f.engine === "docker" ? "Docker" : "Kubernetes"} · ${f.label}`}),
                    el("code", {text: "$ " + f.command}));
