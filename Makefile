@@ -16,6 +16,8 @@ PYTEST_ARGS ?=
 OUT ?= out/compare
 COMPARE_ARGS ?=
 WATCH_ARGS ?=
+WEB_ARGS ?=
+REMOVE_PACKAGES ?=
 PROMETHEUS_ADDR ?= 127.0.0.1:9090
 PNG ?= out/reconciliation.png
 BENCH_DIR ?= bench
@@ -65,6 +67,10 @@ compare: deps engine image control-plane ## Measure both engines side by side (Q
 .PHONY: watch
 watch: deps ## Live view of both engines side by side (Ctrl-C to quit; WATCH_ARGS=--help).
 	$(RL) watch $(WATCH_ARGS)
+
+.PHONY: web
+web: deps ## The live page on http://127.0.0.1:8090/: both engines, events, the exercise's faults as buttons (WEB_ARGS=--help; --replay FILE).
+	$(RL) web $(WEB_ARGS)
 
 .PHONY: test
 test: deps engine image control-plane ## Run every test: unit, then integration on a real cluster and Docker.
@@ -166,9 +172,10 @@ cluster: deps ## Start the local cluster (PROVIDER=auto|kwok|kind, NODES=both|re
 	$(MAKE) --no-print-directory install
 
 .PHONY: down
-down: deps ## Stop the operator and the cluster; remove their processes and data.
+down: deps ## Stop the operator and the cluster; remove their processes and data (REMOVE_PACKAGES=1: and the Debian packages the kit installed for the browser test).
 	-$(RL) operator stop
 	$(RL) cluster down --provider $(PROVIDER)
+	$(if $(REMOVE_PACKAGES),$(RL) web browser remove,)
 
 .PHONY: status
 status: deps ## Say what runs where.

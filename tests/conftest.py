@@ -94,6 +94,15 @@ def interrupt(proc: subprocess.Popen[Any], timeout: float = 20, *, group: bool =
                              f"{output()}") from None
 
 
+def answers(url: str, timeout: float = 2) -> bool:
+    """Whether ``url`` answers 200 now."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
 def wait_for(predicate: Callable[[], Any], *, timeout: float = 30, interval: float = 0.1,
              what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout

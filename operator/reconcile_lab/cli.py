@@ -320,10 +320,11 @@ def _registrars() -> list[Callable[[Any], None]]:
     from reconcile_lab.declarative import command as operator_command
     from reconcile_lab.imperative import command as docker_command
     from reconcile_lab.observe import command as observe_command
+    from reconcile_lab.web import command as web_command
     from reconcile_lab.workshop import command as workshop_command
 
     return [operator_command.register, docker_command.register, observe_command.register,
-            compare_command.register, workshop_command.register]
+            compare_command.register, workshop_command.register, web_command.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,7 +16,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from reconcile_lab.cluster import building, dockerd, images, providers
 from reconcile_lab.declarative import permissions
 from reconcile_lab.observe import command as observe
 from tests import cases
-from tests.conftest import Cluster, Operator, free_port, interrupt, prometheus_binaries, wait_for
+from tests.conftest import Cluster, Operator, answers, free_port, interrupt, prometheus_binaries, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
@@ -44,6 +43,7 @@ RUN_BY: dict[str, str] = {
     **dict.fromkeys(("demo", "test", "test-unit", "test-integration"),
                     "tests/integration/test_user_shell.py"),
     **dict.fromkeys(("compare", "watch"), "tests/integration/test_compare.py"),
+    "web": "tests/integration/test_web.py",
     **dict.fromkeys(("bench", "bench-drift"), "tests/integration/test_bench_smoke.py"),
     **dict.fromkeys(("bench-report", "reliability-report"),
                     "tests/unit/test_published_figures.py"),
@@ -264,7 +264,7 @@ def test_prometheus_serves_and_render_draws_from_it(tmp_path: Path) -> None:
                         log=tmp_path / "prometheus.log",
                         env={**os.environ, "RECONCILE_LAB_STATE": str(tmp_path / "state")})
     try:
-        wait_for(lambda: _answers(f"http://{address}/-/ready"), timeout=60,
+        wait_for(lambda: answers(f"http://{address}/-/ready"), timeout=60,
                  what=f"Prometheus on {address}")
         png = tmp_path / "out" / "reconciliation.png"
         make("render", f"PROMETHEUS_ADDR={address}", f"PNG={png}", timeout=120)
@@ -274,19 +274,11 @@ def test_prometheus_serves_and_render_draws_from_it(tmp_path: Path) -> None:
         server.ctrl_c()
 
 
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as r:
-            return bool(r.status == 200)
-    except OSError:
-        return False
-
-
 def test_grafana_says_what_is_missing_and_grafana_down_is_safe() -> None:
     missing = observe.missing_images(observe.compose_images())
     if not missing:  # a machine that has the images: the stack comes up
         make("grafana", timeout=300)
-        wait_for(lambda: _answers(f"{observe.GRAFANA_URL}/api/health"), timeout=120,
+        wait_for(lambda: answers(f"{observe.GRAFANA_URL}/api/health"), timeout=120,
                  what="Grafana")
     else:  # no registry here: nothing is pulled, and the refusal says what to do
         refused = make("grafana", ok=False)

@@ -45,9 +45,14 @@ def _twin_metrics() -> str | None:
 
 
 class Reader:
-    def __init__(self, files: list[str], kubeconfig: Path | None, namespace: str | None) -> None:
+    """One reading of both engines a call. ``instances``: every pod and container too, with
+    its restarts (one more list call, and one ``docker inspect`` per container)."""
+
+    def __init__(self, files: list[str], kubeconfig: Path | None, namespace: str | None, *,
+                 instances: bool = False) -> None:
         self.files = files
         self.namespace = namespace
+        self.instances = instances
         self.docker = probes.Docker(timeout=3)
         self.kube_error = ""
         try:
@@ -72,20 +77,30 @@ class Reader:
         try:
             webapps = probes.items(probes.kube_get(
                 f"/apis/{specs.GROUP}/{specs.VERSION}{ns}/{specs.PLURAL}"))
-            events = probes.items(probes.kube_get(
-                f"/api/v1{ns}/events", fieldSelector=f"involvedObject.kind={specs.KIND}"))
+            # With the instances, their events too: the ReplicaSet creating a pod, the kubelet
+            # killing and starting one (what the operator's own events do not show).
+            events = probes.items(probes.kube_get(f"/api/v1{ns}/events", **(
+                {} if self.instances else {"fieldSelector": f"involvedObject.kind={specs.KIND}"})))
+            pods = probes.items(probes.kube_get(
+                f"/api/v1{ns}/pods", labelSelector=view.LABEL_APP)) if self.instances else []
         except Exception as e:
             return {"kubernetes_error": f"the cluster does not answer: {e}"[:300]
                     + "\n(fix: reconcile-lab cluster up)"}
-        actions, repairs = view.from_events(events)
-        return {"kubernetes": view.from_webapps(webapps), "kubernetes_actions": actions,
-                "kubernetes_repairs": repairs}
+        apps = view.from_webapps(webapps)
+        actions, repairs = view.from_events(view.of_apps(events, apps))
+        return {"kubernetes": apps, "kubernetes_actions": actions,
+                "kubernetes_repairs": repairs, "kubernetes_instances": view.from_pods(pods)}
 
     def docker_side(self, now: float) -> dict[str, object]:
         try:
-            containers = self.docker.containers(label=[view.LABEL_APP])
-            events = self.docker.events(now - HISTORY, now, type=["container"],
-                                        label=[view.LABEL_APP])
+            # One namespace: only its twin's containers (a same-named app elsewhere is another).
+            labels = [view.LABEL_APP] + ([f"{view.LABEL_NAMESPACE}={self.namespace}"]
+                                         if self.namespace else [])
+            containers = self.docker.containers(label=labels)
+            events = self.docker.events(now - HISTORY, now, type=["container"], label=labels)
+            restarts = {str(c.get("Id")): int(((self.docker.inspect(str(c.get("Id"))) or {})
+                                               .get("RestartCount")) or 0)
+                        for c in containers} if self.instances else {}
         except probes.DockerError as e:
             return {"docker_error": f"no Docker engine answers: {e}\n(fix: reconcile-lab engine up)"}
         desired: dict[str, int] = {}
@@ -103,7 +118,9 @@ class Reader:
                 sources.append(f"(cannot read the files: {str(e).splitlines()[0]})")
         return {"docker": view.from_containers(containers, desired),
                 "docker_actions": view.from_docker_events(events), "docker_repairs": repairs,
-                "docker_desired_from": " and ".join(sources)}
+                "docker_desired_from": " and ".join(sources),
+                "docker_instances": view.from_container_list(containers, restarts)
+                if self.instances else ()}
 
     def frame(self) -> view.Frame:
         now = time.time()

@@ -187,7 +187,7 @@ class Counts(NamedTuple):
     current: int  # ready and on the wanted image
 
 
-def _pod_ready(pod: Mapping[str, Any]) -> bool:
+def pod_ready(pod: Mapping[str, Any]) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True"
                for c in pod.get("status", {}).get("conditions") or [])
 
@@ -196,7 +196,7 @@ def count_pods(pods: Sequence[Mapping[str, Any]], image: str) -> Counts:
     """Pods from the API: terminating pods no longer count (their replacement does)."""
     live = [p for p in pods if not p.get("metadata", {}).get("deletionTimestamp")
             and p.get("status", {}).get("phase") in ("Pending", "Running", None)]
-    ready = [p for p in live if _pod_ready(p)]
+    ready = [p for p in live if pod_ready(p)]
     current = [p for p in ready
                if any(c.get("image") == image for c in p.get("spec", {}).get("containers", []))]
     return Counts(len(live), len(ready), len(current))

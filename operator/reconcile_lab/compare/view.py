@@ -19,10 +19,13 @@ from rich.text import Text
 
 from reconcile_lab.compare import timeline
 from reconcile_lab.declarative import status as statuses
+from reconcile_lab.imperative import containers as twins
 
 LABEL_APP = "reconcile-lab/app"
+LABEL_NAMESPACE = twins.LABEL_NAMESPACE  # the twin's containers: the WebApp's namespace
 DRIFT_REASON = "DriftRepaired"
 ACTIONS = 8  # lines of "last actions" per side
+CHILD_KINDS = ("Deployment", "ReplicaSet", "Pod", "Service")  # whose events show who acted
 # Docker events worth showing: what an engine (or a person) did to a container.
 DOCKER_ACTIONS = ("create", "start", "die", "kill", "stop", "destroy", "restart")
 
@@ -42,6 +45,17 @@ class Action(NamedTuple):
     warning: bool = False
 
 
+class Instance(NamedTuple):
+    """One pod or one container of an app."""
+
+    app: str  # as in App.name
+    name: str
+    state: str  # Running, Pending, Terminating, CrashLoopBackOff…; Docker: its Status text
+    ready: bool
+    restarts: int
+    created: float  # Unix time; 0: unknown
+
+
 class Frame(NamedTuple):
     now: float
     kubernetes: tuple[App, ...] = ()
@@ -53,6 +67,8 @@ class Frame(NamedTuple):
     kubernetes_error: str = ""
     docker_error: str = ""
     docker_desired_from: str = ""  # where the Docker side's desired state came from
+    kubernetes_instances: tuple[Instance, ...] = ()  # read only when asked (the web page)
+    docker_instances: tuple[Instance, ...] = ()
 
 
 # --- reading --------------------------------------------------------------------------------
@@ -86,6 +102,67 @@ def from_events(items: Iterable[Mapping[str, Any]]) -> tuple[tuple[Action, ...],
     actions.sort(key=lambda a: a.when, reverse=True)
     repairs = tuple(a for a in actions if f" {DRIFT_REASON}:" in a.text)
     return tuple(actions), repairs
+
+
+def of_apps(items: Iterable[Mapping[str, Any]],
+            apps: Iterable[App]) -> list[Mapping[str, Any]]:
+    """The events of WebApps and of their children (named after them: ``NAME`` or
+    ``NAME-…``), of the kinds that show an engine acting."""
+    names = [a.name for a in apps]
+    found = []
+    for e in items:
+        obj = e.get("involvedObject", {})
+        kind, key = obj.get("kind"), f"{obj.get('namespace', '')}/{obj.get('name', '')}"
+        if kind == "WebApp" or (kind in CHILD_KINDS and any(
+                key == n or key.startswith(f"{n}-") for n in names)):
+            found.append(e)
+    return found
+
+
+def _pod_state(pod: Mapping[str, Any]) -> str:
+    if pod.get("metadata", {}).get("deletionTimestamp"):
+        return "Terminating"
+    status = pod.get("status", {})
+    for c in status.get("containerStatuses") or []:
+        waiting = (c.get("state") or {}).get("waiting")
+        if waiting:
+            return str(waiting.get("reason") or "Waiting")
+        terminated = (c.get("state") or {}).get("terminated")
+        if terminated:
+            return f"{terminated.get('reason') or 'Terminated'} ({terminated.get('exitCode')})"
+    return str(status.get("phase") or "Pending")
+
+
+def from_pods(items: Iterable[Mapping[str, Any]]) -> tuple[Instance, ...]:
+    """Each pod of a WebApp (label ``reconcile-lab/app``), as ``kubectl get pods`` shows it."""
+    found = []
+    for pod in items:
+        meta = pod.get("metadata", {})
+        app = (meta.get("labels") or {}).get(LABEL_APP)
+        if not app:
+            continue
+        found.append(Instance(
+            app=f"{meta.get('namespace', '')}/{app}", name=str(meta.get("name", "")),
+            state=_pod_state(pod), ready=timeline.pod_ready(pod),
+            restarts=timeline.pod_restarts([pod]),
+            created=statuses.timestamp(meta.get("creationTimestamp"))))
+    return tuple(sorted(found))
+
+
+def from_container_list(containers: Iterable[Mapping[str, Any]],
+                        restarts: Mapping[str, int]) -> tuple[Instance, ...]:
+    """Each labelled container; ``restarts`` by container id (from ``docker inspect``)."""
+    found = []
+    for c in containers:
+        app = (c.get("Labels") or {}).get(LABEL_APP)
+        if not app:
+            continue
+        names = c.get("Names") or ["?"]
+        found.append(Instance(
+            app=app, name=str(names[0]).lstrip("/"), state=str(c.get("Status") or c.get("State")),
+            ready=timeline.container_ready(c), restarts=restarts.get(str(c.get("Id")), 0),
+            created=float(c.get("Created") or 0)))
+    return tuple(sorted(found))
 
 
 def from_containers(containers: Iterable[Mapping[str, Any]],

@@ -192,6 +192,49 @@ ENTRIES: tuple[Entry, ...] = (
 BY_NUMBER = {e.number: e for e in ENTRIES}
 
 
+class Fault(NamedTuple):
+    """A button of the web page (``reconcile-lab web``): one thing a participant does to one
+    engine during an exercise, the command exactly as the exercise's README writes it."""
+
+    label: str
+    engine: str  # "kubernetes" or "docker": the side it acts on
+    command: str
+
+
+_ONE_POD = f"$(kubectl get pods -l {SELECTOR} -o name | head -n 1)"
+_TWIN_APPLY = Fault("be the controller: apply again", "docker",
+                    f"reconcile-lab docker apply -f {WEBAPP}")
+FAULTS: dict[str, tuple[Fault, ...]] = {
+    "01": (Fault("declare it on Kubernetes", "kubernetes", f"kubectl apply -f {WEBAPP}"),
+           Fault("make it true with the twin", "docker", f"reconcile-lab docker apply -f {WEBAPP}")),
+    "02": (Fault("scale to 5", "kubernetes", f"kubectl scale webapp/{APP} --replicas=5"),),
+    "03": (Fault("delete a pod", "kubernetes", f"kubectl delete {_ONE_POD} --wait=false"),
+           Fault("kill a container", "docker", f"docker kill {TWIN}-1"),
+           Fault("crash a pod's process", "kubernetes", f"kubectl exec {_ONE_POD} -- kill 1"),
+           Fault("crash a container's process", "docker", f"docker exec {TWIN}-2 kill 1"),
+           _TWIN_APPLY),
+    "04": (Fault("delete the Service", "kubernetes", f"kubectl delete service {APP}"),
+           Fault("scale the Deployment by hand", "kubernetes",
+                 f"kubectl scale deployment {APP} --replicas=1"),
+           Fault("add an env entry by hand", "kubernetes",
+                 f"kubectl set env deployment/{APP} EXTRA=1"),
+           Fault("disconnect a container", "docker",
+                 f"docker network disconnect {TWIN} {TWIN}-2")),
+    "05": (Fault("roll out v2", "kubernetes", f"kubectl apply -f {WEBAPP_V2}"),
+           Fault("back to v1", "kubernetes", f"kubectl apply -f {WEBAPP}")),
+    "06": (Fault("delete the WebApp", "kubernetes", f"kubectl delete webapp {APP}"),
+           Fault("delete the twin", "docker", f"reconcile-lab docker delete {APP}")),
+    "07": (Fault("stop the operator", "kubernetes", "reconcile-lab operator stop"),
+           Fault("scale to 4 meanwhile", "kubernetes", f"kubectl scale webapp/{APP} --replicas=4"),
+           Fault("start the operator", "kubernetes", "reconcile-lab operator start")),
+}
+
+
+def faults(number: str) -> tuple[Fault, ...]:
+    """The web page's buttons for an exercise (none for one without faults to press)."""
+    return FAULTS.get(number.zfill(2), ())
+
+
 def find(number: str) -> Entry:
     """An exercise by its number ("3" and "03" both work); KeyError when there is none."""
     return BY_NUMBER[number.zfill(2)]
