@@ -84,3 +84,21 @@ def test_a_strangers_object_is_reduced_to_its_name_and_owners() -> None:
     assert cache.pack(body).unpack()["metadata"]["managedFields"] == [
         {"manager": "x", "fieldsV1": {"f:spec": {}}},
         {"manager": "y", "operation": None, "subresource": "status"}]
+
+
+def test_the_store_keeps_the_newest_of_what_the_list_and_the_watch_said() -> None:
+    def packed(version: int) -> cache.Packed:
+        return cache.pack({"metadata": {"name": "web", "namespace": "shop",
+                                        "resourceVersion": str(version)}})
+
+    store = cache.Store()
+    store.put("Deployment", ("shop", "web"), packed(7))  # the start-up LIST
+    store.put("Deployment", ("shop", "web"), packed(5))  # the watch's older listing, late
+    held = store.get("Deployment", ("shop", "web"))
+    assert held is not None and held.version == 7
+    store.put("Deployment", ("shop", "web"), packed(9))
+    assert (store.get("Deployment", ("shop", "web")) or packed(0)).version == 9
+    store.put("WebApp", ("shop", "web"), packed(3))
+    assert store.webapp_keys() == [("shop", "web")] and len(store) == 2
+    store.drop("Deployment", ("shop", "web"))
+    assert store.get("Deployment", ("shop", "web")) is None and len(store) == 1

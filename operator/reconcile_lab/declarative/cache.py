@@ -66,6 +66,36 @@ def pack(body: Mapping[str, Any], owned: bool = True) -> Packed:
     return Packed(str(meta.get("name", "")), version(body), data, owned)
 
 
+class Store:
+    """The watch's view: every WebApp, Deployment and Service the operator sees, packed, under
+    its own namespace and name. One per operator.
+
+    The watch's events fill it, and before any reconcile runs one LIST of each kind does (the
+    informer's cache sync): a reconcile must never take a child not listed yet for a missing
+    one. An event older than what is held (the start-up LIST racing the watch) changes nothing.
+    """
+
+    def __init__(self) -> None:
+        self._objects: dict[str, dict[Key, Packed]] = {kind: {} for kind in KINDS}
+
+    def put(self, kind: str, key: Key, packed: Packed) -> None:
+        held = self._objects[kind].get(key)
+        if held is None or packed.version >= held.version:
+            self._objects[kind][key] = packed
+
+    def drop(self, kind: str, key: Key) -> None:
+        self._objects[kind].pop(key, None)
+
+    def get(self, kind: str, key: Key) -> Packed | None:
+        return self._objects[kind].get(key)
+
+    def webapp_keys(self) -> list[Key]:
+        return list(self._objects[specs.KIND])
+
+    def __len__(self) -> int:
+        return sum(map(len, self._objects.values()))
+
+
 class ReadYourWrites:
     """Our own writes until the watch shows them, and what the watch missed. One per operator."""
 

@@ -64,7 +64,7 @@ class Controller:
         self.workers = workers
         self.queue: workqueue.WorkQueue[Key] = workqueue.WorkQueue()
         self.keys: dict[Key, _KeyState] = {}
-        self.caches: Caches | None = None  # set by start(), once kopf's indexes exist
+        self.caches: Caches | None = None  # set by start(), once the store is filled
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
         self._retry_delays = retry_delays
         self._tasks: set[asyncio.Task[None]] = set()

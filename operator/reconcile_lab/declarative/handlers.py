@@ -9,10 +9,13 @@ This module only wires: kopf's events go to the :class:`controlling.Controller` 
 Why raw event handlers (``@kopf.on.event``) rather than kopf's create/update handlers: the
 operator is level-triggered — one reconcile for every trigger — and keeps no state in the
 objects, so kopf adds no finalizer, no progress or last-handled annotations: zero writes while
-idle. Children are cached in kopf indexes, which kopf fills before any handler runs, so a
-restarted operator compares against the real children instead of rewriting them. The caches
-hold every Deployment and Service by name, someone else's reduced to its owner: whether a
-same-named object is in the way is answered without asking the apiserver. Handlers only
+idle. Every WebApp, Deployment and Service is kept in a ``cache.Store``, filled by one LIST of
+each kind before any reconcile runs and then by the watch, so a restarted operator compares
+against the real children instead of rewriting them. (Not kopf's indexes: kopf holds every
+handler until every listed object has been indexed, and its wake-ups for that grow with the
+square of the objects listed: behind a few thousand, a restarted operator sat idle for minutes.)
+The store holds every Deployment and Service by name, someone else's reduced to its owner:
+whether a same-named object is in the way is answered without asking the apiserver. Handlers only
 queue the WebApp's key and return (controller-runtime's shape): a burst of events costs one
 reconcile per WebApp, and no event body is held while reconciles wait for a worker.
 """
@@ -24,7 +27,7 @@ import concurrent.futures
 import datetime
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -90,24 +93,6 @@ class _Kube:
         kopf.event(kopf.Body(dict(webapp)), type=type, reason=reason, message=message)
 
 
-class _Indexes:
-    """kopf's three indexes as ``controlling.Caches``."""
-
-    def __init__(self, webapps: kopf.Index[Key, cache.Packed],
-                 deployments: kopf.Index[Key, cache.Packed],
-                 services: kopf.Index[Key, cache.Packed]) -> None:
-        self._by_kind = {specs.KIND: webapps, "Deployment": deployments, "Service": services}
-
-    def get(self, kind: str, key: Key) -> cache.Packed | None:
-        for packed in self._by_kind[kind].get(key, []):
-            if packed.name == key[1]:
-                return packed
-        return None
-
-    def webapp_keys(self) -> Iterable[Key]:
-        return list(self._by_kind[specs.KIND].keys())
-
-
 # --- start-up -------------------------------------------------------------------------------
 
 
@@ -140,9 +125,10 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     if ours.metrics_port:
         metrics.serve(ours.metrics_port, addr=ours.metrics_addr)
     metrics.init_controller(max_concurrent=ours.workers)
-    memory = cache.ReadYourWrites()
+    memory, store = cache.ReadYourWrites(), cache.Store()
+    await asyncio.to_thread(_fill, store, memory, ours.namespace)
     controller = controlling.Controller(_Kube(memory), memory, workers=ours.workers)
-    memo.memory, memo.controller = memory, controller
+    memo.memory, memo.store, memo.controller = memory, store, controller
     metrics.track_state(controller.tracked)
     if ours.resync_seconds > 0:
         controller.run_in_background(controller.resync_forever(
@@ -180,66 +166,55 @@ async def shut_down(memo: kopf.Memo, **_: Any) -> None:
 # --- caches ---------------------------------------------------------------------------------
 
 
-@kopf.index(specs.GROUP, specs.VERSION, specs.PLURAL)
-def webapps(namespace: str, name: str, body: kopf.Body, memo: kopf.Memo,
-            **_: Any) -> dict[Key, cache.Packed]:
-    key = (namespace, name)
-    return {key: memo.memory.seen(specs.KIND, key, cache.pack(body))}
+def _packed(kind: str, key: Key, body: Mapping[str, Any],
+            memory: cache.ReadYourWrites) -> cache.Packed:
+    """What the store keeps of an object; of someone else's child, only who owns it."""
+    if kind != specs.KIND and render.controlling_webapp(body) is None:
+        return cache.pack(body, owned=False)
+    return memory.seen(kind, key, cache.pack(body))
 
 
-def _child(kind: str, namespace: str, name: str, body: kopf.Body,
-           memory: cache.ReadYourWrites) -> dict[Key, cache.Packed]:
-    """Children are cached under their own name, which is their WebApp's."""
-    if render.controlling_webapp(body) is None:
-        return {(namespace, name): cache.pack(body, owned=False)}
-    return {(namespace, name): memory.seen(kind, (namespace, name), cache.pack(body))}
+def _fill(store: cache.Store, memory: cache.ReadYourWrites, namespace: str | None) -> None:
+    """One LIST of each kind before any reconcile runs: the informer's cache sync."""
+    for kind in cache.KINDS:
+        for obj in kube.list_all(kind, namespace):
+            meta = obj.get("metadata") or {}
+            key = (meta.get("namespace", ""), meta.get("name", ""))
+            store.put(kind, key, _packed(kind, key, obj, memory))
 
 
-@kopf.index("apps", "v1", "deployments")
-def deployments(namespace: str, name: str, body: kopf.Body, memo: kopf.Memo,
-                **_: Any) -> dict[Key, cache.Packed]:
-    return _child("Deployment", namespace, name, body, memo.memory)
-
-
-@kopf.index("v1", "services")
-def services(namespace: str, name: str, body: kopf.Body, memo: kopf.Memo,
-             **_: Any) -> dict[Key, cache.Packed]:
-    return _child("Service", namespace, name, body, memo.memory)
-
-
-# --- kopf's events: each only tells the controller ------------------------------------------
-
-
-def _controller(memo: kopf.Memo, webapps: kopf.Index[Key, Any], deployments: kopf.Index[Key, Any],
-                services: kopf.Index[Key, Any]) -> controlling.Controller:
-    """The controller, its workers started on the first event: started from a handler, they
-    inherit its context, which ``kopf.event`` needs to post Events."""
+def _seen(memo: kopf.Memo, kind: str, event_type: str, key: Key,
+          body: Mapping[str, Any]) -> controlling.Controller:
+    """Keep the store equal to the watch, and hand back the controller, its workers started on
+    the first event: started from a handler, they inherit its context, which ``kopf.event``
+    needs to post Events."""
+    store: cache.Store = memo.store
+    if event_type == "DELETED":
+        store.drop(kind, key)
+    else:
+        store.put(kind, key, _packed(kind, key, body, memo.memory))
     controller: controlling.Controller = memo.controller
-    controller.start(_Indexes(webapps, deployments, services))
+    controller.start(store)
     return controller
 
 
 @kopf.on.event(specs.GROUP, specs.VERSION, specs.PLURAL)
 async def webapp_changed(event: Mapping[str, Any], namespace: str, name: str, body: kopf.Body,
-                         memo: kopf.Memo, webapps: kopf.Index[Key, Any],
-                         deployments: kopf.Index[Key, Any], services: kopf.Index[Key, Any],
-                         **_: Any) -> None:
-    _controller(memo, webapps, deployments, services).webapp_event(
-        (namespace, name), event_type=str(event.get("type") or ""),
-        at_version=cache.version(body))
-
-
-async def _child_changed(kind: str, event: Mapping[str, Any], namespace: str, body: kopf.Body,
-                         memo: kopf.Memo, webapps: kopf.Index[Key, Any],
-                         deployments: kopf.Index[Key, Any],
-                         services: kopf.Index[Key, Any]) -> None:
-    controller = _controller(memo, webapps, deployments, services)
+                         memo: kopf.Memo, **_: Any) -> None:
     event_type = str(event.get("type") or "")
+    _seen(memo, specs.KIND, event_type, (namespace, name), body).webapp_event(
+        (namespace, name), event_type=event_type, at_version=cache.version(body))
+
+
+def _child_changed(kind: str, event: Mapping[str, Any], namespace: str, name: str,
+                   body: kopf.Body, memo: kopf.Memo) -> None:
+    """Children are kept under their own name, which is their WebApp's."""
+    event_type = str(event.get("type") or "")
+    controller = _seen(memo, kind, event_type, (namespace, name), body)
     owner = render.owner_name(body)
     if owner is None:
         # Someone else's object: when one that stood in a WebApp's way goes, make the child.
-        name = body.metadata.name or ""
-        if event_type == "DELETED" and (namespace, name) in webapps:
+        if event_type == "DELETED" and memo.store.get(specs.KIND, (namespace, name)):
             controller.enqueue((namespace, name), f"{kind.lower()} in the way deleted")
         return
     controller.child_event(kind, (namespace, owner), event_type=event_type,
@@ -247,18 +222,12 @@ async def _child_changed(kind: str, event: Mapping[str, Any], namespace: str, bo
 
 
 @kopf.on.event("apps", "v1", "deployments")
-async def deployment_changed(event: Mapping[str, Any], namespace: str, body: kopf.Body,
-                             memo: kopf.Memo, webapps: kopf.Index[Key, Any],
-                             deployments: kopf.Index[Key, Any], services: kopf.Index[Key, Any],
-                             **_: Any) -> None:
-    await _child_changed("Deployment", event, namespace, body, memo, webapps, deployments,
-                         services)
+async def deployment_changed(event: Mapping[str, Any], namespace: str, name: str,
+                             body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    _child_changed("Deployment", event, namespace, name, body, memo)
 
 
 @kopf.on.event("v1", "services")
-async def service_changed(event: Mapping[str, Any], namespace: str, body: kopf.Body,
-                          memo: kopf.Memo, webapps: kopf.Index[Key, Any],
-                          deployments: kopf.Index[Key, Any], services: kopf.Index[Key, Any],
-                          **_: Any) -> None:
-    await _child_changed("Service", event, namespace, body, memo, webapps, deployments,
-                         services)
+async def service_changed(event: Mapping[str, Any], namespace: str, name: str,
+                          body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    _child_changed("Service", event, namespace, name, body, memo)

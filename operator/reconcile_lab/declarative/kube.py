@@ -11,7 +11,7 @@ The client is synchronous; callers run these functions in threads.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from kubernetes import client, config
@@ -199,6 +199,22 @@ def _get(path: str, query: Mapping[str, str], accept: str) -> dict[str, Any] | N
 # at once; their metadata, a page at a time, stays under a megabyte.
 _METADATA = "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io"
 _PAGE = "250"
+
+
+_PATHS = {spec.KIND: f"/apis/{spec.GROUP}/{spec.VERSION}{{scope}}/{spec.PLURAL}",
+          "Deployment": "/apis/apps/v1{scope}/deployments", "Service": "/api/v1{scope}/services"}
+
+
+def list_all(kind: str, namespace: str | None = None) -> Iterator[dict[str, Any]]:
+    """Every WebApp, Deployment or Service, in one namespace or in all, a page at a time."""
+    path = _PATHS[kind].format(scope=f"/namespaces/{namespace}" if namespace else "")
+    query = {"limit": _PAGE}
+    while True:
+        page = _get(path, query, "application/json") or {}
+        yield from page.get("items") or []
+        query["continue"] = (page.get("metadata") or {}).get("continue") or ""
+        if not query["continue"]:
+            return
 
 
 def owned_children(namespace: str | None = None) -> set[tuple[str, str, str]]:
