@@ -145,7 +145,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo.memory, memo.controller = memory, controller
     if ours.resync_seconds > 0:
         controller.run_in_background(controller.resync_forever(
-            lambda: kube.owned_children(ours.namespace), ours.resync_seconds))
+            lambda: kube.owned_children(ours.namespace) | kube.live_webapps(ours.namespace),
+            ours.resync_seconds))
     logs.get(engine=metrics.KUBERNETES).info(
         "operator started", metrics_port=ours.metrics_port, workers=ours.workers,
         namespace=ours.namespace or "(all)")

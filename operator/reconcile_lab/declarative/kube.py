@@ -222,6 +222,21 @@ def owned_children(namespace: str | None = None) -> set[tuple[str, str, str]]:
     return found
 
 
+def live_webapps(namespace: str | None = None) -> set[tuple[str, str, str]]:
+    """(WebApp, namespace, name) of every WebApp listed now, metadata only, in pages."""
+    scope = f"/namespaces/{namespace}" if namespace else ""
+    path = f"/apis/{spec.GROUP}/{spec.VERSION}{scope}/{spec.PLURAL}"
+    found: set[tuple[str, str, str]] = set()
+    query = {"limit": _PAGE}
+    while True:
+        page = _get(path, query, _METADATA) or {}
+        found |= {(spec.KIND, i["metadata"]["namespace"], i["metadata"]["name"])
+                  for i in page.get("items") or []}
+        query["continue"] = (page.get("metadata") or {}).get("continue") or ""
+        if not query["continue"]:
+            return found
+
+
 def patch_status(namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
     try:
         return _json(client.CustomObjectsApi(_client()).patch_namespaced_custom_object_status(
