@@ -12,7 +12,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import wait_for
+import yaml
+
+from tests.conftest import Cluster, Operator, wait_for
 
 
 class FaultProxy:
@@ -27,10 +29,12 @@ class FaultProxy:
         assert result.returncode == 0, result.stderr
         return result.stdout.strip()
 
-    def status(self) -> dict[str, Any]:
+    def status(self, word: str = "status") -> dict[str, Any]:
+        """Straight to the control socket, without a CLI's start-up: for a fault that must
+        land at a given moment."""
         from reconcile_lab.faults import command, proxy
 
-        return proxy.send(command.control_path(), "status")
+        return proxy.send(command.control_path(), word)
 
 
 @contextmanager
@@ -62,3 +66,32 @@ def fault_proxy(upstream_kubeconfig: Path, log: Path) -> Iterator[FaultProxy]:
                     from None
 
 
+
+
+@contextmanager
+def operator_behind_proxy(cluster: Cluster, operator: Operator, namespace: str, tmp_path: Path,
+                          **env: str) -> Iterator[tuple[Operator, FaultProxy]]:
+    """An operator serving ``namespace`` only, under a Role of its own, whose every request
+    goes through a fault proxy; the session's operator (every namespace) is out of the way
+    meanwhile and back afterwards."""
+    from reconcile_lab.declarative import permissions
+    from tests.integration.test_ordinary_use import _token_kubeconfig
+
+    account = "proxied-operator"
+    cluster.apply("---\n".join(yaml.safe_dump(d) for d in permissions.namespaced_rbac(
+        namespace, account=account, account_namespace=namespace)))
+    token = cluster.kubectl("create", "token", account, "-n", namespace,
+                            "--duration=1h").stdout.strip()
+    direct = _token_kubeconfig(cluster, token, tmp_path / "operator.kubeconfig")
+    operator.kill()
+    try:
+        with fault_proxy(direct, tmp_path / "proxy.log") as proxy:
+            scoped = Operator(cluster, tmp_path / "scoped.log", "--namespace", namespace,
+                              kubeconfig=proxy.kubeconfig, env=env)
+            try:
+                scoped.start()
+                yield scoped, proxy
+            finally:
+                scoped.kill()
+    finally:
+        operator.start()
