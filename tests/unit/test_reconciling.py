@@ -30,6 +30,9 @@ class FakeCluster:
         self.reads: list[str] = []
         self.status: Mapping[str, Any] | None = None
         self.version = 0
+        self.webapp: dict[str, Any] | None = None  # the WebApp as the apiserver has it
+        self.webapp_set = False  # else: the one the last reconcile was given
+        self.owner_reads = 0
 
     def _store(self, obj: dict[str, Any], verb: str) -> dict[str, Any]:
         self.version += 1
@@ -85,6 +88,9 @@ class FakeCluster:
         return self._store(obj, "patch")
 
     async def read(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        if kind == reconciling.KIND:  # the owner, read back before a repair
+            self.owner_reads += 1
+            return copy.deepcopy(self.webapp)
         self.reads.append(kind)
         found = self.objects.get((kind, name))
         return copy.deepcopy(found) if found is not None else None
@@ -110,6 +116,8 @@ def _webapp(status: Mapping[str, Any] | None = None, generation: int = 1,
 
 def _run(webapp: dict[str, Any], cluster: FakeCluster,
          observed: dict[str, Any] | None = None) -> reconciling.Outcome:
+    if not cluster.webapp_set:
+        cluster.webapp = copy.deepcopy(webapp)
     return asyncio.run(reconciling.reconcile(webapp, observed or {}, cluster, now="T"))
 
 
@@ -169,6 +177,42 @@ def test_a_hand_edited_child_is_repaired_and_counted_as_drift() -> None:
     assert cluster.objects[("Deployment", "web")]["spec"]["replicas"] == 1
     # The first apply after our create takes over the create's ownership first.
     assert cluster.writes[-2:] == ["patch Deployment", "apply Deployment"]
+
+
+def _settled() -> tuple[FakeCluster, dict[str, Any]]:
+    cluster = FakeCluster()
+    _run(_webapp(), cluster)
+    _ready(cluster)
+    _run(_webapp(), cluster, _observed(cluster))
+    return cluster, _webapp(status=cluster.status)
+
+
+def test_a_deleted_child_of_a_live_webapp_is_made_again_after_one_read_of_the_owner() -> None:
+    cluster, settled = _settled()
+    del cluster.objects[("Deployment", "web")]
+    outcome = _run(settled, cluster, {**_observed(cluster), "Deployment": None})
+    assert [(w.kind, w.verb) for w in outcome.drift_repairs] == [("Deployment", "repaired")]
+    assert cluster.owner_reads == 1
+
+
+def test_no_child_is_made_again_for_a_webapp_the_apiserver_no_longer_has() -> None:
+    # Its watch was broken: the cache still has the WebApp, the garbage collector took the
+    # children. A create now would be a write for an owner that is gone.
+    cluster, settled = _settled()
+    del cluster.objects[("Deployment", "web")]
+    del cluster.objects[("Service", "web")]
+    before = list(cluster.writes)
+    for live in (None, {**settled, "metadata": {**settled["metadata"], "uid": "uid-2"}}):
+        cluster.webapp, cluster.webapp_set = live, True  # gone; or made again, same name
+        outcome = _run(settled, cluster, {"Deployment": None, "Service": None})
+        assert outcome.result == "gone" and cluster.writes == before
+
+
+def test_a_new_webapps_children_are_created_without_reading_the_owner_back() -> None:
+    cluster = FakeCluster()
+    _run(_webapp(), cluster, {"Deployment": None, "Service": None})
+    assert cluster.owner_reads == 0 and cluster.writes[:2] == ["create Deployment",
+                                                              "create Service"]
 
 
 def test_a_same_named_child_it_does_not_own_is_never_overwritten() -> None:

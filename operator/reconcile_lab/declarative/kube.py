@@ -155,9 +155,12 @@ def patch(kind: str, namespace: str, name: str, ops: list[dict[str, Any]]) -> di
 
 
 def read(kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-    """A Deployment or Service by name, or None when there is none."""
-    api, noun = _api_for(kind)
+    """A Deployment, Service or WebApp by name, or None when there is none."""
     try:
+        if kind == spec.KIND:
+            return _json(client.CustomObjectsApi(_client()).get_namespaced_custom_object(
+                spec.GROUP, spec.VERSION, namespace, spec.PLURAL, name, _preload_content=False))
+        api, noun = _api_for(kind)
         return _json(getattr(api, f"read_namespaced_{noun}")(name, namespace,
                                                             _preload_content=False))
     except ApiException as e:

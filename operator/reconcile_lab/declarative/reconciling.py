@@ -20,9 +20,11 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple, Protocol
 
 from reconcile_lab import parsing
+from reconcile_lab import spec as specs
 from reconcile_lab.declarative import render, status
 
 KINDS = ("Deployment", "Service")
+KIND = specs.KIND  # the owner, read back before a repair
 
 
 class Cluster(Protocol):
@@ -61,6 +63,11 @@ class Outcome(NamedTuple):
 def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     meta: Mapping[str, Any] = obj.get("metadata") or {}
     return meta
+
+
+def _same(live: Mapping[str, Any] | None, uid: str) -> bool:
+    return live is not None and _meta(live).get("uid") == uid \
+        and not _meta(live).get("deletionTimestamp")
 
 
 def _not_ours(kind: str, name: str) -> status.Problem:
@@ -149,6 +156,7 @@ async def reconcile(
     problems: list[status.Problem] = []
     writes: list[Write] = []
     error = ""
+    confirmed = False
     for desired in render.children(owner, spec):
         kind = desired["kind"]
         # Someone else's object of the same name counts too: it must not be overwritten.
@@ -157,6 +165,13 @@ async def reconcile(
             problems.append(_not_ours(kind, name))
             current[kind] = None
             continue
+        if child is None and not spec_changed and not confirmed:
+            # A child of an unchanged WebApp gone: drift, or the garbage collector taking it
+            # because the WebApp was deleted and its watch has not said so yet (it was broken).
+            # Made again from the cache, it would be a write for an owner that is gone.
+            if not _same(await cluster.read(KIND, namespace, name), uid):
+                return Outcome("gone", tuple(writes), None)
+            confirmed = True
         try:
             now_child, fields = await _make_equal(cluster, desired, child, uid)
         except _Stale:
