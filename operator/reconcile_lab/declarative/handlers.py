@@ -36,6 +36,15 @@ from reconcile_lab.observe import logs, metrics
 Key = cache.Key
 
 
+# Seconds. kopf's defaults: no server or client timeout, none for connecting, and 70 s of
+# inactivity; a silent watch would then be noticed after 70 s, a silent request never.
+WATCH_SERVER_TIMEOUT = 300
+WATCH_CLIENT_TIMEOUT = WATCH_SERVER_TIMEOUT + 30
+WATCH_INACTIVITY_TIMEOUT = 20
+CONNECT_TIMEOUT = 5
+REQUEST_TIMEOUT = 30
+
+
 class Settings:
     """The operator's knobs, read once from the environment ``reconcile-lab operator run``
     prepares."""
@@ -121,7 +130,17 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.peering.stealth = True
     # kopf would post every INFO log line as an Event; post only what we decide to.
     settings.posting.level = logging.WARNING
-    settings.watching.server_timeout = 300
+    # A watch can go silent without being closed (a dropped NAT entry, a half-dead peer:
+    # `reconcile-lab fault stall`): no event, no error. These bound how long the operator can
+    # be blind (docs/reliability.md, "a silent connection"):
+    settings.watching.server_timeout = WATCH_SERVER_TIMEOUT  # the apiserver ends each watch
+    settings.watching.client_timeout = WATCH_CLIENT_TIMEOUT  # we end it if that end is lost
+    settings.watching.connect_timeout = CONNECT_TIMEOUT  # TCP + TLS of a new watch
+    # No event and no bookmark for this long: a new watch, from the last resourceVersion (a
+    # request, not a LIST): the events missed meanwhile are replayed.
+    settings.watching.inactivity_timeout = WATCH_INACTIVITY_TIMEOUT
+    settings.networking.connect_timeout = CONNECT_TIMEOUT
+    settings.networking.request_timeout = REQUEST_TIMEOUT  # kopf's own: Events, peering
     if ours.namespace:
         # One namespace, under a Role: no cluster-wide scanning of CRDs and namespaces, which
         # the Role cannot list (kopf would retry those lists before serving anything).

@@ -14,7 +14,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import urllib3
 from kubernetes import client, config
+from kubernetes.client import rest
 from kubernetes.client.exceptions import ApiException
 
 from reconcile_lab import spec
@@ -25,6 +27,10 @@ _MERGE = "application/merge-patch+json"
 _JSON_PATCH = "application/json-patch+json"
 # Every request says who made it: the apiserver's audit log counts the operator's writes by it.
 USER_AGENT = "reconcile-lab-operator"
+# (connect, read) seconds for every request without a timeout of its own. A connection can go
+# silent without being closed (a dropped NAT entry, a half-dead peer: `reconcile-lab fault
+# stall`); without a read timeout the request, and the worker that made it, would wait forever.
+REQUEST_TIMEOUT = (5.0, 15.0)
 
 
 class KubeError(RuntimeError):
@@ -73,6 +79,26 @@ def connect(kubeconfig: str | None = None, *, pool_size: int = 32) -> None:
     # the client's default configuration (pool size 10 < our workers: discarded connections).
     _api = client.ApiClient(configuration)
     _api.user_agent = USER_AGENT
+    _bound(_api)
+
+
+class _BoundedRest(rest.RESTClientObject):
+    """Every request times out (REQUEST_TIMEOUT unless it says otherwise), and a timeout
+    drops every kept-alive connection: they share the path that went silent, and a retry on
+    each in turn would wait a read timeout per connection in the pool."""
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("_request_timeout") is None:
+            kwargs["_request_timeout"] = REQUEST_TIMEOUT
+        try:
+            return super().request(*args, **kwargs)  # type: ignore[no-untyped-call]
+        except urllib3.exceptions.TimeoutError:
+            self.pool_manager.clear()
+            raise
+
+
+def _bound(api: client.ApiClient) -> None:
+    api.rest_client = _BoundedRest(api.configuration)
 
 
 # One ApiClient, so one connection pool, for every call. ``client.AppsV1Api()`` without one
@@ -87,6 +113,7 @@ def _client() -> client.ApiClient:
     if _api is None:
         _api = client.ApiClient()
         _api.user_agent = USER_AGENT
+        _bound(_api)
     return _api
 
 
