@@ -30,7 +30,7 @@ USER_AGENT = "reconcile-lab-operator"
 # (connect, read) seconds for every request without a timeout of its own. A connection can go
 # silent without being closed (a dropped NAT entry, a half-dead peer: `reconcile-lab fault
 # stall`); without a read timeout the request, and the worker that made it, would wait forever.
-REQUEST_TIMEOUT = (5.0, 15.0)
+REQUEST_TIMEOUT = (5.0, 10.0)
 
 
 class KubeError(RuntimeError):
