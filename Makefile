@@ -30,6 +30,8 @@ DRILLS ?= tests/integration/test_chaos.py \
   tests/integration/test_reliability.py::test_a_replica_of_the_same_priority_as_a_live_one_refuses_to_start \
   tests/integration/test_reliability.py::test_what_was_deleted_while_the_operator_was_down_leaves_nothing_behind \
   tests/integration/test_permissions.py \
+  tests/integration/test_partition.py \
+  tests/integration/test_stalled_watch.py \
   tests/integration/test_operator.py::test_restarting_the_operator_mid_work_loses_and_duplicates_nothing \
   tests/integration/test_operator.py::test_drift_is_repaired_within_two_seconds
 OPERATOR_ARGS ?=
@@ -70,7 +72,7 @@ test: deps engine image control-plane ## Run every test: unit, then integration 
 	$(PY) -m pytest -m "not chaos" $(PYTEST_ARGS)
 
 .PHONY: test-chaos
-test-chaos: deps engine image control-plane ## Fault drills: restart the apiserver, etcd, dockerd; kill the operator mid-work.
+test-chaos: deps engine image control-plane ## Fault drills: restart the apiserver, etcd, dockerd; kill the operator mid-work; cut or stall its connections.
 	$(PY) -m pytest -m chaos $(PYTEST_ARGS)
 
 ##@ Development
