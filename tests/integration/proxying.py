@@ -12,8 +12,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from tests.conftest import Cluster, Operator, wait_for
 
 
@@ -74,15 +72,10 @@ def operator_behind_proxy(cluster: Cluster, operator: Operator, namespace: str, 
     """An operator serving ``namespace`` only, under a Role of its own, whose every request
     goes through a fault proxy; the session's operator (every namespace) is out of the way
     meanwhile and back afterwards."""
-    from reconcile_lab.declarative import permissions
-    from tests.integration.test_ordinary_use import _token_kubeconfig
+    from tests.integration.test_ordinary_use import scoped_kubeconfig
 
-    account = "proxied-operator"
-    cluster.apply("---\n".join(yaml.safe_dump(d) for d in permissions.namespaced_rbac(
-        namespace, account=account, account_namespace=namespace)))
-    token = cluster.kubectl("create", "token", account, "-n", namespace,
-                            "--duration=1h").stdout.strip()
-    direct = _token_kubeconfig(cluster, token, tmp_path / "operator.kubeconfig")
+    direct = scoped_kubeconfig(cluster, namespace, "proxied-operator",
+                               tmp_path / "operator.kubeconfig")
     operator.kill()
     try:
         with fault_proxy(direct, tmp_path / "proxy.log") as proxy:
