@@ -136,7 +136,9 @@ DRILLS = (
     Drill("the operator's RoleBinding deleted for 30 s while WebApps are created, scaled "
           "and a child deleted, then restored",
           "every write is refused (403) and retried with a growing back-off; each failing "
-          "WebApp says so once in the log, and once when it succeeds again",
+          "WebApp says so once in the log, and once when it succeeds again; every refusal is "
+          "counted (`reconcile_lab_api_errors_total{code=\"403\"}`). With only a child's "
+          "writes refused, the WebApp says `Degraded=True/Forbidden` and how to fix it",
           "no crash, no restart; converges within the longest back-off after the restore",
           "tests/integration/test_permissions.py::"
           "test_permissions_revoked_for_30s_then_restored_it_resumes_without_a_restart",

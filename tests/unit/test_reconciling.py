@@ -14,6 +14,7 @@ from tests import cases
 class ApiError(Exception):
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
+        self.status = status
         self.conflict = status == 409
         self.stale = status == 409 and "exists" not in message
         self.permanent = False
@@ -344,3 +345,36 @@ def test_a_warning_is_posted_once_even_when_the_status_write_keeps_failing() -> 
     healthy = FakeCluster({("Service", "web"): stranger})
     _run(_webapp(), healthy)
     assert healthy.events.count(("Warning", "ChildConflict")) == 1
+
+
+def test_a_write_refused_for_want_of_permission_says_so_and_names_the_fix() -> None:
+    class Refuses(FakeCluster):
+        async def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+            if manifest["kind"] == "Deployment":
+                raise ApiError('deployments.apps is forbidden: User "system:serviceaccount:'
+                               'shop:op" cannot create resource "deployments"', 403)
+            return await super().create(manifest)
+
+    cluster = Refuses()
+    outcome = _run(_webapp(), cluster, {"Deployment": None, "Service": None})
+    assert outcome.result == "error" and outcome.retry
+    degraded = next(c for c in cluster.status["conditions"] if c["type"] == "Degraded")
+    assert degraded["status"] == "True" and degraded["reason"] == "Forbidden"
+    assert "may not write Deployment web in shop" in degraded["message"]
+    assert "reconcile-lab operator rbac --namespace shop" in degraded["message"]
+    assert ("Warning", "Forbidden") in cluster.events  # and Normal/Created for the Service
+
+
+def test_a_failed_read_of_the_owner_is_a_failure_like_any_other_not_a_crash() -> None:
+    class OwnerUnreadable(FakeCluster):
+        async def read(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+            if kind == reconciling.KIND:
+                raise ApiError("webapps is forbidden", 403)
+            return await super().read(kind, namespace, name)
+
+    cluster, settled = _settled()
+    refused = OwnerUnreadable(cluster.objects)
+    del refused.objects[("Deployment", "web")]
+    outcome = _run(settled, refused, {**_observed(cluster), "Deployment": None})
+    assert outcome.result == "error" and outcome.retry and "forbidden" in outcome.error
+    assert not any(w.startswith("create") for w in refused.writes)

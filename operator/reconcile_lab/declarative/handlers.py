@@ -24,8 +24,8 @@ import concurrent.futures
 import datetime
 import logging
 import os
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 import kopf
 
@@ -61,6 +61,27 @@ class Settings:
         self.json_logs = (fmt == "json") if fmt else None
 
 
+_T = TypeVar("_T")
+
+
+def _counted(fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    """``fn`` (a ``kube`` call); a failure counted by its HTTP status before it goes on."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as e:
+        metrics.count_api_error(int(getattr(e, "status", 0) or 0))
+        raise
+
+
+async def _call(fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    return await asyncio.to_thread(_counted, fn, *args, **kwargs)
+
+
+def _live(namespace: str | None) -> set[tuple[str, str, str]]:
+    """What the resync compares the caches with: the owned children and the WebApps."""
+    return _counted(lambda: kube.owned_children(namespace) | kube.live_webapps(namespace))
+
+
 class _Kube:
     """The cluster as ``reconciling.Cluster`` sees it: ``kube`` in threads, every answer
     remembered until the watch shows it, Events through kopf."""
@@ -75,24 +96,21 @@ class _Kube:
         return answer
 
     async def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
-        return self._wrote(manifest["kind"], await asyncio.to_thread(kube.create, manifest),
-                           "create")
+        return self._wrote(manifest["kind"], await _call(kube.create, manifest), "create")
 
     async def apply(self, manifest: Mapping[str, Any], *, uid: str) -> dict[str, Any]:
-        answer = await asyncio.to_thread(kube.apply, manifest, uid=uid)
-        return self._wrote(manifest["kind"], answer, "apply")
+        return self._wrote(manifest["kind"], await _call(kube.apply, manifest, uid=uid), "apply")
 
     async def patch(self, kind: str, namespace: str, name: str,
                     ops: list[dict[str, Any]]) -> dict[str, Any]:
-        return self._wrote(kind, await asyncio.to_thread(kube.patch, kind, namespace, name, ops),
-                           "patch")
+        return self._wrote(kind, await _call(kube.patch, kind, namespace, name, ops), "patch")
 
     async def read(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        return await asyncio.to_thread(kube.read, kind, namespace, name)
+        return await _call(kube.read, kind, namespace, name)
 
     async def patch_status(self, namespace: str, name: str,
                            status: Mapping[str, Any]) -> dict[str, Any]:
-        answer = await asyncio.to_thread(kube.patch_status, namespace, name, status)
+        answer = await _call(kube.patch_status, namespace, name, status)
         return self._wrote(specs.KIND, answer, "status")
 
     def event(self, webapp: Mapping[str, Any], *, type: str, reason: str, message: str) -> None:
@@ -124,6 +142,8 @@ class _Indexes:
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     ours = Settings(os.environ)
     logs.configure(json=ours.json_logs)
+    for handler in logging.getLogger().handlers:  # kopf's, set up before this handler runs
+        handler.addFilter(logs.first_attempt_only)
     # Peering (several replicas, one active) is chosen on the command line; a dead peer's
     # record must expire quickly for a standby to take over.
     settings.peering.lifetime = ours.peering_lifetime
@@ -164,8 +184,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo.memory, memo.controller = memory, controller
     if ours.resync_seconds > 0:
         controller.run_in_background(controller.resync_forever(
-            lambda: kube.owned_children(ours.namespace) | kube.live_webapps(ours.namespace),
-            ours.resync_seconds))
+            lambda: _live(ours.namespace), ours.resync_seconds))
     logs.get(engine=metrics.KUBERNETES).info(
         "operator started", metrics_port=ours.metrics_port, workers=ours.workers,
         namespace=ours.namespace or "(all)")

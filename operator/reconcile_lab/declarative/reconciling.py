@@ -70,6 +70,15 @@ def _same(live: Mapping[str, Any] | None, uid: str) -> bool:
         and not _meta(live).get("deletionTimestamp")
 
 
+def _failed(e: Exception, kind: str, name: str, namespace: str) -> status.Problem:
+    if getattr(e, "status", 0) == 403:
+        return status.Problem(status.Reason.FORBIDDEN, (
+            f"the operator may not write {kind} {name} in {namespace} ({e}); fix: give its "
+            "ServiceAccount back its Role (`reconcile-lab operator rbac --namespace "
+            f"{namespace} | kubectl apply -f -`, or deploy/rbac.yaml)"))
+    return status.Problem(status.Reason.APPLY_FAILED, str(e))
+
+
 def _not_ours(kind: str, name: str) -> status.Problem:
     return status.Problem(
         status.Reason.CHILD_CONFLICT,
@@ -165,14 +174,14 @@ async def reconcile(
             problems.append(_not_ours(kind, name))
             current[kind] = None
             continue
-        if child is None and not spec_changed and not confirmed:
-            # A child of an unchanged WebApp gone: drift, or the garbage collector taking it
-            # because the WebApp was deleted and its watch has not said so yet (it was broken).
-            # Made again from the cache, it would be a write for an owner that is gone.
-            if not _same(await cluster.read(KIND, namespace, name), uid):
-                return Outcome("gone", tuple(writes), None)
-            confirmed = True
+        # A child of an unchanged WebApp gone: drift, or the garbage collector taking it
+        # because the WebApp was deleted and its watch has not said so yet (it was broken).
+        # Made again from the cache, it would be a write for an owner that is gone.
+        confirm = child is None and not spec_changed and not confirmed
         try:
+            if confirm and not _same(await cluster.read(KIND, namespace, name), uid):
+                return Outcome("gone", tuple(writes), None)
+            confirmed = confirmed or confirm
             now_child, fields = await _make_equal(cluster, desired, child, uid)
         except _Stale:
             return Outcome("stale", tuple(writes), None)
@@ -180,7 +189,7 @@ async def reconcile(
             if getattr(e, "permanent", False):
                 return Outcome("gone", tuple(writes), None, str(e), retry=False)
             error = str(e)
-            problems.append(status.Problem(status.Reason.APPLY_FAILED, error))
+            problems.append(_failed(e, kind, name, namespace))
             current[kind] = child
             continue
         if now_child is None:
