@@ -90,6 +90,12 @@ def _stall(f: Figures) -> str:
             f"{span(f['bound_s'])})")
 
 
+def _expired(f: Figures) -> str:
+    return (f"frozen {span(f['frozen_s'])}; {span(f['watches_relisted_after_410'], 0, '')} "
+            f"watches answered 410 and listed again; every change applied "
+            f"{span(f['caught_up_after_thaw_s'])} after the thaw")
+
+
 def _passed(_: Figures) -> str:
     return "nothing lost, nothing duplicated, one ReplicaSet per app"
 
@@ -165,6 +171,16 @@ DRILLS = (
           "timeouts the scale would wait for its 70 s inactivity timeout",
           "tests/integration/test_stalled_watch.py::"
           "test_a_silent_connection_blinds_the_operator_for_a_bounded_time", _stall),
+    Drill("the operator frozen (SIGSTOP) for 30 s, its connections dropped meanwhile, while a "
+          "WebApp is scaled, one created, one deleted and a Deployment deleted, on a cluster "
+          "whose apiserver compacts etcd every 5 s and keeps no watch cache",
+          "each watch comes back to a resourceVersion that is gone: 410 Gone, then kopf lists "
+          "everything again; the list reports no deletion, so the deleted Deployment is found "
+          "by the resync; the deleted WebApp's children are left to the garbage collector",
+          "every change applied within the resync period (5 s here) + 15 s after the thaw; "
+          "nothing made for the deleted WebApp",
+          "tests/integration/test_expired_watch.py::"
+          "test_frozen_past_the_watch_history_it_lists_again_and_misses_nothing", _expired),
     Drill("Docker engine stopped and restarted under `docker apply --watch`",
           "every poll against the dead engine logs a clear error naming the socket; the loop "
           "keeps running", "converges again after the engine is back",

@@ -27,6 +27,14 @@ def _ready(cluster: Cluster, name: str, namespace: str, timeout: float = 30) -> 
                     f"--timeout={int(timeout)}s", timeout=timeout + 10)
 
 
+def webapps_ready(cluster: Cluster, namespace: str, count: int, prefix: str = "app-") -> None:
+    """``count`` WebApps of the default spec, applied, then each waited for until Ready."""
+    for i in range(count):
+        cluster.apply(cases.webapp(f"{prefix}{i}", namespace))
+    for i in range(count):
+        _ready(cluster, f"{prefix}{i}", namespace, timeout=60)
+
+
 def _events(cluster: Cluster, namespace: str, reason: str) -> list[dict[str, Any]]:
     items = json.loads(cluster.kubectl("get", "events", "-n", namespace, "-o", "json").stdout)
     return [e for e in items["items"] if e.get("reason") == reason]

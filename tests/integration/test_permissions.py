@@ -24,6 +24,7 @@ from tests.integration.test_ordinary_use import (
     _ready,
     _token_kubeconfig,
     scoped_kubeconfig,
+    webapps_ready,
 )
 
 pytestmark = [pytest.mark.cluster, pytest.mark.chaos, pytest.mark.slow]
@@ -46,10 +47,7 @@ def test_permissions_revoked_for_30s_then_restored_it_resumes_without_a_restart(
                       kubeconfig=kubeconfig, env={"RECONCILE_LAB_RESYNC_SECONDS": "5"})
     try:
         scoped.start()
-        for i in range(3):
-            cluster.apply(cases.webapp(f"app-{i}", namespace))
-        for i in range(3):
-            _ready(cluster, f"app-{i}", namespace, timeout=60)
+        webapps_ready(cluster, namespace, 3)
         before = len(scoped.log.read_text(errors="replace").splitlines())
 
         cluster.kubectl("delete", "rolebinding", "-n", namespace, binding["metadata"]["name"])
