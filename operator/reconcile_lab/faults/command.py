@@ -83,7 +83,7 @@ def register(sub: Any) -> None:
     fault = sub.add_parser(
         "fault", help="break the operator's own path to the apiserver: a proxy that cuts or stalls",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description=textwrap.dedent("""
+        description=textwrap.dedent(f"""
             A TCP proxy on 127.0.0.1 between a client (the operator) and the apiserver. It
             forwards the bytes untouched (TLS stays end to end) until you break it:
 
@@ -102,7 +102,7 @@ def register(sub: Any) -> None:
 
             example (three shells):
               reconcile-lab fault proxy          # prints the kubeconfig that goes through it
-              reconcile-lab operator run --kubeconfig "$RECONCILE_LAB_STATE/faults/kubeconfig"
+              reconcile-lab operator run --kubeconfig {kubeconfig_path()}
               reconcile-lab fault stall; kubectl delete deployment hello; kubectl scale \\
                   webapp/hello --replicas=3      # how long until the operator notices?
               reconcile-lab fault heal
