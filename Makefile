@@ -34,6 +34,9 @@ DRILLS ?= tests/integration/test_chaos.py \
   tests/integration/test_permissions.py \
   tests/integration/test_backlog.py \
   tests/integration/test_soak.py \
+  tests/integration/test_partition.py \
+  tests/integration/test_stalled_watch.py \
+  tests/integration/test_expired_watch.py \
   tests/integration/test_operator.py::test_restarting_the_operator_mid_work_loses_and_duplicates_nothing \
   tests/integration/test_operator.py::test_drift_is_repaired_within_two_seconds
 OPERATOR_ARGS ?=
@@ -78,7 +81,7 @@ test: deps engine image control-plane ## Run every test: unit, then integration 
 	$(PY) -m pytest -m "not chaos" $(PYTEST_ARGS)
 
 .PHONY: test-chaos
-test-chaos: deps engine image control-plane ## Fault drills: restart the apiserver, etcd, dockerd; kill the operator mid-work.
+test-chaos: deps engine image control-plane ## Fault drills: restart the apiserver, etcd, dockerd; kill the operator mid-work; cut or stall its connections.
 	$(PY) -m pytest -m chaos $(PYTEST_ARGS)
 
 ##@ Development

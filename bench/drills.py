@@ -88,6 +88,25 @@ def _drift(f: Figures) -> str:
             f"{span(f['rounds'], 0, '')} rounds each")
 
 
+def _partition(f: Figures) -> str:
+    return (f"{span(f['in_flight_at_cut'], 0, '')} of 25 changes still to be applied at the cut; "
+            f"converged {span(f['converged_after_heal_s'])} after the heal; "
+            f"{span(f['writes_while_steady'], 0, '')} writes in the 15 s after that")
+
+
+def _stall(f: Figures) -> str:
+    return (f"Deployment made again {span(f['child_repaired_s'])}, scale applied "
+            f"{span(f['scale_applied_s'])} after the stall began "
+            f"({span(f['connections_stalled'], 0, '')} connections silenced; bound "
+            f"{span(f['bound_s'])})")
+
+
+def _expired(f: Figures) -> str:
+    return (f"frozen {span(f['frozen_s'])}; {span(f['watches_relisted_after_410'], 0, '')} "
+            f"watches answered 410 and listed again; every change applied "
+            f"{span(f['caught_up_after_thaw_s'])} after the thaw")
+
+
 def _passed(_: Figures) -> str:
     return "nothing lost, nothing duplicated, one ReplicaSet per app"
 
@@ -134,7 +153,9 @@ DRILLS = (
     Drill("the operator's RoleBinding deleted for 30 s while WebApps are created, scaled "
           "and a child deleted, then restored",
           "every write is refused (403) and retried with a growing back-off; each failing "
-          "WebApp says so once in the log, and once when it succeeds again",
+          "WebApp says so once in the log, and once when it succeeds again; every refusal is "
+          "counted (`reconcile_lab_api_errors_total{code=\"403\"}`). With only a child's "
+          "writes refused, the WebApp says `Degraded=True/Forbidden` and how to fix it",
           "no crash, no restart; converges within the longest back-off after the restore",
           "tests/integration/test_permissions.py::"
           "test_permissions_revoked_for_30s_then_restored_it_resumes_without_a_restart",
@@ -153,6 +174,38 @@ DRILLS = (
           "kept per WebApp once they are gone",
           "tests/integration/test_soak.py::"
           "test_ten_minutes_of_churn_leave_memory_flat_and_nothing_kept", _soak),
+    Drill("the operator's path to the apiserver cut for 30 s (fault proxy: every connection "
+          "reset, new ones refused) while 20 WebApps are scaled and 5 created; 3 WebApps and a "
+          "Service deleted during the cut",
+          "every request and watch fails at once and is retried (the client's back-off, "
+          "kopf's); after the heal the watches list again and the resync finds the deletion no "
+          "watch reported; a missing child is made again only once its WebApp is read back, so "
+          "the 3 deleted during the cut get none",
+          "converges within the longest retry back-off (30 s ± 20 %) + 15 s after the heal, "
+          "then writes nothing; nothing lost, duplicated, adopted or made for a deleted WebApp",
+          "tests/integration/test_partition.py::"
+          "test_cut_off_for_30s_mid_change_it_converges_after_the_heal_and_then_writes_nothing",
+          _partition),
+    Drill("the operator's connections go silent (fault proxy stall: open, nothing forwarded; "
+          "new connections pass) while a Deployment is deleted and a WebApp scaled",
+          "no event and no error; kopf opens a new watch after 20 s without an event or "
+          "bookmark, from the last resourceVersion, and the missed events are replayed; a "
+          "request on a silent kept-alive connection times out after 10 s and is retried on a "
+          "fresh one",
+          "both seen within 20 s + 10 s + the first retry + 10 s; with kopf's default "
+          "timeouts the scale would wait for its 70 s inactivity timeout",
+          "tests/integration/test_stalled_watch.py::"
+          "test_a_silent_connection_blinds_the_operator_for_a_bounded_time", _stall),
+    Drill("the operator frozen (SIGSTOP) for 30 s, its connections dropped meanwhile, while a "
+          "WebApp is scaled, one created, one deleted and a Deployment deleted, on a cluster "
+          "whose apiserver compacts etcd every 5 s and keeps no watch cache",
+          "each watch comes back to a resourceVersion that is gone: 410 Gone, then kopf lists "
+          "everything again; the list reports no deletion, so the deleted Deployment is found "
+          "by the resync; the deleted WebApp's children are left to the garbage collector",
+          "every change applied within the resync period (5 s here) + 15 s after the thaw; "
+          "nothing made for the deleted WebApp",
+          "tests/integration/test_expired_watch.py::"
+          "test_frozen_past_the_watch_history_it_lists_again_and_misses_nothing", _expired),
     Drill("Docker engine stopped and restarted under `docker apply --watch`",
           "every poll against the dead engine logs a clear error naming the socket; the loop "
           "keeps running", "converges again after the engine is back",

@@ -318,13 +318,15 @@ def _registrars() -> list[Callable[[Any], None]]:
     """Subcommands that live next to the code they wire."""
     from reconcile_lab.compare import command as compare_command
     from reconcile_lab.declarative import command as operator_command
+    from reconcile_lab.faults import command as fault_command
     from reconcile_lab.imperative import command as docker_command
     from reconcile_lab.observe import command as observe_command
     from reconcile_lab.web import command as web_command
     from reconcile_lab.workshop import command as workshop_command
 
     return [operator_command.register, docker_command.register, observe_command.register,
-            compare_command.register, workshop_command.register, web_command.register]
+            compare_command.register, workshop_command.register, web_command.register,
+            fault_command.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -27,6 +27,14 @@ def _ready(cluster: Cluster, name: str, namespace: str, timeout: float = 30) -> 
                     f"--timeout={int(timeout)}s", timeout=timeout + 10)
 
 
+def webapps_ready(cluster: Cluster, namespace: str, count: int, prefix: str = "app-") -> None:
+    """``count`` WebApps of the default spec, applied, then each waited for until Ready."""
+    for i in range(count):
+        cluster.apply(cases.webapp(f"{prefix}{i}", namespace))
+    for i in range(count):
+        _ready(cluster, f"{prefix}{i}", namespace, timeout=60)
+
+
 def _events(cluster: Cluster, namespace: str, reason: str) -> list[dict[str, Any]]:
     items = json.loads(cluster.kubectl("get", "events", "-n", namespace, "-o", "json").stdout)
     return [e for e in items["items"] if e.get("reason") == reason]
@@ -177,16 +185,22 @@ def _token_kubeconfig(cluster: Cluster, token: str, path: Path) -> Path:
     return path
 
 
-def test_in_one_namespace_under_its_own_role_it_converges_with_no_403(
-        cluster: Cluster, operator: Operator, namespace: str, tmp_path: Path) -> None:
-    # An account of its own, in the served namespace: other tests bind the shipped operator
-    # account cluster-wide.
-    account = "scoped-operator"
+def scoped_kubeconfig(cluster: Cluster, namespace: str, account: str, path: Path) -> Path:
+    """A ServiceAccount of its own serving ``namespace`` only (a Role), and a kubeconfig with
+    its token."""
     cluster.apply("---\n".join(yaml.safe_dump(d) for d in permissions.namespaced_rbac(
         namespace, account=account, account_namespace=namespace)))
     token = cluster.kubectl("create", "token", account, "-n", namespace,
                             "--duration=1h").stdout.strip()
-    kubeconfig = _token_kubeconfig(cluster, token, tmp_path / "operator.kubeconfig")
+    return _token_kubeconfig(cluster, token, path)
+
+
+def test_in_one_namespace_under_its_own_role_it_converges_with_no_403(
+        cluster: Cluster, operator: Operator, namespace: str, tmp_path: Path) -> None:
+    # An account of its own, in the served namespace: other tests bind the shipped operator
+    # account cluster-wide.
+    kubeconfig = scoped_kubeconfig(cluster, namespace, "scoped-operator",
+                                   tmp_path / "operator.kubeconfig")
     # Proof that the identity is the ServiceAccount's, not the admin's:
     denied = subprocess.run([cluster.kubectl_bin, "--kubeconfig", str(kubeconfig), "get",
                              "deployments", "-A"], capture_output=True, text=True, check=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -18,7 +19,13 @@ import yaml
 from reconcile_lab.declarative import controlling, permissions
 from tests import cases
 from tests.conftest import Cluster, Operator, wait_for
-from tests.integration.test_ordinary_use import _ready, _token_kubeconfig
+from tests.integration.test_ordinary_use import (
+    _events,
+    _ready,
+    _token_kubeconfig,
+    scoped_kubeconfig,
+    webapps_ready,
+)
 
 pytestmark = [pytest.mark.cluster, pytest.mark.chaos, pytest.mark.slow]
 REVOKED_FOR = 30.0
@@ -40,10 +47,7 @@ def test_permissions_revoked_for_30s_then_restored_it_resumes_without_a_restart(
                       kubeconfig=kubeconfig, env={"RECONCILE_LAB_RESYNC_SECONDS": "5"})
     try:
         scoped.start()
-        for i in range(3):
-            cluster.apply(cases.webapp(f"app-{i}", namespace))
-        for i in range(3):
-            _ready(cluster, f"app-{i}", namespace, timeout=60)
+        webapps_ready(cluster, namespace, 3)
         before = len(scoped.log.read_text(errors="replace").splitlines())
 
         cluster.kubectl("delete", "rolebinding", "-n", namespace, binding["metadata"]["name"])
@@ -64,6 +68,8 @@ def test_permissions_revoked_for_30s_then_restored_it_resumes_without_a_restart(
                  what="the deleted Deployment to be made again")
         converged = time.monotonic() - restored
         assert scoped.proc.poll() is None, "the operator exited"
+        # Not a word on the WebApps (the status is refused too), but counted.
+        assert scoped.metric("reconcile_lab_api_errors_total", code="403") > 0
         lines = scoped.log.read_text(errors="replace").splitlines()[before:]
         denied = [line for line in lines if ("403" in line or "orbidden" in line)
                   and '"level": "debug"' not in line]
@@ -71,9 +77,54 @@ def test_permissions_revoked_for_30s_then_restored_it_resumes_without_a_restart(
         record_property("denied_log_lines", len(denied))
         # Bounded by the longest retry back-off (30 s ± 20 %): a key waits for its next retry.
         assert converged < controlling.RETRY_DELAYS[-1] * 1.2 + 10, converged
-        # One line per failing WebApp and one for the resync, not one per retry.
-        assert len(denied) <= 3 + 1, "\n".join(denied)
+        # One line per failing WebApp, one for the resync and one per watch (kopf opens each
+        # again after WATCH_INACTIVITY_TIMEOUT, and is refused), not one per retry.
+        assert len(denied) <= 3 + 1 + 3, "\n".join(denied)
         assert sum('"reconcile succeeded again"' in line for line in lines) == 3
+    finally:
+        scoped.kill()
+        operator.start()
+
+
+def _condition(cluster: Cluster, name: str, namespace: str, kind: str) -> dict[str, Any]:
+    webapp = cluster.get("webapp", name, namespace) or {}
+    return next((c for c in (webapp.get("status") or {}).get("conditions", [])
+                 if c["type"] == kind), {})
+
+
+def test_a_child_it_may_not_write_makes_the_webapp_degraded_forbidden_and_is_counted(
+        cluster: Cluster, operator: Operator, namespace: str, tmp_path: Path) -> None:
+    """Its Role lost the writing of Deployments alone: the operator still writes the status
+    and posts Events, so the WebApp says what is wrong and what fixes it."""
+    cluster.simulate_pods_in(namespace)
+    account = "half-operator"
+    kubeconfig = scoped_kubeconfig(cluster, namespace, account, tmp_path / "operator.kubeconfig")
+    role = next(d for d in permissions.namespaced_rbac(
+        namespace, account=account, account_namespace=namespace) if d["kind"] == "Role")
+    # Reading stays allowed: kopf stops the operator when a watch's LIST is refused for long.
+    without = {**role, "rules": [
+        {**r, "verbs": ["get", "list", "watch"]} if "deployments" in r.get("resources", [])
+        else r for r in role["rules"]]}
+    assert without != role
+    cluster.kubectl("replace", "-f", "-", input=yaml.safe_dump(without))
+    operator.kill()
+    scoped = Operator(cluster, tmp_path / "scoped.log", "--namespace", namespace,
+                      kubeconfig=kubeconfig)
+    try:
+        scoped.start()
+        cluster.apply(cases.webapp("refused", namespace))
+        degraded = wait_for(lambda: (c := _condition(cluster, "refused", namespace,
+                                                     "Degraded")).get("reason") == "Forbidden"
+                            and c, timeout=60, what="Degraded=True/Forbidden")
+        assert degraded["status"] == "True"
+        assert "may not write Deployment refused" in degraded["message"]
+        assert f"reconcile-lab operator rbac --namespace {namespace}" in degraded["message"]
+        assert _events(cluster, namespace, "Forbidden"), "no Warning Event"
+        assert scoped.metric("reconcile_lab_api_errors_total", code="403") > 0
+
+        cluster.kubectl("replace", "-f", "-", input=yaml.safe_dump(role))
+        _ready(cluster, "refused", namespace, timeout=120)
+        assert _condition(cluster, "refused", namespace, "Degraded").get("status") == "False"
     finally:
         scoped.kill()
         operator.start()

@@ -189,3 +189,37 @@ def test_the_watch_showing_our_own_write_queues_nothing() -> None:
         assert len(c.queue) == 1
 
     asyncio.run(go())
+
+
+def _child(kind: str, name: str = "web") -> dict[str, Any]:
+    return {"kind": kind, "metadata": {"namespace": "shop", "name": name, "resourceVersion": "5",
+                                       "ownerReferences": [{"kind": "WebApp", "name": name,
+                                                            "uid": f"uid-{name}",
+                                                            "controller": True}]}}
+
+
+def test_the_resync_queues_a_webapp_whose_child_vanished_unseen() -> None:
+    async def go() -> None:
+        caches = Caches()
+        caches.put("WebApp", _webapp())
+        caches.put("Deployment", _child("Deployment"))
+        c = _controller(FakeCluster(), caches)
+        c.resync({("WebApp", *KEY), ("Service", *KEY)})
+        assert len(c.queue) == 1
+
+    asyncio.run(go())
+
+
+def test_the_resync_leaves_the_children_of_a_webapp_deleted_unseen_to_the_garbage_collector(
+        ) -> None:
+    # A watch broken meanwhile: the WebApp and its children are gone, the cache still has them.
+    async def go() -> None:
+        caches = Caches()
+        caches.put("WebApp", _webapp())
+        caches.put("Deployment", _child("Deployment"))
+        caches.put("Service", _child("Service"))
+        c = _controller(FakeCluster(), caches)
+        c.resync(set())
+        assert len(c.queue) == 0
+
+    asyncio.run(go())

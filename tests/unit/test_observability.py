@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ import yaml
 
 from reconcile_lab.declarative import reconciling, workqueue
 from reconcile_lab.imperative import steps
-from reconcile_lab.observe import command, dashboards, grafana, metrics
+from reconcile_lab.observe import command, dashboards, grafana, logs, metrics
 
 REPO = Path(__file__).resolve().parents[2]
 OBSERVABILITY = REPO / dashboards.OBSERVABILITY
@@ -157,6 +158,19 @@ def _sample(metric: str, labels: dict[str, str]) -> float:
     return 0.0 if value is None else value
 
 
+def test_failed_api_requests_are_counted_by_status_from_zero() -> None:
+    metrics.init_engine(metrics.KUBERNETES)
+    labels = {"engine": metrics.KUBERNETES, "code": "403"}
+    assert metrics.prom.REGISTRY.get_sample_value("reconcile_lab_api_errors_total",
+                                                  labels) is not None  # there before any
+    before = _sample("reconcile_lab_api_errors_total", labels)
+    metrics.count_api_error(403)
+    metrics.count_api_error(0)  # no answer at all
+    assert _sample("reconcile_lab_api_errors_total", labels) == before + 1
+    assert _sample("reconcile_lab_api_errors_total",
+                   {"engine": metrics.KUBERNETES, "code": "0"}) >= 1
+
+
 def test_work_queue_metrics_count_adds_waits_and_work_like_client_go() -> None:
     metrics.init_controller(max_concurrent=4)
     wq = {"controller": metrics.CONTROLLER, "name": metrics.CONTROLLER}
@@ -190,3 +204,14 @@ def test_work_queue_metrics_count_adds_waits_and_work_like_client_go() -> None:
     retries = _sample("workqueue_retries_total", wq)
     metrics.count_retry()
     assert _sample("workqueue_retries_total", wq) == retries + 1
+
+
+def test_only_the_first_of_kopfs_retry_lines_for_a_request_passes() -> None:
+    def line(text: str) -> logging.LogRecord:
+        return logging.LogRecord("kopf", logging.ERROR, __file__, 1, text, None, None)
+
+    url = "GET https://127.0.0.1:1/api/v1/namespaces/n/services?watch=true"
+    assert logs.first_attempt_only(line(f"Request attempt #1/9 failed; will retry: {url}"))
+    assert not logs.first_attempt_only(line(f"Request attempt #2/9 failed; will retry: {url}"))
+    assert logs.first_attempt_only(line(f"Request attempt #9/9 failed; escalating: {url}"))
+    assert logs.first_attempt_only(line("Watch-stream for services is inactive"))

@@ -14,6 +14,7 @@ from tests import cases
 class ApiError(Exception):
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
+        self.status = status
         self.conflict = status == 409
         self.stale = status == 409 and "exists" not in message
         self.permanent = False
@@ -44,6 +45,9 @@ class FakeCluster:
         self.reads: list[str] = []
         self.status: Mapping[str, Any] | None = None
         self.version = 0
+        self.webapp: dict[str, Any] | None = None  # the WebApp as the apiserver has it
+        self.webapp_set = False  # else: the one the last reconcile was given
+        self.owner_reads = 0
 
     def _store(self, obj: dict[str, Any], verb: str) -> dict[str, Any]:
         self.version += 1
@@ -106,6 +110,9 @@ class FakeCluster:
         return self._store(obj, "patch")
 
     async def read(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        if kind == reconciling.KIND:  # the owner, read back before a repair
+            self.owner_reads += 1
+            return copy.deepcopy(self.webapp)
         self.reads.append(kind)
         found = self.objects.get((kind, name))
         return copy.deepcopy(found) if found is not None else None
@@ -131,6 +138,8 @@ def _webapp(status: Mapping[str, Any] | None = None, generation: int = 1,
 
 def _run(webapp: dict[str, Any], cluster: FakeCluster,
          observed: dict[str, Any] | None = None) -> reconciling.Outcome:
+    if not cluster.webapp_set:
+        cluster.webapp = copy.deepcopy(webapp)
     return asyncio.run(reconciling.reconcile(webapp, observed or {}, cluster, now="T"))
 
 
@@ -205,6 +214,42 @@ def test_a_health_check_dropped_from_the_spec_leaves_the_pods_without_probes() -
     assert [w.fields for w in outcome.writes if w.kind == "Deployment"] == [(
         "-.spec.template.spec.containers[0].readinessProbe",
         "-.spec.template.spec.containers[0].livenessProbe")]
+
+
+def _settled() -> tuple[FakeCluster, dict[str, Any]]:
+    cluster = FakeCluster()
+    _run(_webapp(), cluster)
+    _ready(cluster)
+    _run(_webapp(), cluster, _observed(cluster))
+    return cluster, _webapp(status=cluster.status)
+
+
+def test_a_deleted_child_of_a_live_webapp_is_made_again_after_one_read_of_the_owner() -> None:
+    cluster, settled = _settled()
+    del cluster.objects[("Deployment", "web")]
+    outcome = _run(settled, cluster, {**_observed(cluster), "Deployment": None})
+    assert [(w.kind, w.verb) for w in outcome.drift_repairs] == [("Deployment", "repaired")]
+    assert cluster.owner_reads == 1
+
+
+def test_no_child_is_made_again_for_a_webapp_the_apiserver_no_longer_has() -> None:
+    # Its watch was broken: the cache still has the WebApp, the garbage collector took the
+    # children. A create now would be a write for an owner that is gone.
+    cluster, settled = _settled()
+    del cluster.objects[("Deployment", "web")]
+    del cluster.objects[("Service", "web")]
+    before = list(cluster.writes)
+    for live in (None, {**settled, "metadata": {**settled["metadata"], "uid": "uid-2"}}):
+        cluster.webapp, cluster.webapp_set = live, True  # gone; or made again, same name
+        outcome = _run(settled, cluster, {"Deployment": None, "Service": None})
+        assert outcome.result == "gone" and cluster.writes == before
+
+
+def test_a_new_webapps_children_are_created_without_reading_the_owner_back() -> None:
+    cluster = FakeCluster()
+    _run(_webapp(), cluster, {"Deployment": None, "Service": None})
+    assert cluster.owner_reads == 0 and cluster.writes[:2] == ["create Deployment",
+                                                              "create Service"]
 
 
 def test_a_same_named_child_it_does_not_own_is_never_overwritten() -> None:
@@ -336,3 +381,36 @@ def test_a_warning_is_posted_once_even_when_the_status_write_keeps_failing() -> 
     healthy = FakeCluster({("Service", "web"): stranger})
     _run(_webapp(), healthy)
     assert healthy.events.count(("Warning", "ChildConflict")) == 1
+
+
+def test_a_write_refused_for_want_of_permission_says_so_and_names_the_fix() -> None:
+    class Refuses(FakeCluster):
+        async def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+            if manifest["kind"] == "Deployment":
+                raise ApiError('deployments.apps is forbidden: User "system:serviceaccount:'
+                               'shop:op" cannot create resource "deployments"', 403)
+            return await super().create(manifest)
+
+    cluster = Refuses()
+    outcome = _run(_webapp(), cluster, {"Deployment": None, "Service": None})
+    assert outcome.result == "error" and outcome.retry
+    degraded = next(c for c in cluster.status["conditions"] if c["type"] == "Degraded")
+    assert degraded["status"] == "True" and degraded["reason"] == "Forbidden"
+    assert "may not write Deployment web in shop" in degraded["message"]
+    assert "reconcile-lab operator rbac --namespace shop" in degraded["message"]
+    assert ("Warning", "Forbidden") in cluster.events  # and Normal/Created for the Service
+
+
+def test_a_failed_read_of_the_owner_is_a_failure_like_any_other_not_a_crash() -> None:
+    class OwnerUnreadable(FakeCluster):
+        async def read(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+            if kind == reconciling.KIND:
+                raise ApiError("webapps is forbidden", 403)
+            return await super().read(kind, namespace, name)
+
+    cluster, settled = _settled()
+    refused = OwnerUnreadable(cluster.objects)
+    del refused.objects[("Deployment", "web")]
+    outcome = _run(settled, refused, {**_observed(cluster), "Deployment": None})
+    assert outcome.result == "error" and outcome.retry and "forbidden" in outcome.error
+    assert not any(w.startswith("create") for w in refused.writes)

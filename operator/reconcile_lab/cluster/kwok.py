@@ -10,12 +10,14 @@ on 127.0.0.1 only.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
@@ -45,7 +47,7 @@ componentsPatches:
     value: "50"
   - key: audit-log-maxbackup
     value: "2"
-"""
+{extra}"""
 
 # The apiserver's own record of every write to the objects the kit makes: a write counted here
 # happened, whatever the client believes (tests and benchmarks count the operator's writes by
@@ -156,12 +158,15 @@ def is_running() -> bool:
         and probing.apiserver_ready_with(kubeconfig())
 
 
-def up(*, progress: Progress, apiserver_port: int | None = None, nodes: str = "both") -> Path:
+def up(*, progress: Progress, apiserver_port: int | None = None, nodes: str = "both",
+       apiserver_args: Mapping[str, str] | None = None) -> Path:
     """Start the cluster (building what is missing); harmless when it already runs.
 
     ``nodes``: ``both`` (a real node when the host allows one, plus simulated nodes), ``real``
-    or ``kwok`` (simulated only).
+    or ``kwok`` (simulated only). ``apiserver_args``: more kube-apiserver flags (without the
+    ``--``) for a cluster created now, e.g. a drill's short etcd compaction interval.
     """
+    extra = dict(apiserver_args or {})
     building.build_all(progress=progress)
     if is_running():
         progress(f"kwok cluster {NAME!r} already running at {apiserver_url()}")
@@ -170,9 +175,9 @@ def up(*, progress: Progress, apiserver_port: int | None = None, nodes: str = "b
                  "  starting a new, empty cluster instead: the WebApps and everything else in "
                  "the old one are gone; apply your files again (kubectl apply -f …)")
         down(progress=progress)
-        _create(progress, apiserver_port)
+        _create(progress, apiserver_port, extra)
     elif not exists():
-        _create(progress, apiserver_port)
+        _create(progress, apiserver_port, extra)
     real = realnode.wanted(nodes, kwokctl_config=workdir() / "kwokctl-config.yaml",
                            progress=progress)
     _ensure_nodes(progress, count=0 if nodes == "real" else NODES, tainted=real)
@@ -183,13 +188,16 @@ def up(*, progress: Progress, apiserver_port: int | None = None, nodes: str = "b
     return kubeconfig()
 
 
-def _create(progress: Progress, apiserver_port: int | None) -> None:
+def _create(progress: Progress, apiserver_port: int | None,
+            apiserver_args: Mapping[str, str]) -> None:
     if apiserver_port is not None:
         probing.require_free_port(apiserver_port, what="kube-apiserver")
     config = workdir() / "kwokctl-config.yaml"
     config.parent.mkdir(parents=True, exist_ok=True)
     ports = "".join(f"  {o}: {p}\n" for o, p in _pick_ports(apiserver_port).items())
-    config.write_text(_CONFIG.format(ports=ports)
+    extra = "".join(f"  - key: {k}\n    value: {json.dumps(str(v))}\n"
+                    for k, v in apiserver_args.items())
+    config.write_text(_CONFIG.format(ports=ports, extra=extra)
                       + nodeconfig.kwokctl_patches(cluster_dir() / "pki"))
     audit = workdir() / "audit-policy.yaml"
     audit.write_text(_AUDIT_POLICY)

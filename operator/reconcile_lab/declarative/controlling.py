@@ -255,7 +255,8 @@ class Controller:
 
     async def resync_forever(self, list_children: Callable[[], set[tuple[str, str, str]]],
                              every: float) -> None:
-        """Every ``every`` seconds, LIST the owned children (reads, never writes)."""
+        """Every ``every`` seconds, LIST the WebApps and their children (reads, never
+        writes)."""
         last_error = ""
         while True:
             await asyncio.sleep(every)
@@ -274,9 +275,15 @@ class Controller:
             self.resync(live)
 
     def resync(self, live: set[tuple[str, str, str]]) -> None:
-        """``live``: (kind, namespace, owner) of every owned child the apiserver lists now."""
+        """``live``: what the apiserver lists now: (kind, namespace, owner) of every owned
+        child, and (WebApp, namespace, name) of every WebApp."""
         assert self.caches is not None
         for key in list(self.caches.webapp_keys()):
+            if (specs.KIND, *key) not in live:
+                # Deleted while the watch was broken, its deletion not delivered yet: its
+                # children are the garbage collector's. Made again from the stale cache,
+                # they would be writes for an owner that is gone.
+                continue
             for kind in reconciling.KINDS:
                 packed = self.caches.get(kind, key)
                 if packed is not None and packed.owned and (kind, *key) not in live:

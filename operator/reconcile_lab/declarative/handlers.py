@@ -27,8 +27,8 @@ import concurrent.futures
 import datetime
 import logging
 import os
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import kopf
 
@@ -37,6 +37,15 @@ from reconcile_lab.declarative import cache, controlling, kube, peers, render
 from reconcile_lab.observe import logs, metrics
 
 Key = cache.Key
+
+
+# Seconds. kopf's defaults: no server or client timeout, none for connecting, and 70 s of
+# inactivity; a silent watch would then be noticed after 70 s, a silent request never.
+WATCH_SERVER_TIMEOUT = 300
+WATCH_CLIENT_TIMEOUT = WATCH_SERVER_TIMEOUT + 30
+WATCH_INACTIVITY_TIMEOUT = 20
+CONNECT_TIMEOUT = 5
+REQUEST_TIMEOUT = 30
 
 
 class Settings:
@@ -55,6 +64,27 @@ class Settings:
         self.json_logs = (fmt == "json") if fmt else None
 
 
+_T = TypeVar("_T")
+
+
+def _counted(fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    """``fn`` (a ``kube`` call); a failure counted by its HTTP status before it goes on."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as e:
+        metrics.count_api_error(int(getattr(e, "status", 0) or 0))
+        raise
+
+
+async def _call(fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    return await asyncio.to_thread(_counted, fn, *args, **kwargs)
+
+
+def _live(namespace: str | None) -> set[tuple[str, str, str]]:
+    """What the resync compares the caches with: the owned children and the WebApps."""
+    return _counted(lambda: kube.owned_children(namespace) | kube.live_webapps(namespace))
+
+
 class _Kube:
     """The cluster as ``reconciling.Cluster`` sees it: ``kube`` in threads, every answer
     remembered until the watch shows it, Events through kopf."""
@@ -69,24 +99,21 @@ class _Kube:
         return answer
 
     async def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
-        return self._wrote(manifest["kind"], await asyncio.to_thread(kube.create, manifest),
-                           "create")
+        return self._wrote(manifest["kind"], await _call(kube.create, manifest), "create")
 
     async def apply(self, manifest: Mapping[str, Any], *, uid: str) -> dict[str, Any]:
-        answer = await asyncio.to_thread(kube.apply, manifest, uid=uid)
-        return self._wrote(manifest["kind"], answer, "apply")
+        return self._wrote(manifest["kind"], await _call(kube.apply, manifest, uid=uid), "apply")
 
     async def patch(self, kind: str, namespace: str, name: str,
                     ops: list[dict[str, Any]]) -> dict[str, Any]:
-        return self._wrote(kind, await asyncio.to_thread(kube.patch, kind, namespace, name, ops),
-                           "patch")
+        return self._wrote(kind, await _call(kube.patch, kind, namespace, name, ops), "patch")
 
     async def read(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        return await asyncio.to_thread(kube.read, kind, namespace, name)
+        return await _call(kube.read, kind, namespace, name)
 
     async def patch_status(self, namespace: str, name: str,
                            status: Mapping[str, Any]) -> dict[str, Any]:
-        answer = await asyncio.to_thread(kube.patch_status, namespace, name, status)
+        answer = await _call(kube.patch_status, namespace, name, status)
         return self._wrote(specs.KIND, answer, "status")
 
     def event(self, webapp: Mapping[str, Any], *, type: str, reason: str, message: str) -> None:
@@ -100,13 +127,25 @@ class _Kube:
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     ours = Settings(os.environ)
     logs.configure(json=ours.json_logs)
+    for handler in logging.getLogger().handlers:  # kopf's, set up before this handler runs
+        handler.addFilter(logs.first_attempt_only)
     # Peering (several replicas, one active) is chosen on the command line; a dead peer's
     # record must expire quickly for a standby to take over.
     settings.peering.lifetime = ours.peering_lifetime
     settings.peering.stealth = True
     # kopf would post every INFO log line as an Event; post only what we decide to.
     settings.posting.level = logging.WARNING
-    settings.watching.server_timeout = 300
+    # A watch can go silent without being closed (a dropped NAT entry, a half-dead peer:
+    # `reconcile-lab fault stall`): no event, no error. These bound how long the operator can
+    # be blind (docs/reliability.md, "a silent connection"):
+    settings.watching.server_timeout = WATCH_SERVER_TIMEOUT  # the apiserver ends each watch
+    settings.watching.client_timeout = WATCH_CLIENT_TIMEOUT  # we end it if that end is lost
+    settings.watching.connect_timeout = CONNECT_TIMEOUT  # TCP + TLS of a new watch
+    # No event and no bookmark for this long: a new watch, from the last resourceVersion (a
+    # request, not a LIST): the events missed meanwhile are replayed.
+    settings.watching.inactivity_timeout = WATCH_INACTIVITY_TIMEOUT
+    settings.networking.connect_timeout = CONNECT_TIMEOUT
+    settings.networking.request_timeout = REQUEST_TIMEOUT  # kopf's own: Events, peering
     if ours.namespace:
         # One namespace, under a Role: no cluster-wide scanning of CRDs and namespaces, which
         # the Role cannot list (kopf would retry those lists before serving anything).
@@ -132,7 +171,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     metrics.track_state(controller.tracked)
     if ours.resync_seconds > 0:
         controller.run_in_background(controller.resync_forever(
-            lambda: kube.owned_children(ours.namespace), ours.resync_seconds))
+            lambda: _live(ours.namespace), ours.resync_seconds))
     logs.get(engine=metrics.KUBERNETES).info(
         "operator started", metrics_port=ours.metrics_port, workers=ours.workers,
         namespace=ours.namespace or "(all)")

@@ -14,7 +14,9 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import urllib3
 from kubernetes import client, config
+from kubernetes.client import rest
 from kubernetes.client.exceptions import ApiException
 
 from reconcile_lab import spec
@@ -25,6 +27,10 @@ _MERGE = "application/merge-patch+json"
 _JSON_PATCH = "application/json-patch+json"
 # Every request says who made it: the apiserver's audit log counts the operator's writes by it.
 USER_AGENT = "reconcile-lab-operator"
+# (connect, read) seconds for every request without a timeout of its own. A connection can go
+# silent without being closed (a dropped NAT entry, a half-dead peer: `reconcile-lab fault
+# stall`); without a read timeout the request, and the worker that made it, would wait forever.
+REQUEST_TIMEOUT = (5.0, 10.0)
 
 
 class KubeError(RuntimeError):
@@ -73,6 +79,26 @@ def connect(kubeconfig: str | None = None, *, pool_size: int = 32) -> None:
     # the client's default configuration (pool size 10 < our workers: discarded connections).
     _api = client.ApiClient(configuration)
     _api.user_agent = USER_AGENT
+    _bound(_api)
+
+
+class _BoundedRest(rest.RESTClientObject):
+    """Every request times out (REQUEST_TIMEOUT unless it says otherwise), and a timeout
+    drops every kept-alive connection: they share the path that went silent, and a retry on
+    each in turn would wait a read timeout per connection in the pool."""
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("_request_timeout") is None:
+            kwargs["_request_timeout"] = REQUEST_TIMEOUT
+        try:
+            return super().request(*args, **kwargs)  # type: ignore[no-untyped-call]
+        except urllib3.exceptions.TimeoutError:
+            self.pool_manager.clear()
+            raise
+
+
+def _bound(api: client.ApiClient) -> None:
+    api.rest_client = _BoundedRest(api.configuration)
 
 
 # One ApiClient, so one connection pool, for every call. ``client.AppsV1Api()`` without one
@@ -87,6 +113,7 @@ def _client() -> client.ApiClient:
     if _api is None:
         _api = client.ApiClient()
         _api.user_agent = USER_AGENT
+        _bound(_api)
     return _api
 
 
@@ -155,9 +182,12 @@ def patch(kind: str, namespace: str, name: str, ops: list[dict[str, Any]]) -> di
 
 
 def read(kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-    """A Deployment or Service by name, or None when there is none."""
-    api, noun = _api_for(kind)
+    """A Deployment, Service or WebApp by name, or None when there is none."""
     try:
+        if kind == spec.KIND:
+            return _json(client.CustomObjectsApi(_client()).get_namespaced_custom_object(
+                spec.GROUP, spec.VERSION, namespace, spec.PLURAL, name, _preload_content=False))
+        api, noun = _api_for(kind)
         return _json(getattr(api, f"read_namespaced_{noun}")(name, namespace,
                                                             _preload_content=False))
     except ApiException as e:
@@ -236,6 +266,21 @@ def owned_children(namespace: str | None = None) -> set[tuple[str, str, str]]:
             if not query["continue"]:
                 break
     return found
+
+
+def live_webapps(namespace: str | None = None) -> set[tuple[str, str, str]]:
+    """(WebApp, namespace, name) of every WebApp listed now, metadata only, in pages."""
+    scope = f"/namespaces/{namespace}" if namespace else ""
+    path = f"/apis/{spec.GROUP}/{spec.VERSION}{scope}/{spec.PLURAL}"
+    found: set[tuple[str, str, str]] = set()
+    query = {"limit": _PAGE}
+    while True:
+        page = _get(path, query, _METADATA) or {}
+        found |= {(spec.KIND, i["metadata"]["namespace"], i["metadata"]["name"])
+                  for i in page.get("items") or []}
+        query["continue"] = (page.get("metadata") or {}).get("continue") or ""
+        if not query["continue"]:
+            return found
 
 
 def patch_status(namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:

@@ -20,9 +20,11 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple, Protocol
 
 from reconcile_lab import parsing
+from reconcile_lab import spec as specs
 from reconcile_lab.declarative import diffing, render, status
 
 KINDS = ("Deployment", "Service")
+KIND = specs.KIND  # the owner, read back before a repair
 
 
 class Cluster(Protocol):
@@ -61,6 +63,20 @@ class Outcome(NamedTuple):
 def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     meta: Mapping[str, Any] = obj.get("metadata") or {}
     return meta
+
+
+def _same(live: Mapping[str, Any] | None, uid: str) -> bool:
+    return live is not None and _meta(live).get("uid") == uid \
+        and not _meta(live).get("deletionTimestamp")
+
+
+def _failed(e: Exception, kind: str, name: str, namespace: str) -> status.Problem:
+    if getattr(e, "status", 0) == 403:
+        return status.Problem(status.Reason.FORBIDDEN, (
+            f"the operator may not write {kind} {name} in {namespace} ({e}); fix: give its "
+            "ServiceAccount back its Role (`reconcile-lab operator rbac --namespace "
+            f"{namespace} | kubectl apply -f -`, or deploy/rbac.yaml)"))
+    return status.Problem(status.Reason.APPLY_FAILED, str(e))
 
 
 def _not_ours(kind: str, name: str) -> status.Problem:
@@ -151,6 +167,7 @@ async def reconcile(
     problems: list[status.Problem] = []
     writes: list[Write] = []
     error = ""
+    confirmed = False
     for desired in render.children(owner, spec):
         kind = desired["kind"]
         # Someone else's object of the same name counts too: it must not be overwritten.
@@ -159,7 +176,14 @@ async def reconcile(
             problems.append(_not_ours(kind, name))
             current[kind] = None
             continue
+        # A child of an unchanged WebApp gone: drift, or the garbage collector taking it
+        # because the WebApp was deleted and its watch has not said so yet (it was broken).
+        # Made again from the cache, it would be a write for an owner that is gone.
+        confirm = child is None and not spec_changed and not confirmed
         try:
+            if confirm and not _same(await cluster.read(KIND, namespace, name), uid):
+                return Outcome("gone", tuple(writes), None)
+            confirmed = confirmed or confirm
             now_child, fields = await _make_equal(cluster, desired, child, uid)
         except _Stale:
             return Outcome("stale", tuple(writes), None)
@@ -167,7 +191,7 @@ async def reconcile(
             if getattr(e, "permanent", False):
                 return Outcome("gone", tuple(writes), None, str(e), retry=False)
             error = str(e)
-            problems.append(status.Problem(status.Reason.APPLY_FAILED, error))
+            problems.append(_failed(e, kind, name, namespace))
             current[kind] = child
             continue
         if now_child is None:

@@ -29,6 +29,7 @@ class Reason:
     AS_EXPECTED = "AsExpected"
     CHILD_CONFLICT = "ChildConflict"
     APPLY_FAILED = "ApplyFailed"
+    FORBIDDEN = "Forbidden"  # the operator may not write a child: its RBAC
     INVALID_SPEC = "InvalidSpec"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Any
 
@@ -32,3 +33,14 @@ def configure(*, json: bool | None = None, level: str = "INFO") -> None:
 def get(**bound: Any) -> Any:
     """A logger bound to the given context (namespace, name, generation, engine…)."""
     return structlog.get_logger("reconcile-lab").bind(**bound)
+
+
+_RETRY = re.compile(r"Request attempt #(\d+)/\d+ failed; will retry: ")
+
+
+def first_attempt_only(record: logging.LogRecord) -> bool:
+    """A logging filter for kopf's lines: kopf logs every retry of a failing request at ERROR,
+    so a watch refused for a minute (permissions revoked, the apiserver away) writes nine lines
+    each time it tries. The first attempt and the last (``escalating``) are kept."""
+    found = _RETRY.match(record.getMessage())
+    return found is None or found.group(1) == "1"

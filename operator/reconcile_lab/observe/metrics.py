@@ -47,6 +47,13 @@ time_to_converge = prom.Histogram(
 writes = prom.Counter(
     "reconcile_lab_writes", "Writes the engine made to reach the desired state, by kind and verb.",
     ("engine", "kind", "verb"))
+api_errors = prom.Counter(
+    "reconcile_lab_api_errors",
+    "Requests to the Kubernetes API that failed, by HTTP status (0: no answer came back).",
+    ("engine", "code"))
+# Created at zero: refused (403), not found (404), conflict (409), invalid (422), server
+# errors, and no answer at all (0).
+API_ERROR_CODES = ("0", "403", "404", "409", "422", "500", "503")
 
 # controller-runtime compatible names, so kubebuilder-generated dashboards work as they are.
 cr_reconcile_total = prom.Counter(
@@ -119,6 +126,9 @@ def init_engine(engine: str) -> None:
         writes.labels(engine, kind, verb)
     reconcile_duration.labels(engine)
     time_to_converge.labels(engine)
+    if engine == KUBERNETES:
+        for code in API_ERROR_CODES:
+            api_errors.labels(engine, code)
 
 
 state_entries = prom.Gauge(
@@ -152,6 +162,11 @@ def init_controller(max_concurrent: int) -> None:
         lambda: sum(now() - t for t in list(_working.values())))
     wq_longest.labels(CONTROLLER, CONTROLLER).set_function(
         lambda: max((now() - t for t in list(_working.values())), default=0.0))
+
+
+def count_api_error(status: int) -> None:
+    """One failed request of the operator's; ``status`` 0 when no answer came back."""
+    api_errors.labels(KUBERNETES, str(status)).inc()
 
 
 def enqueued(depth: int) -> None:
