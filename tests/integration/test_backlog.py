@@ -4,11 +4,10 @@ After a restart kopf lists everything, and every listed object is a key to recon
 queue puts what a list merely reports behind what changed (``workqueue.WorkQueue``). What this
 drill measures is how long a WebApp created right after the start waits for its Deployment.
 
-Measured here, that wait is dominated by kopf itself: no handler runs until every listed object
-of every indexed kind has been through its index handlers (kopf's index pre-population), and
-with a few thousand objects on two busy cores that takes the better part of two minutes. The
-goal of 10 s is therefore not promised; what is promised is that the new WebApp is made, within
-the bound below, and that memory stays bounded.
+With kopf's indexes as the caches that wait was about 100 s: kopf runs no handler until every
+listed object of every indexed kind has been indexed, and each one indexed wakes all those still
+waiting. The operator's own store (``cache.Store``, filled by one LIST of each kind) has no such
+barrier. Memory peaks while kopf holds every listed object's event at once.
 """
 
 from __future__ import annotations
@@ -28,8 +27,8 @@ from tests.conftest import Cluster, Operator, wait_for
 pytestmark = [pytest.mark.cluster, pytest.mark.chaos, pytest.mark.slow]
 
 GOING, LIVE, PER_NAMESPACE = 1000, 100, 100
-NEW_WITHIN = 240.0  # seconds from the operator's start to the new WebApp's Deployment
-RSS_BELOW_MB = 150.0
+NEW_WITHIN = 30.0  # seconds from the operator's start to the new WebApp's Deployment
+RSS_BELOW_MB = 200.0  # the peak, while kopf holds the relist
 
 
 def _rss_mb(pid: int) -> float:
@@ -77,7 +76,7 @@ def test_a_new_webapp_is_made_within_seconds_of_a_restart_behind_a_backlog(
             return check
 
         wait_for(sampled(lambda: cluster.get("deployment", "newcomer", live) is not None),
-                 timeout=NEW_WITHIN, interval=0.2, what="the new WebApp's Deployment")
+                 timeout=NEW_WITHIN + 60, interval=0.2, what="the new WebApp's Deployment")
         newcomer_s = time.monotonic() - started
         wait_for(sampled(lambda: all(cluster.get("namespace", ns) is None for ns in going)),
                  timeout=600, interval=2, what="the backlog's namespaces to go")
@@ -85,8 +84,9 @@ def test_a_new_webapp_is_made_within_seconds_of_a_restart_behind_a_backlog(
         record_property("live", LIVE)
         record_property("newcomer_s", round(newcomer_s, 2))
         record_property("peak_rss_mb", round(peak, 1))
-        assert newcomer_s < NEW_WITHIN, f"the new WebApp waited {newcomer_s:.1f} s"
-        assert peak < RSS_BELOW_MB, f"the operator's RSS peaked at {peak:.0f} MB"
+        figures = f"new WebApp after {newcomer_s:.1f} s, RSS peak {peak:.0f} MB"
+        assert newcomer_s < NEW_WITHIN, figures
+        assert peak < RSS_BELOW_MB, figures
         assert len(cluster.list("deployments", live)) == LIVE + 1
     finally:
         cluster.kubectl("delete", "namespace", *everything, "--wait=false", "--ignore-not-found",
