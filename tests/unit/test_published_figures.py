@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bench import drills, results, sections, summaries, targets
+from bench import cluster_times, drills, results, sections, summaries, targets
 from tests.conftest import REPO
 from tests.integration.test_makefile import make
 
@@ -31,8 +31,14 @@ def test_the_reliability_table_is_exactly_what_the_committed_data_generates() ->
     assert drills.replace(committed, data) == committed
 
 
+def test_the_cluster_times_are_exactly_what_the_committed_data_generates() -> None:
+    committed = cluster_times.DOC.read_text()
+    assert cluster_times.replace(committed, json.loads(cluster_times.DATA.read_text())) == \
+        committed
+
+
 @pytest.mark.parametrize("path", [*(results.data_file(BENCH, n) for n in results.NAMES),
-                                  RELIABILITY_DATA], ids=lambda p: p.name)
+                                  RELIABILITY_DATA, cluster_times.DATA], ids=lambda p: p.name)
 def test_every_committed_data_file_names_its_commit_date_machine_and_command(path: Path) -> None:
     meta = json.loads(path.read_text())["meta"]
     assert {"commit", "dirty", "date", "machine", "cores", "cpu", "python", "argv"} <= set(meta)
