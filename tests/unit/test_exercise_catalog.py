@@ -138,3 +138,14 @@ def test_the_pure_parts_import_no_io(module: str) -> None:
                  if isinstance(n, ast.ImportFrom)}
     assert not imported & {"os", "subprocess", "socket", "time", "pathlib", "kubernetes",
                            "docker", "kopf", "urllib", "yaml"}, imported
+
+
+def test_the_guides_session_plan_is_the_one_generated_from_the_plan_and_the_catalogue() -> None:
+    from reconcile_lab.workshop import session
+
+    guide = (REPO / "docs" / "workshop-guide.md").read_text()
+    assert session.with_plan(guide) == guide, "run `reconcile-lab exercise readmes`"
+    assert sum(b.minutes for b in session.PLAN) == 90
+    for block in session.PLAN:
+        if block.exercise is not None:  # every exercise in the plan has buttons to press
+            assert catalog.faults(block.exercise), block.exercise

@@ -227,6 +227,11 @@ FAULTS: dict[str, tuple[Fault, ...]] = {
     "07": (Fault("stop the operator", "kubernetes", "reconcile-lab operator stop"),
            Fault("scale to 4 meanwhile", "kubernetes", f"kubectl scale webapp/{APP} --replicas=4"),
            Fault("start the operator", "kubernetes", "reconcile-lab operator start")),
+    "09": (Fault("install the policy", "kubernetes", f"kubectl apply -f {POLICY}"),
+           Fault("ask for the untrusted app", "kubernetes", f"kubectl apply -f {UNTRUSTED}"),
+           Fault("the same image under Docker", "docker",
+                 "docker tag reconcile-lab/hello:v1 untrusted/hello:v1"),
+           Fault("run it with the twin", "docker", f"reconcile-lab docker apply -f {UNTRUSTED}")),
 }
 
 

@@ -201,12 +201,19 @@ def readme_path(entry: catalog.Entry) -> Path:
     return Path(__file__).resolve().parents[3] / entry.directory / "README.md"
 
 
+def guide_path() -> Path:
+    return Path(__file__).resolve().parents[3] / "docs" / "workshop-guide.md"
+
+
 def _readmes(args: argparse.Namespace) -> int:
+    from reconcile_lab.workshop import session
+
     stale = []
-    for entry in catalog.ENTRIES:
-        path = readme_path(entry)
+    generated = [(readme_path(e), lambda text, e=e: catalog.with_header(text, e))
+                 for e in catalog.ENTRIES] + [(guide_path(), session.with_plan)]
+    for path, regenerate in generated:
         text = path.read_text()
-        if (new := catalog.with_header(text, entry)) != text:
+        if (new := regenerate(text)) != text:
             stale.append(str(path))
             if not args.check:
                 path.write_text(new)
