@@ -1,8 +1,8 @@
 """The dashboards as Grafana reads them: the JSON model, read back, and the generated files.
 
 :mod:`dashboards` says what is shown; this module says how Grafana wants it written down
-(panel JSON, grid positions, template variables) and writes the files ``make dashboards``
-commits: the dashboards' JSON and the in-cluster monitoring ConfigMaps. A unit test fails when a
+(panels, grid positions, template variables), through grafana-foundation-sdk's typed builders,
+and writes the files ``make dashboards`` commits: the dashboards' JSON and the in-cluster monitoring ConfigMaps. A unit test fails when a
 committed file differs from :func:`generated`. Nothing here talks to Prometheus or Grafana.
 """
 
@@ -15,6 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from grafana_foundation_sdk.builders import bargauge, gauge, prometheus, timeseries
+from grafana_foundation_sdk.builders import common as cb
+from grafana_foundation_sdk.builders import dashboard as db
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common as cm
+from grafana_foundation_sdk.models import dashboard as dm
+from grafana_foundation_sdk.models import prometheus as pm
 
 from reconcile_lab.observe.dashboards import (
     ALL,
@@ -33,106 +40,111 @@ from reconcile_lab.observe.dashboards import (
 _VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 
 
-# --- Grafana's JSON -------------------------------------------------------------------------
+# --- Grafana's JSON, through Grafana's own typed builders (grafana-foundation-sdk) -----------
 
 
-def _target(query: Query, ref: str) -> dict[str, Any]:
-    return {"datasource": DATASOURCE, "editorMode": "code", "expr": query.expr,
-            "instant": query.instant, "range": not query.instant,
-            "legendFormat": query.legend, "refId": ref}
+def _datasource() -> dm.DataSourceRef:
+    return dm.DataSourceRef(type_val=DATASOURCE["type"], uid=DATASOURCE["uid"])
 
 
-def _panel(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
-    defaults: dict[str, Any] = {"unit": panel.unit} if panel.log else {"unit": panel.unit,
-                                                                        "min": 0}
+def _target(query: Query, ref: str) -> prometheus.Dataquery:
+    target = (prometheus.Dataquery().expr(query.expr).legend_format(query.legend).ref_id(ref)
+              .editor_mode(pm.QueryEditorMode.CODE).datasource(_datasource()))
+    return target.instant() if query.instant else target.range()
+
+
+def _timeseries(panel: Panel) -> timeseries.Panel:
+    builder = (timeseries.Panel()
+               .draw_style(cm.GraphDrawStyle.LINE).line_width(2).fill_opacity(panel.fill)
+               .show_points(cm.VisibilityMode.NEVER).axis_label(panel.axis).span_nulls(False)
+               .line_interpolation(cm.LineInterpolation.STEP_AFTER if panel.stepped
+                                   else cm.LineInterpolation.LINEAR)
+               .scale_distribution(cb.ScaleDistributionConfig().type(cm.ScaleDistribution.LOG)
+                                   .log(10) if panel.log else
+                                   cb.ScaleDistributionConfig().type(cm.ScaleDistribution.LINEAR))
+               .legend(cb.VizLegendOptions().display_mode(cm.LegendDisplayMode.TABLE)
+                       .placement(cm.LegendPlacement.BOTTOM).show_legend(True)
+                       .calcs(["lastNotNull", "max"]))
+               .tooltip(cb.VizTooltipOptions().mode(cm.TooltipDisplayMode.MULTI)
+                        .sort(cm.SortOrder.DESCENDING)))
+    if not panel.log:
+        builder = builder.axis_soft_min(0)
+    if panel.dashed:  # the desired state: dashed, on top, unfilled
+        builder = builder.override_by_regexp(panel.dashed, [
+            dm.DynamicConfigValue(id_val="custom.lineStyle",
+                                  value={"fill": "dash", "dash": [10, 10]}),
+            dm.DynamicConfigValue(id_val="custom.lineWidth", value=3),
+            dm.DynamicConfigValue(id_val="custom.fillOpacity", value=0)])
+    return builder
+
+
+def _reduced(panel: Panel) -> bargauge.Panel | gauge.Panel:
+    reduce = cb.ReduceDataOptions().calcs(["lastNotNull"]).fields("").values(False)
+    thresholds = (db.ThresholdsConfig().mode(dm.ThresholdsMode.ABSOLUTE)
+                  .steps([dm.Threshold(color="green", value=None)]))
+    if panel.kind == "bargauge":
+        return (bargauge.Panel().reduce_options(reduce).orientation(cm.VizOrientation.HORIZONTAL)
+                .display_mode(cm.BarGaugeDisplayMode.GRADIENT).show_unfilled(True)
+                .thresholds(thresholds))
+    return (gauge.Panel().reduce_options(reduce).orientation(cm.VizOrientation.AUTO)
+            .thresholds(thresholds))
+
+
+def _panel(panel: Panel, panel_id: int, x: int, y: int) -> Any:
+    builder = _timeseries(panel) if panel.kind == "timeseries" else _reduced(panel)
+    builder = (builder.id(panel_id).title(panel.title).description(panel.description)
+               .datasource(_datasource()).unit(panel.unit)
+               .grid_pos(dm.GridPos(h=panel.height, w=panel.width, x=x, y=y))
+               .color_scheme(db.FieldColor().mode(dm.FieldColorModeId.PALETTE_CLASSIC))
+               .targets([_target(q, "ABCDEFGH"[i]) for i, q in enumerate(panel.queries)]))
+    if not panel.log:
+        builder = builder.min(0)
     if panel.maximum is not None:
-        defaults["max"] = panel.maximum
+        builder = builder.max(panel.maximum)
     if panel.unit == "none":
-        defaults["decimals"] = 0
-    overrides: list[dict[str, Any]] = []
-    options: dict[str, Any]
-    if panel.kind == "timeseries":
-        defaults["color"] = {"mode": "palette-classic"}
-        defaults["custom"] = {
-            "drawStyle": "line", "lineWidth": 2, "fillOpacity": panel.fill, "showPoints": "never",
-            "lineInterpolation": "stepAfter" if panel.stepped else "linear",
-            "axisLabel": panel.axis, "spanNulls": False,
-            "scaleDistribution": {"type": "log", "log": 10} if panel.log else {"type": "linear"}}
-        if not panel.log:
-            defaults["custom"]["axisSoftMin"] = 0
-        options = {"legend": {"displayMode": "table", "placement": "bottom", "showLegend": True,
-                              "calcs": ["lastNotNull", "max"]},
-                   "tooltip": {"mode": "multi", "sort": "desc"}}
-        if panel.dashed:
-            overrides.append({
-                "matcher": {"id": "byRegexp", "options": panel.dashed},
-                "properties": [{"id": "custom.lineStyle",
-                                "value": {"fill": "dash", "dash": [10, 10]}},
-                               {"id": "custom.lineWidth", "value": 3},
-                               {"id": "custom.fillOpacity", "value": 0}]})
-    else:
-        defaults["thresholds"] = {"mode": "absolute",
-                                  "steps": [{"color": "green", "value": None}]}
-        defaults["color"] = {"mode": "palette-classic"}
-        options = {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-                   "orientation": "horizontal" if panel.kind == "bargauge" else "auto"}
-        if panel.kind == "bargauge":
-            options |= {"displayMode": "gradient", "showUnfilled": True}
-    refs = "ABCDEFGH"
-    return {
-        "id": panel_id, "type": panel.kind, "title": panel.title,
-        "description": panel.description, "datasource": DATASOURCE,
-        "gridPos": {"h": panel.height, "w": panel.width, "x": x, "y": y},
-        "fieldConfig": {"defaults": defaults, "overrides": overrides},
-        "options": options,
-        "targets": [_target(q, refs[i]) for i, q in enumerate(panel.queries)],
-    }
+        builder = builder.decimals(0)
+    return builder
 
 
-def _variable(v: Variable) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "name": v.name, "label": v.label, "type": "query", "datasource": DATASOURCE,
-        "definition": v.query,
-        "query": {"query": v.query, "refId": "StandardVariableQuery"},
-        "refresh": 2, "sort": 1, "regex": "", "hide": 2 if v.hidden else 0,
-        "includeAll": v.all_value is not None, "multi": v.all_value is not None,
-        "options": [], "skipUrlSync": False,
-    }
+def _variable(v: Variable) -> db.QueryVariable:
+    builder = (db.QueryVariable(v.name).label(v.label).datasource(_datasource())
+               .query(v.query).refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED)
+               .sort(dm.VariableSort.ALPHABETICAL_ASC).regex("")
+               .hide(dm.VariableHide.HIDE_VARIABLE if v.hidden else dm.VariableHide.DONT_HIDE)
+               .include_all(v.all_value is not None).multi(v.all_value is not None))
     if v.all_value is not None:
         # ".*" also matches a series without the label: an operator run outside a cluster
         # has no namespace or pod label, and its panels must not go empty.
-        out["allValue"] = v.all_value
-        out["current"] = {"selected": True, "text": ["All"], "value": ["$__all"]}
-    return out
+        builder = builder.all_value(v.all_value).current(
+            dm.VariableOption(selected=True, text=["All"], value=["$__all"]))
+    return builder
 
 
 def build(dashboard: Dashboard) -> dict[str, Any]:
     """The dashboard as Grafana's JSON model: rows and panels laid out on the 24-column grid."""
-    panels: list[dict[str, Any]] = []
+    builder = (db.Dashboard(dashboard.title).uid(dashboard.uid)
+               .description(dashboard.description).tags(list(dashboard.tags)).editable()
+               .tooltip(dm.DashboardCursorSync.CROSSHAIR).refresh("5s").timezone("browser")
+               .time("now-15m", "now")
+               .link(db.DashboardLink("reconcile-lab").type(dm.DashboardLinkType.DASHBOARDS)
+                     .tags(["reconcile-lab"]).as_dropdown(False).include_vars(False)
+                     .keep_time(True)))
+    for v in dashboard.variables:
+        builder = builder.with_variable(_variable(v))
     next_id, y = 1, 0
     for row in dashboard.rows:
-        panels.append({"id": next_id, "type": "row", "title": row.title, "collapsed": False,
-                       "gridPos": {"h": 1, "w": 24, "x": 0, "y": y}, "panels": []})
+        builder = builder.with_row(db.Row(row.title).id(next_id).collapsed(False)
+                                   .grid_pos(dm.GridPos(h=1, w=24, x=0, y=y)))
         next_id, y = next_id + 1, y + 1
         x, height = 0, 0
         for panel in row.panels:
             if x + panel.width > 24:
                 x, y, height = 0, y + height, 0
-            panels.append(_panel(panel, next_id, x, y))
+            builder = builder.with_panel(_panel(panel, next_id, x, y))
             next_id, x, height = next_id + 1, x + panel.width, max(height, panel.height)
         y += height
-    return {
-        "uid": dashboard.uid, "title": dashboard.title, "description": dashboard.description,
-        "tags": list(dashboard.tags), "editable": True, "graphTooltip": 1,
-        "schemaVersion": 39, "version": 1, "refresh": "5s", "timezone": "browser",
-        "time": {"from": "now-15m", "to": "now"}, "timepicker": {},
-        "fiscalYearStartMonth": 0, "liveNow": False, "weekStart": "",
-        "links": [{"title": "reconcile-lab", "type": "dashboards", "tags": ["reconcile-lab"],
-                   "asDropdown": False, "includeVars": False, "keepTime": True}],
-        "templating": {"list": [_variable(v) for v in dashboard.variables]},
-        "annotations": {"list": []},
-        "panels": panels,
-    }
+    model: dict[str, Any] = json.loads(json.dumps(builder.build(), cls=JSONEncoder))
+    return model
 
 
 def dashboard_json(dashboard: Dashboard) -> str:
