@@ -66,7 +66,7 @@ def main() -> int:
     args = parser.parse_args()
 
     os.environ.setdefault("RECONCILE_LAB_STATE", tempfile.mkdtemp(prefix="bench-state-"))
-    from reconcile_lab.cluster import kwok, probing
+    from reconcile_lab.cluster import kwok, kwokconfig, probing
     from reconcile_lab.observe import audit
 
     started = time.monotonic()
@@ -109,7 +109,7 @@ def main() -> int:
                                          "Deployment scaled by hand → reverted": [],
                                          "spec.image changed → Deployment updated": []}
         say(f"{args.rounds} rounds")
-        writes = audit.AuditLog(kwok.audit_log())
+        writes = audit.AuditLog(kwokconfig.audit_log())
         mark = writes.mark()
         for r in range(args.rounds):
             uid = dep().metadata.uid

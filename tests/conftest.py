@@ -184,7 +184,7 @@ def test_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def cluster(request: pytest.FixtureRequest, test_state: Path) -> Iterator[Cluster]:
-    from reconcile_lab.cluster import kwok, probing
+    from reconcile_lab.cluster import kwok, kwokconfig, probing
 
     say = lambda m: print(f"[cluster] {m}", file=sys.stderr)  # noqa: E731
     on_kind = request.config.getoption("cluster_provider") == "kind"
@@ -198,7 +198,7 @@ def cluster(request: pytest.FixtureRequest, test_state: Path) -> Iterator[Cluste
         c = Cluster(Path(kind_cluster.kubeconfig_path), probing.kubectl_binary())
     else:
         c = Cluster(kwok.up(progress=say, nodes=cluster_nodes(request)), probing.kubectl_binary(),
-                    kwok.audit_log())
+                    kwokconfig.audit_log())
     c.kubectl("apply", "--server-side", "--field-manager=reconcile-lab", "-f",
               str(REPO / "crds"))
     c.kubectl("wait", "--for", "condition=established", "--timeout=60s", "-f", str(REPO / "crds"))

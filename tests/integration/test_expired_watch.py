@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from reconcile_lab.cluster import kwok, probing
+from reconcile_lab.cluster import kwok, kwokconfig, probing
 from tests import cases
 from tests.conftest import REPO, Cluster, Operator, wait_for
 from tests.integration.proxying import fault_proxy
@@ -54,7 +54,7 @@ def compacting(test_state: Path) -> Iterator[Cluster]:
     with _state(state):
         kubeconfig = kwok.up(progress=say, nodes="kwok", apiserver_args={
             "etcd-compaction-interval": COMPACTION, "watch-cache": "false"})
-        audit = kwok.audit_log()
+        audit = kwokconfig.audit_log()
     try:
         c = Cluster(kubeconfig, probing.kubectl_binary(), audit)
         c.kubectl("apply", "--server-side", "--field-manager=reconcile-lab", "-f",

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -20,120 +19,28 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-import yaml
-
-from reconcile_lab import paths
 from reconcile_lab.cluster import building, nodeconfig, probing, realnode
+from reconcile_lab.cluster.kwokconfig import (
+    AUDIT_POLICY,
+    CONFIG,
+    NAME,
+    cluster_dir,
+    kubeconfig,
+    kwokctl_env,
+    pick_ports,
+    recorded_ports,
+    workdir,
+)
 from reconcile_lab.cluster.probing import ClusterError, Progress
 
-NAME = "reconcile-lab"
 NODES = 3
 
-_CONFIG = """\
-apiVersion: config.kwok.x-k8s.io/v1alpha1
-kind: KwokctlConfiguration
-options:
-  bindAddress: 127.0.0.1
-{ports}  # In-cluster clients dial kubernetes.default's ClusterIP (the first of the range below).
-  kubeApiserverCertSANs: ["10.96.0.1"]
-# The apiserver's default Service range (10.0.0.0/24) holds 254 ClusterIPs: too few for a
-# workshop that creates a thousand WebApps.
-componentsPatches:
-- name: kube-apiserver
-  extraArgs:
-  - key: service-cluster-ip-range
-    value: 10.96.0.0/16
-  - key: audit-log-maxsize
-    value: "50"
-  - key: audit-log-maxbackup
-    value: "2"
-{extra}"""
-
-# The apiserver's own record of every write to the objects the kit makes: a write counted here
-# happened, whatever the client believes (tests and benchmarks count the operator's writes by
-# its user agent). Reads, leases, pods and status updates by the controllers are left out.
-_AUDIT_POLICY = """\
-apiVersion: audit.k8s.io/v1
-kind: Policy
-omitStages: [RequestReceived]
-rules:
-- level: None
-  verbs: [get, list, watch]
-- level: Metadata
-  resources:
-  - group: ""
-    resources: [services, events]
-  - group: apps
-    resources: [deployments]
-  - group: reconcile-lab.dev
-    resources: [webapps, webapps/status]
-- level: None
-"""
-
-
-def workdir() -> Path:
-    return paths.state_dir() / "kwok"
-
-
-def cluster_dir() -> Path:
-    return workdir() / "clusters" / NAME
-
-
-def kubeconfig() -> Path:
-    return cluster_dir() / "kubeconfig.yaml"
-
-
-# kwokctl would hand out ports from 32767 downwards: every new cluster takes the ports of a
-# stopped one first (so a stopped cluster could not start again), and they sit inside the
-# NodePort range. The kit picks free ports of its own, spread over a range nothing else uses
-# by default.
-PORT_RANGE = (21000, 29999)
-PORT_OPTIONS = ("etcdPort", "etcdPeerPort", "kubeApiserverPort", "kubeControllerManagerPort",
-                "kubeSchedulerPort", "kwokControllerPort")
 RESTART_SECONDS = 60
-
-
-def _pick_ports(apiserver_port: int | None) -> dict[str, int]:
-    rng = random.Random()  # noqa: S311 - spreading ports, not secrets
-    chosen: dict[str, int] = {}
-    if apiserver_port is not None:
-        chosen["kubeApiserverPort"] = apiserver_port
-    while len(chosen) < len(PORT_OPTIONS):
-        port = rng.randint(*PORT_RANGE)
-        if port not in chosen.values() and probing.port_is_free(port):
-            chosen[next(o for o in PORT_OPTIONS if o not in chosen)] = port
-    return chosen
-
-
-def recorded_ports() -> dict[str, int]:
-    """The ports a created cluster was given (kwokctl keeps them in kwok.yaml)."""
-    try:
-        for doc in yaml.safe_load_all((cluster_dir() / "kwok.yaml").read_text()):
-            if (doc or {}).get("kind") == "KwokctlConfiguration":
-                options = doc.get("options") or {}
-                return {o: int(options[o]) for o in PORT_OPTIONS if options.get(o)}
-    except (OSError, yaml.YAMLError, ValueError):
-        pass
-    return {}
-
-
-def audit_log() -> Path:
-    return cluster_dir() / "logs" / "audit.log"
-
-
-def _env() -> dict[str, str]:
-    # kwokctl adds and removes contexts in the kubeconfig $KUBECONFIG names (by default
-    # ~/.kube/config): after `eval "$(reconcile-lab cluster env)"` that would be the kit's own
-    # cluster's. It sees only a file of its own, which nothing reads.
-    # client-go keeps a discovery cache in ~/.kube/cache unless told otherwise.
-    return {**os.environ, "KWOK_WORKDIR": str(workdir()),
-            "KUBECONFIG": str(workdir() / "kwokctl-scratch.kubeconfig"),
-            "KUBECACHEDIR": str(paths.state_dir() / "kube-cache")}
 
 
 def _kwokctl(*args: str, check: bool = True, capture: bool = True) -> subprocess.CompletedProcess[str]:
     tool = building.KWOK.binary("kwokctl")
-    result = subprocess.run([str(tool), "--name", NAME, *args], env=_env(), text=True,
+    result = subprocess.run([str(tool), "--name", NAME, *args], env=kwokctl_env(), text=True,
                             capture_output=capture, check=False, timeout=600)
     if check and result.returncode != 0:
         raise ClusterError(
@@ -194,13 +101,13 @@ def _create(progress: Progress, apiserver_port: int | None,
         probing.require_free_port(apiserver_port, what="kube-apiserver")
     config = workdir() / "kwokctl-config.yaml"
     config.parent.mkdir(parents=True, exist_ok=True)
-    ports = "".join(f"  {o}: {p}\n" for o, p in _pick_ports(apiserver_port).items())
+    ports = "".join(f"  {o}: {p}\n" for o, p in pick_ports(apiserver_port).items())
     extra = "".join(f"  - key: {k}\n    value: {json.dumps(str(v))}\n"
                     for k, v in apiserver_args.items())
-    config.write_text(_CONFIG.format(ports=ports, extra=extra)
+    config.write_text(CONFIG.format(ports=ports, extra=extra)
                       + nodeconfig.kwokctl_patches(cluster_dir() / "pki"))
     audit = workdir() / "audit-policy.yaml"
-    audit.write_text(_AUDIT_POLICY)
+    audit.write_text(AUDIT_POLICY)
     k8s, etcd, kwok = building.KUBERNETES, building.ETCD, building.KWOK
     args = [
         "create", "cluster",
@@ -260,7 +167,7 @@ def _restart(progress: Progress) -> str | None:
     tool = building.KWOK.binary("kwokctl")
     log = cluster_dir() / "logs" / "kwokctl-start.log"
     with log.open("a") as out:
-        proc = subprocess.Popen([str(tool), "--name", NAME, "start", "cluster"], env=_env(),
+        proc = subprocess.Popen([str(tool), "--name", NAME, "start", "cluster"], env=kwokctl_env(),
                                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
     problem = _wait_restarted(progress, started)

@@ -2,8 +2,9 @@
 
 :mod:`dashboards` says what is shown; this module says how Grafana wants it written down
 (panels, grid positions, template variables), through grafana-foundation-sdk's typed builders,
-and writes the files ``make dashboards`` commits: the dashboards' JSON and the in-cluster monitoring ConfigMaps. A unit test fails when a
-committed file differs from :func:`generated`. Nothing here talks to Prometheus or Grafana.
+and writes the files ``make dashboards`` commits: the dashboards' JSON and the in-cluster
+monitoring ConfigMaps. A unit test fails when a committed file differs from :func:`generated`.
+Nothing here talks to Prometheus or Grafana.
 """
 
 from __future__ import annotations
