@@ -250,7 +250,7 @@ def test_watch_once_shows_the_webapp_and_the_operators_events(
     rows = [x.split("│")[1].split() for x in done.stdout.splitlines() if x.count("│") >= 2]
     row = next(r for r in rows if r and r[0] == f"{namespace}/live")
     assert row[1:6] == ["reconcile-lab/hello:v1", "2", "2", "2", "Available"], row
-    assert "Created: Deployment live created" in done.stdout
+    assert "Created: Deployment live and Service live created" in done.stdout
     assert "Docker: the twin's labelled containers" in done.stdout
 
 

@@ -184,6 +184,10 @@ ENTRIES: tuple[Entry, ...] = (
            f"apply -f {UNTRUSTED}`: it runs."),
           (f"kubectl apply -f {POLICY}",
            f"kubectl label namespace {NAMESPACE} reconcile-lab.dev/policy=enforce --overwrite",
+           # The apiserver sees a new policy and a new label a moment later: until then a
+           # WebApp from any image is still let in.
+           f"timeout 60 bash -c \"until ! kubectl apply --dry-run=server -f {UNTRUSTED} "
+           f">/dev/null 2>&1; do sleep 1; done\"",
            f"! kubectl apply -f {UNTRUSTED}",
            "docker tag reconcile-lab/hello:v1 untrusted/hello:v1",
            f"reconcile-lab docker apply -f {UNTRUSTED}"),
