@@ -164,7 +164,7 @@ DRILLS = (
           "100 stay; a WebApp created right after the start",
           "one LIST of each kind fills the operator's store, then reconciles start; what the "
           "relist merely reports waits behind what changed (kopf's indexes, used before, held "
-          "every handler until all listed objects were indexed: about 100 s here)",
+          "every handler until all listed objects were indexed)",
           "the new WebApp's Deployment within 30 s of the start; RSS peak below 200 MB (the "
           "goals, 10 s and 150 MB, are not promised)",
           "tests/integration/test_backlog.py::"
