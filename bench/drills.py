@@ -67,14 +67,15 @@ def _revoked(f: Figures) -> str:
 
 
 def _backlog(f: Figures) -> str:
-    return (f"new WebApp's Deployment {f['newcomer_s']:.1f} s after the start; RSS peak "
-            f"{f['peak_rss_mb']:.0f} MB")
+    return (f"new WebApp's Deployment {span(f['newcomer_s'])} after the start; RSS peak "
+            f"{span(f['peak_rss_mb'], 0, ' MB')}")
 
 
 def _soak(f: Figures) -> str:
-    return (f"{f['rounds']:.0f} rounds in {f['minutes']:.1f} min; RSS {f['rss_first_round_mb']:.0f}"
-            f" → {f['rss_last_round_mb']:.0f} MB, slope {f['rss_slope_mb_per_min']:+.2f} MB/min; "
-            "0 entries kept afterwards")
+    return (f"{span(f['rounds'], 0, '')} rounds in {span(f['minutes'], 1, ' min')}; RSS "
+            f"{span(f['rss_first_round_mb'], 0, ' MB')} at the first round's end, "
+            f"{span(f['rss_last_round_mb'], 0, ' MB')} at the last's, slope "
+            f"{span(f['rss_slope_mb_per_min'], 2, ' MB/min')}; 0 entries kept afterwards")
 
 
 def _engine(f: Figures) -> str:

@@ -41,6 +41,7 @@ def _slope(points: list[tuple[float, float]]) -> float:
     return 60 * sum((t - mx) * (m - my) for t, m in points) / var if var else 0.0
 
 
+@pytest.mark.timeout(SOAK_SECONDS + 900)  # the churn itself, then its last round and clean-up
 def test_ten_minutes_of_churn_leave_memory_flat_and_nothing_kept(
         cluster: Cluster, operator: Operator, namespace: str,
         record_property: Callable[[str, object], None]) -> None:

@@ -156,3 +156,14 @@ def test_only_the_block_between_the_markers_is_regenerated() -> None:
     assert "stale-table-xyz" not in out
     with pytest.raises(ValueError, match="no generated block"):
         drills.replace("# no markers\n", _records())
+
+
+def test_every_drill_with_records_of_several_runs_is_described() -> None:
+    # Figures come as one list per name, a value per run: every description takes them.
+    values = {"newcomer_s": [12.5, 14.0], "peak_rss_mb": [184.0, 190.0], "rounds": [9, 9],
+              "minutes": [10.1, 10.3], "rss_first_round_mb": [120.0, 121.0],
+              "rss_last_round_mb": [125.0, 126.0], "rss_slope_mb_per_min": [0.4, 0.6]}
+    for name in ("backlog", "soak"):
+        drill = next(d for d in drills.DRILLS if f"test_{name}.py" in d.test)
+        text = drill.measured(values)
+        assert "–" in text, text  # a range over the two runs
