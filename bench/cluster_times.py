@@ -28,7 +28,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "operator")]  # run as a script: bench/ is a package
 
-from bench import machines  # noqa: E402
+from bench import machines, markers  # noqa: E402
 
 DOC = machines.REPO / "docs" / "real-node.md"
 DATA = machines.REPO / "docs" / "data" / "cluster-times.json"
@@ -77,12 +77,7 @@ def table(data: Mapping[str, Any]) -> str:
 
 
 def replace(document: str, data: Mapping[str, Any]) -> str:
-    if BEGIN not in document or END not in document:
-        raise ValueError(f"{DOC}: no generated block; fix: put the lines\n{BEGIN}\n{END}\n"
-                         "where the table belongs")
-    head, rest = document.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n{table(data)}\n{END}{tail}"
+    return markers.replace_block(document, BEGIN, END, table(data), where=str(DOC))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
