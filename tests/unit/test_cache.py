@@ -102,3 +102,22 @@ def test_the_store_keeps_the_newest_of_what_the_list_and_the_watch_said() -> Non
     assert store.webapp_keys() == [("shop", "web")] and len(store) == 2
     store.drop("Deployment", ("shop", "web"))
     assert store.get("Deployment", ("shop", "web")) is None and len(store) == 1
+
+
+def test_the_store_tells_what_it_held_unchanged_since_a_mark() -> None:
+    def packed(version: int) -> cache.Packed:
+        return cache.pack({"metadata": {"name": "web", "namespace": "shop",
+                                        "resourceVersion": str(version)}})
+
+    store, key = cache.Store(), ("shop", "web")
+    store.put("Deployment", key, packed(7))
+    mark = store.mark()
+    assert store.unchanged_since("Deployment", key, mark)
+    assert not store.unchanged_since("Service", key, mark)  # never held
+    store.put("Deployment", key, packed(5))  # older: ignored, so still unchanged
+    assert store.unchanged_since("Deployment", key, mark)
+    store.put("Deployment", key, packed(9))
+    assert not store.unchanged_since("Deployment", key, mark)
+    assert store.unchanged_since("Deployment", key, store.mark())
+    store.drop("Deployment", key)
+    assert not store.unchanged_since("Deployment", key, store.mark())

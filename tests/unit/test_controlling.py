@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -18,19 +18,12 @@ from tests.unit.test_reconciling import FakeCluster
 KEY = ("shop", "web")
 
 
-class Caches:
-    def __init__(self) -> None:
-        self.objects: dict[tuple[str, cache.Key], cache.Packed] = {}
+class Caches(cache.Store):
+    """The operator's store, filled from whole objects."""
 
-    def put(self, kind: str, body: Mapping[str, Any]) -> None:
+    def add(self, kind: str, body: Mapping[str, Any]) -> None:
         meta = body["metadata"]
-        self.objects[(kind, (meta["namespace"], meta["name"]))] = cache.pack(body)
-
-    def get(self, kind: str, key: cache.Key) -> cache.Packed | None:
-        return self.objects.get((kind, key))
-
-    def webapp_keys(self) -> Iterable[cache.Key]:
-        return [k for kind, k in self.objects if kind == "WebApp"]
+        self.put(kind, (meta["namespace"], meta["name"]), cache.pack(body))
 
 
 def _webapp(name: str = "web") -> dict[str, Any]:
@@ -58,7 +51,7 @@ def test_a_failed_read_is_counted_as_an_error_and_retried() -> None:
 
     async def go() -> None:
         caches = Caches()
-        caches.put("WebApp", _webapp())
+        caches.add("WebApp", _webapp())
         memory = cache.ReadYourWrites()
         memory.vanished("Deployment", KEY, 0)  # the cache cannot speak for it: read by name
         c = controlling.Controller(ReadFails(), memory, workers=1, retry_delays=(0.01,))
@@ -101,7 +94,7 @@ def test_a_permanent_failure_is_an_error_a_deletion_is_not() -> None:
 def test_a_success_cancels_the_pending_retry_and_forgets_the_failures() -> None:
     async def go() -> None:
         caches = Caches()
-        caches.put("WebApp", _webapp())
+        caches.add("WebApp", _webapp())
         c = _controller(FakeCluster(), caches)
         c._retry(KEY, "boom")
         c._retry(KEY, "boom")
@@ -117,7 +110,7 @@ def test_a_success_cancels_the_pending_retry_and_forgets_the_failures() -> None:
 def test_an_error_that_repeats_is_logged_once_and_its_end_once() -> None:
     async def go() -> list[tuple[str, str]]:
         caches = Caches()
-        caches.put("WebApp", _webapp())
+        caches.add("WebApp", _webapp())
         c = _controller(FakeCluster(), caches)
         with structlog.testing.capture_logs() as logged:
             for error in ("403 forbidden", "403 forbidden", "403 forbidden", "timed out"):
@@ -159,7 +152,7 @@ def test_nothing_is_kept_of_a_deleted_webapp() -> None:
         caches = Caches()
         c = _controller(FakeCluster(), caches)
         for i in range(20):
-            caches.put("WebApp", _webapp(f"app-{i}"))
+            caches.add("WebApp", _webapp(f"app-{i}"))
             key = ("shop", f"app-{i}")
             c.enqueue(key, "test")
             await c.reconcile(key, "test")
@@ -168,7 +161,7 @@ def test_nothing_is_kept_of_a_deleted_webapp() -> None:
         assert len(c.keys) == 20 and len(c.memory) > 0
         for i in range(20):
             key = ("shop", f"app-{i}")
-            del caches.objects[("WebApp", key)]
+            caches.drop("WebApp", key)
             c.webapp_event(key, event_type="DELETED", at_version=0)
         assert c.keys == {} and len(c.memory) == 0
 
@@ -178,7 +171,7 @@ def test_nothing_is_kept_of_a_deleted_webapp() -> None:
 def test_the_watch_showing_our_own_write_queues_nothing() -> None:
     async def go() -> None:
         caches = Caches()
-        caches.put("WebApp", _webapp())
+        caches.add("WebApp", _webapp())
         cluster = FakeCluster()
         c = _controller(cluster, caches)
         c.memory.wrote("Deployment", KEY, {"metadata": {"namespace": "shop", "name": "web",
@@ -201,10 +194,29 @@ def _child(kind: str, name: str = "web") -> dict[str, Any]:
 def test_the_resync_queues_a_webapp_whose_child_vanished_unseen() -> None:
     async def go() -> None:
         caches = Caches()
-        caches.put("WebApp", _webapp())
-        caches.put("Deployment", _child("Deployment"))
+        caches.add("WebApp", _webapp())
+        caches.add("Deployment", _child("Deployment"))
         c = _controller(FakeCluster(), caches)
-        c.resync({("WebApp", *KEY), ("Service", *KEY)})
+        c.resync({("WebApp", *KEY), ("Service", *KEY)}, caches.mark())
+        assert len(c.queue) == 1
+
+    asyncio.run(go())
+
+
+def test_the_resync_does_not_take_a_child_newer_than_its_list_for_one_lost() -> None:
+    # The LIST is answered before the operator creates the Service; the watch shows the
+    # Service before the answer is compared. It is newer than the answer, not lost.
+    async def go() -> None:
+        caches = Caches()
+        caches.add("WebApp", _webapp())
+        caches.add("Deployment", _child("Deployment"))
+        began = caches.mark()
+        caches.add("Service", _child("Service"))
+        c = _controller(FakeCluster(), caches)
+        c.resync({("WebApp", *KEY), ("Deployment", *KEY)}, began)
+        assert len(c.queue) == 0
+        assert not c.memory.is_vanished("Service", KEY)
+        c.resync({("WebApp", *KEY), ("Deployment", *KEY)}, caches.mark())  # the next LIST
         assert len(c.queue) == 1
 
     asyncio.run(go())
@@ -215,11 +227,11 @@ def test_the_resync_leaves_the_children_of_a_webapp_deleted_unseen_to_the_garbag
     # A watch broken meanwhile: the WebApp and its children are gone, the cache still has them.
     async def go() -> None:
         caches = Caches()
-        caches.put("WebApp", _webapp())
-        caches.put("Deployment", _child("Deployment"))
-        caches.put("Service", _child("Service"))
+        caches.add("WebApp", _webapp())
+        caches.add("Deployment", _child("Deployment"))
+        caches.add("Service", _child("Service"))
         c = _controller(FakeCluster(), caches)
-        c.resync(set())
+        c.resync(set(), caches.mark())
         assert len(c.queue) == 0
 
     asyncio.run(go())

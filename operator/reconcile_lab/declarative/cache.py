@@ -73,18 +73,34 @@ class Store:
     The watch's events fill it, and before any reconcile runs one LIST of each kind does (the
     informer's cache sync): a reconcile must never take a child not listed yet for a missing
     one. An event older than what is held (the start-up LIST racing the watch) changes nothing.
+
+    Each change is numbered, so a periodic LIST can tell what it may judge: an object put after
+    the LIST began may be missing from its answer only because it is newer than the answer.
     """
 
     def __init__(self) -> None:
         self._objects: dict[str, dict[Key, Packed]] = {kind: {} for kind in KINDS}
+        self._changed_at: dict[Slot, int] = {}
+        self._changes = 0
 
     def put(self, kind: str, key: Key, packed: Packed) -> None:
         held = self._objects[kind].get(key)
         if held is None or packed.version >= held.version:
             self._objects[kind][key] = packed
+            self._changes += 1
+            self._changed_at[(kind, *key)] = self._changes
 
     def drop(self, kind: str, key: Key) -> None:
         self._objects[kind].pop(key, None)
+        self._changed_at.pop((kind, *key), None)
+
+    def mark(self) -> int:
+        """A point in the store's history, taken before a LIST."""
+        return self._changes
+
+    def unchanged_since(self, kind: str, key: Key, mark: int) -> bool:
+        """Was what is held under the key already held, as it is, at ``mark``?"""
+        return self._changed_at.get((kind, *key), mark + 1) <= mark
 
     def get(self, kind: str, key: Key) -> Packed | None:
         return self._objects[kind].get(key)

@@ -33,10 +33,13 @@ STALE_DELAY = 0.2  # a write refused because the child changed: read the cache a
 
 
 class Caches(Protocol):
-    """The watch's view: the cached object of a kind under a key, and every WebApp's key."""
+    """The watch's view: the cached object of a kind under a key, every WebApp's key, and
+    whether an object was held unchanged since a point in the view's history."""
 
     def get(self, kind: str, key: Key) -> cache.Packed | None: ...
     def webapp_keys(self) -> Iterable[Key]: ...
+    def mark(self) -> int: ...
+    def unchanged_since(self, kind: str, key: Key, mark: int) -> bool: ...
 
 
 @dataclasses.dataclass
@@ -262,6 +265,7 @@ class Controller:
             await asyncio.sleep(every)
             if self.caches is None:
                 continue
+            mark = self.caches.mark()
             try:
                 live = await asyncio.to_thread(list_children)
             except Exception as e:  # the API is down or we may not list: say so once
@@ -272,11 +276,12 @@ class Controller:
             if last_error:
                 logs.get(engine=ENGINE).info("resync works again")
                 last_error = ""
-            self.resync(live)
+            self.resync(live, mark)
 
-    def resync(self, live: set[tuple[str, str, str]]) -> None:
-        """``live``: what the apiserver lists now: (kind, namespace, owner) of every owned
-        child, and (WebApp, namespace, name) of every WebApp."""
+    def resync(self, live: set[tuple[str, str, str]], mark: int) -> None:
+        """``live``: what the apiserver listed: (kind, namespace, owner) of every owned child,
+        and (WebApp, namespace, name) of every WebApp; ``mark``: the caches' history when the
+        LIST began. A child the watch delivered after that is newer than the answer, not lost."""
         assert self.caches is not None
         for key in list(self.caches.webapp_keys()):
             if (specs.KIND, *key) not in live:
@@ -286,7 +291,8 @@ class Controller:
                 continue
             for kind in reconciling.KINDS:
                 packed = self.caches.get(kind, key)
-                if packed is not None and packed.owned and (kind, *key) not in live:
+                if (packed is not None and packed.owned and (kind, *key) not in live
+                        and self.caches.unchanged_since(kind, key, mark)):
                     self.memory.vanished(kind, key, packed.version)
                     logs.get(namespace=key[0], name=key[1]).info("child vanished unseen",
                                                                  kind=kind)
