@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -113,6 +114,16 @@ def wait_for(predicate: Callable[[], Any], *, timeout: float = 30, interval: flo
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+_DENIED = re.compile(r"(?<![\d.])403(?![\d.])|forbidden", re.IGNORECASE)
+_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d[T ][\d:.,]+Z?")
+
+
+def denials(log: str) -> list[str]:
+    """The lines of a log that report a refused request (HTTP 403, Forbidden). Timestamps are
+    left out of the search: their digits hold "403" now and then."""
+    return [line for line in log.splitlines() if _DENIED.search(_TIMESTAMP.sub("", line))]
 
 
 class Cluster:

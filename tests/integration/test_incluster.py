@@ -18,7 +18,7 @@ import pytest
 
 from reconcile_lab.cluster import nodeconfig, providers, realnode
 from reconcile_lab.declarative import permissions
-from tests.conftest import Cluster, Operator, wait_for
+from tests.conftest import Cluster, Operator, denials, wait_for
 from tests.integration.test_makefile import make
 from tests.integration.test_realnode import answering, ready_pods, webapp
 
@@ -104,8 +104,7 @@ def test_the_pod_reconciles_a_webapp_with_the_shipped_rbac(in_cluster: Cluster,
                             "--timeout=60s", timeout=90, check=False)
 
     log = cluster.kubectl("logs", "-n", NS, f"deployment/{permissions.NAME}").stdout
-    denied = [line for line in log.splitlines() if "403" in line or "Forbidden" in line
-              or "forbidden" in line]
+    denied = denials(log)
     assert not denied, "the shipped RBAC lacks a permission:\n" + "\n".join(denied[:3])
     assert ready.returncode == 0, f"WebApp hello is not Ready: {ready.stderr}"
     assert any(_about(line, namespace, "hello") for line in log.splitlines()), \

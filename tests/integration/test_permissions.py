@@ -18,7 +18,7 @@ import yaml
 
 from reconcile_lab.declarative import controlling, permissions
 from tests import cases
-from tests.conftest import Cluster, Operator, wait_for
+from tests.conftest import Cluster, Operator, denials, wait_for
 from tests.integration.test_ordinary_use import (
     _events,
     _ready,
@@ -71,8 +71,7 @@ def test_permissions_revoked_for_30s_then_restored_it_resumes_without_a_restart(
         # Not a word on the WebApps (the status is refused too), but counted.
         assert scoped.metric("reconcile_lab_api_errors_total", code="403") > 0
         lines = scoped.log.read_text(errors="replace").splitlines()[before:]
-        denied = [line for line in lines if ("403" in line or "orbidden" in line)
-                  and '"level": "debug"' not in line]
+        denied = [line for line in denials("\n".join(lines)) if '"level": "debug"' not in line]
         record_property("converged_after_restore_s", round(converged, 2))
         record_property("denied_log_lines", len(denied))
         # Bounded by the longest retry back-off (30 s ± 20 %): a key waits for its next retry.
