@@ -175,10 +175,9 @@ cluster: deps ## Start the local cluster (PROVIDER=auto|kwok|kind, NODES=both|re
 	$(MAKE) --no-print-directory install
 
 .PHONY: down
-down: deps ## Stop the operator and the cluster; remove their processes and data (REMOVE_PACKAGES=1: and the Debian packages the kit installed for the browser test).
+down: deps ## Stop the operator and the cluster; remove their processes and data (REMOVE_PACKAGES=1: and the Debian packages the kit installed, Prometheus and Chromium).
 	-$(RL) operator stop
-	$(RL) cluster down --provider $(PROVIDER)
-	$(if $(REMOVE_PACKAGES),$(RL) web browser remove,)
+	$(RL) cluster down --provider $(PROVIDER)$(if $(REMOVE_PACKAGES), --remove-packages,)
 
 .PHONY: status
 status: deps ## Say what runs where.

@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -320,28 +319,12 @@ def docker_engine() -> Iterator[Any]:
 
 
 def prometheus_binaries() -> tuple[Path, Path]:
-    """Debian's prometheus and promtool, installed (without starting its service) if missing."""
-    found = (Path(shutil.which("prometheus") or "/usr/bin/prometheus"),
-             Path(shutil.which("promtool") or "/usr/bin/promtool"))
-    if all(p.is_file() for p in found):
-        return found
-    if os.geteuid() != 0 or not Path("/etc/debian_version").is_file():
-        pytest.fail("no prometheus/promtool binary. fix: `sudo apt-get install prometheus` "
-                    "(Debian/Ubuntu), then `sudo systemctl disable --now prometheus`: the tests "
-                    "run the binary themselves")
-    # The package would start its service; the tests run the binary themselves.
-    policy = Path("/usr/sbin/policy-rc.d")
-    ours = not policy.exists()
-    if ours:
-        policy.write_text("#!/bin/sh\nexit 101\n")
-        policy.chmod(0o755)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "--no-install-recommends", "prometheus"]
+    """Debian's prometheus and promtool, installed by the kit (no service started) if missing."""
+    from reconcile_lab.cluster.probing import ClusterError
+    from reconcile_lab.observe import command
+
     try:
-        if subprocess.run(install, env=env, check=False, timeout=900).returncode != 0:
-            subprocess.run(["apt-get", "update"], env=env, check=True, timeout=600)
-            subprocess.run(install, env=env, check=True, timeout=900)
-    finally:
-        if ours:
-            policy.unlink()
-    return found
+        binary = Path(command.prometheus_binary(progress=lambda m: print(m, file=sys.stderr)))
+    except ClusterError as e:
+        pytest.fail(str(e))
+    return binary, binary.with_name("promtool")

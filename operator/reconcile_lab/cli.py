@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from reconcile_lab import __version__, paths, schema
+from reconcile_lab import __version__, paths, ports, schema
 from reconcile_lab.cluster import building, dockerd, images, operatorimage, probing, providers
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -52,6 +52,12 @@ def cmd_cluster_down(args: argparse.Namespace) -> int:
         if name == "kind" and module.binary() is None:
             continue
         module.down(progress=_say)
+    if args.remove_packages:
+        from reconcile_lab import debian
+
+        removed = debian.remove(progress=_say)
+        _say("removed " + (", ".join(removed) if removed else
+                           "no package (the kit installed none on this machine)"))
     return EXIT_OK
 
 
@@ -244,6 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(func=cmd_cluster_up)
     down = csub.add_parser("down", help="stop the cluster and remove its processes and data")
     provider_arg(down)
+    down.add_argument("--remove-packages", action="store_true",
+                      help="also purge the Debian packages the kit installed (Prometheus, "
+                      "Chromium: only those it added, as recorded in "
+                      "/var/lib/reconcile-lab/installed-packages.json)")
     down.set_defaults(func=cmd_cluster_down)
     st = csub.add_parser("status", help="what runs where (exit 1 when the cluster is not running)")
     provider_arg(st)
@@ -330,11 +340,15 @@ def _registrars() -> list[Callable[[Any], None]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser()  # the defaults of some flags come from the environment
+    except ports.BadPort as e:
+        _say(f"error: {e}")
+        return EXIT_USAGE
     args = parser.parse_args(argv)
     try:
         status: int = args.func(args)
-    except (probing.ClusterError, building.BuildError) as e:
+    except (probing.ClusterError, building.BuildError, ports.BadPort) as e:
         _say(f"error: {e}")
         return EXIT_FAIL
     except KeyboardInterrupt:

@@ -22,12 +22,12 @@ from pathlib import Path
 import pytest
 
 from bench import drills
-from reconcile_lab import cli
+from reconcile_lab import cli, debian
 from reconcile_lab.cluster import building, dockerd, images, providers
 from reconcile_lab.declarative import permissions
 from reconcile_lab.observe import command as observe
 from tests import cases
-from tests.conftest import Cluster, Operator, answers, free_port, interrupt, prometheus_binaries, wait_for
+from tests.conftest import Cluster, Operator, answers, free_port, interrupt, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
@@ -158,6 +158,32 @@ def test_cluster_status_and_down_bring_a_cluster_up_and_leave_nothing(tmp_path: 
     assert not Path(status["data"]).exists()
 
 
+def test_down_with_remove_packages_purges_what_the_kit_installed_and_nothing_else(
+        tmp_path: Path) -> None:
+    # A small package the kit installs as it would Prometheus or Chromium, with a record of its
+    # own so that the packages the rest of the session installed stay.
+    if "hello" in debian.all_installed():
+        pytest.fail("Debian's `hello` is installed here already: this test installs and "
+                    "removes it (fix: `apt-get purge hello`)")
+    env = {**os.environ, "RECONCILE_LAB_STATE": str(tmp_path / "state"),
+           "RECONCILE_LAB_PACKAGE_RECORD": str(tmp_path / "record" / "installed.json")}
+    install = subprocess.run([sys.executable, "-c", "from reconcile_lab import debian; "
+                              "debian.ensure(['hello', 'bash'], needed_by='a test', "
+                              "progress=print)"], env=env, capture_output=True, text=True,
+                             timeout=900, check=False)
+    assert install.returncode == 0, install.stdout + install.stderr
+    recorded = json.loads((tmp_path / "record" / "installed.json").read_text())
+    assert "hello" in recorded and "bash" not in recorded, recorded  # bash was there before
+    assert shutil.which("hello")
+
+    kept = make("down", "PROVIDER=kwok", env=env, timeout=200)
+    assert "hello" in debian.all_installed(), kept.stdout + kept.stderr  # not asked to
+    down = make("down", "PROVIDER=kwok", "REMOVE_PACKAGES=1", env=env, timeout=600)
+    assert "hello" in down.stdout + down.stderr
+    assert "hello" not in debian.all_installed() and "bash" in debian.all_installed()
+    assert not (tmp_path / "record").exists()  # nothing of the kit's is left
+
+
 def _status(text: str) -> dict[str, str]:
     return dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in text.splitlines()
                 if re.search(r"\S\s{2,}\S", line))
@@ -258,7 +284,6 @@ def test_run_reconciles_in_the_foreground_until_ctrl_c(kwok_cluster: Cluster,
 
 
 def test_prometheus_serves_and_render_draws_from_it(tmp_path: Path) -> None:
-    prometheus_binaries()  # installs Debian's prometheus when it is missing
     address = f"127.0.0.1:{free_port()}"
     server = Foreground("prometheus", f"PROMETHEUS_ADDR={address}",
                         log=tmp_path / "prometheus.log",

@@ -19,10 +19,9 @@ import yaml
 from rich.console import Console
 from rich.live import Live
 
-from reconcile_lab import parsing
+from reconcile_lab import parsing, ports
 from reconcile_lab.compare import probes, view
 
-TWIN_METRICS = "http://127.0.0.1:8001/metrics"
 HISTORY = 600.0  # seconds of Docker events shown
 
 
@@ -38,7 +37,9 @@ def _files_desired(files: list[str]) -> dict[str, int]:
 
 def _twin_metrics() -> str | None:
     try:
-        with urllib.request.urlopen(TWIN_METRICS, timeout=0.5) as r:
+        # ports.url is always http://127.0.0.1:PORT…, never file: or a custom scheme.
+        url = ports.url(ports.TWIN_METRICS, "/metrics")
+        with urllib.request.urlopen(url, timeout=0.5) as r:  # noqa: S310
             return str(r.read().decode())
     except OSError:
         return None

@@ -15,11 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from reconcile_lab import pidfiles
+from reconcile_lab import pidfiles, ports
 from reconcile_lab.cluster import probing, providers
 
 HANDLERS = "reconcile_lab.declarative.handlers"
-METRICS_PORT, HEALTH_PORT = "RECONCILE_LAB_METRICS_PORT", "RECONCILE_LAB_HEALTH_PORT"
 
 
 def kopf_argv(args: argparse.Namespace) -> list[str]:
@@ -56,7 +55,7 @@ def kopf_env(args: argparse.Namespace) -> dict[str, str]:
         env["RECONCILE_LAB_NAMESPACE"] = args.namespace
     else:
         env.pop("RECONCILE_LAB_NAMESPACE", None)
-    env["RECONCILE_LAB_METRICS_PORT"] = str(args.metrics_port)
+    env[ports.OPERATOR_METRICS.variable] = str(args.metrics_port)
     env["RECONCILE_LAB_METRICS_ADDR"] = args.bind
     if args.log_format != "auto":
         env["RECONCILE_LAB_LOG_FORMAT"] = args.log_format
@@ -112,10 +111,10 @@ def _run_options(r: argparse.ArgumentParser) -> None:
     r.add_argument("--namespace", help="watch one namespace only (default: all)")
     # The environment may move the defaults: a machine whose 8000/8080 are taken sets them once,
     # and what starts the operator for it (`exercise reset`, `solve`) needs no flags.
-    r.add_argument("--metrics-port", type=int, default=int(os.environ.get(METRICS_PORT, 8000)),
-                   help=f"Prometheus /metrics port (default 8000, or ${METRICS_PORT}; 0 disables)")
-    r.add_argument("--health-port", type=int, default=int(os.environ.get(HEALTH_PORT, 8080)),
-                   help=f"liveness /healthz port (default 8080, or ${HEALTH_PORT})")
+    r.add_argument("--metrics-port", type=int, default=ports.OPERATOR_METRICS.get(),
+                   help=f"Prometheus /metrics port ({ports.OPERATOR_METRICS.help()}; 0 disables)")
+    r.add_argument("--health-port", type=int, default=ports.OPERATOR_HEALTH.get(),
+                   help=f"liveness /healthz port ({ports.OPERATOR_HEALTH.help()})")
     r.add_argument("--bind", default="127.0.0.1",
                    help="address for metrics and health (in a pod: 0.0.0.0)")
     r.add_argument("--log-format", choices=("auto", "json", "console"), default="auto",

@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 import kopf
 
+from reconcile_lab import ports
 from reconcile_lab import spec as specs
 from reconcile_lab.declarative import cache, controlling, kube, peers, render
 from reconcile_lab.observe import logs, metrics
@@ -57,7 +58,7 @@ class Settings:
         self.resync_seconds = float(env.get("RECONCILE_LAB_RESYNC_SECONDS", "30"))
         self.namespace = env.get("RECONCILE_LAB_NAMESPACE") or None  # None: every namespace
         self.kubeconfig = env.get("RECONCILE_LAB_KUBECONFIG") or None
-        self.metrics_port = int(env.get("RECONCILE_LAB_METRICS_PORT", "8000"))
+        self.metrics_port = ports.OPERATOR_METRICS.get(env)
         self.metrics_addr = env.get("RECONCILE_LAB_METRICS_ADDR", "127.0.0.1")
         self.peering_lifetime = int(env.get("RECONCILE_LAB_PEERING_LIFETIME", "10"))
         fmt = env.get("RECONCILE_LAB_LOG_FORMAT")

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconcile_lab import spec
+from reconcile_lab import ports, spec
 
 NAMESPACE = "reconcile-lab-system"
 NAME = "reconcile-lab-operator"
 IMAGE = "reconcile-lab/operator:dev"
 LABELS = {"app.kubernetes.io/name": NAME, "app.kubernetes.io/part-of": "reconcile-lab",
           "app.kubernetes.io/component": "operator"}
-METRICS_PORT, HEALTH_PORT = 8000, 8080
+# In the pod the defaults: nothing else listens there.
+METRICS_PORT, HEALTH_PORT = ports.OPERATOR_METRICS.default, ports.OPERATOR_HEALTH.default
 
 # What the operator does in a namespace it serves.
 NAMESPACED_RULES: list[dict[str, Any]] = [

@@ -14,7 +14,7 @@ import re
 import sys
 from collections.abc import Callable
 
-from reconcile_lab import spec
+from reconcile_lab import ports, spec
 from reconcile_lab.cluster import dockerd
 from reconcile_lab.imperative import (
     applying,
@@ -37,7 +37,6 @@ INVALID = 2
 ENGINE_DOWN = 3
 
 DEFAULT_INTERVAL = 2.0
-DEFAULT_METRICS_PORT = 8001
 DEFAULT_NAMESPACE = containers.DEFAULT_NAMESPACE
 
 DESCRIPTION = """\
@@ -326,9 +325,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                             "(a naive loop: see below what it cannot do)")
     apply.add_argument("--interval", type=_positive, default=DEFAULT_INTERVAL, metavar="S",
                        help=f"seconds between polls with --watch (default: {DEFAULT_INTERVAL:g})")
-    apply.add_argument("--metrics-port", type=_port, default=DEFAULT_METRICS_PORT, metavar="PORT",
+    apply.add_argument("--metrics-port", type=_port, default=ports.TWIN_METRICS.get(), metavar="PORT",
                        help="with --watch, serve /metrics on 127.0.0.1:PORT "
-                            f"(default: {DEFAULT_METRICS_PORT}; 0: none)")
+                            f"({ports.TWIN_METRICS.help()}; 0: none)")
     apply.add_argument("--metrics-file", metavar="PATH",
                        help="write the metrics in the textfile format (node-exporter) when done "
                             "(with --watch: after every poll)")

@@ -4,8 +4,9 @@
 - ``up`` / ``down``: Prometheus and Grafana with docker compose
   (examples/observability/docker-compose.yaml), refusing at once when an image is missing:
   nothing is pulled on the participant's behalf;
-- ``prometheus``: Prometheus from the distribution (Debian's ``prometheus``) in the foreground,
-  scraping both engines on 127.0.0.1, for machines where Grafana cannot run;
+- ``prometheus``: Prometheus from the distribution (Debian's ``prometheus``, installed the first
+  time) in the foreground, scraping both engines on 127.0.0.1 where :mod:`reconcile_lab.ports`
+  says they listen, for machines where Grafana cannot run;
 - ``render``: the main dashboard's panels, queried from a Prometheus, plotted to a PNG.
 
 Wiring only: what the dashboards show is decided in :mod:`.dashboards`, how a panel is drawn in
@@ -20,18 +21,18 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from reconcile_lab import paths
+from reconcile_lab import debian, paths, ports
 from reconcile_lab.cluster import dockerd
+from reconcile_lab.cluster.probing import ClusterError
 from reconcile_lab.observe import dashboards, grafana
 
 REPO = Path(__file__).resolve().parents[3]
 COMPOSE = REPO / dashboards.OBSERVABILITY / "docker-compose.yaml"
-LOCAL_CONFIG = REPO / dashboards.OBSERVABILITY / "prometheus" / "prometheus.yml"
 GRAFANA_URL = "http://127.0.0.1:3000"
-PROMETHEUS_URL = "http://127.0.0.1:9090"
 OK, FAIL = 0, 1
 
 
@@ -110,7 +111,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     if done.returncode != 0:
         return FAIL
     _say(f"Grafana    {GRAFANA_URL}  (dashboards in the folder reconcile-lab; admin/admin)")
-    _say(f"Prometheus {PROMETHEUS_URL}/targets  (both targets should be UP)")
+    _say("Prometheus http://127.0.0.1:9090/targets  (both targets should be UP)")
     _say("scraping host.docker.internal:8000 (operator) and :8001 (twin); on Linux bind them "
          "to the docker0 address: see docs/observability.md")
     return OK
@@ -128,22 +129,37 @@ def cmd_down(args: argparse.Namespace) -> int:
 # --- Prometheus from the distribution ---------------------------------------------------------
 
 
-def prometheus_binary() -> str | None:
-    return shutil.which("prometheus") or (
-        "/usr/bin/prometheus" if Path("/usr/bin/prometheus").is_file() else None)
+def prometheus_binary(*, progress: Callable[[str], None] = _say) -> str:
+    """Debian's Prometheus, installed (without its service) the first time."""
+    if found := shutil.which("prometheus"):
+        return found
+    debian.ensure(["prometheus"], needed_by="`reconcile-lab observe prometheus`",
+                  progress=progress)
+    if found := shutil.which("prometheus") or (
+            "/usr/bin/prometheus" if Path("/usr/bin/prometheus").is_file() else None):
+        return found
+    raise ClusterError("the prometheus package is installed but no prometheus binary is on "
+                       "PATH.\n  fix: check `dpkg -L prometheus`, then run again.")
 
 
 def cmd_prometheus(args: argparse.Namespace) -> int:
     binary = prometheus_binary()
-    if binary is None:
-        _say("no prometheus binary (fix on Debian/Ubuntu: `apt-get install prometheus`, then "
-             "`systemctl disable --now prometheus` if you do not want its service)")
-        return FAIL
     storage = paths.state_dir() / "prometheus"
     storage.mkdir(parents=True, exist_ok=True)
-    argv = [binary, f"--config.file={args.config}", f"--storage.tsdb.path={storage}",
-            f"--web.listen-address={args.listen}", "--storage.tsdb.retention.time=2d"]
-    _say(f"Prometheus on http://{args.listen}, data in {storage}; Ctrl-C stops it")
+    config = args.config
+    if config is None:  # both engines where they listen on this machine now
+        import yaml
+
+        config = str(storage / "prometheus.yml")
+        operator, twin = ports.OPERATOR_METRICS.get(), ports.TWIN_METRICS.get()
+        scrape = dashboards.local_scrape_config(operator, twin)
+        Path(config).write_text(yaml.safe_dump(scrape, sort_keys=False))
+        _say(f"scraping the operator on 127.0.0.1:{operator} and the twin's loop on "
+             f"127.0.0.1:{twin} (config {config})")
+    listen = args.listen or f"127.0.0.1:{ports.PROMETHEUS.get()}"
+    argv = [binary, f"--config.file={config}", f"--storage.tsdb.path={storage}",
+            f"--web.listen-address={listen}", "--storage.tsdb.retention.time=2d"]
+    _say(f"Prometheus on http://{listen}, data in {storage}; Ctrl-C stops it")
     os.execv(binary, argv)  # replaces this process: Ctrl-C reaches Prometheus
 
 
@@ -189,13 +205,16 @@ def register(sub: Any) -> None:
     verbs.add_parser("down", help="stop them and remove their data").set_defaults(func=cmd_down)
 
     p = verbs.add_parser("prometheus", help="run the distribution's Prometheus in the foreground")
-    p.add_argument("--config", default=str(LOCAL_CONFIG),
-                   help="scrape config (default: operator 127.0.0.1:8000, twin 127.0.0.1:8001)")
-    p.add_argument("--listen", default="127.0.0.1:9090", help="address:port of its web UI")
+    p.add_argument("--config", help="scrape config (default: one written into the state "
+                   "directory for the operator on 127.0.0.1:PORT, "
+                   f"{ports.OPERATOR_METRICS.help()}, and the twin's loop on 127.0.0.1:PORT, "
+                   f"{ports.TWIN_METRICS.help()})")
+    p.add_argument("--listen", help="address:port of its web UI (default 127.0.0.1:PORT, "
+                   f"PORT {ports.PROMETHEUS.help()})")
     p.set_defaults(func=cmd_prometheus)
 
     r = verbs.add_parser("render", help="plot a dashboard's panels from Prometheus to a PNG")
-    r.add_argument("--prometheus", default=PROMETHEUS_URL, help="Prometheus base URL")
+    r.add_argument("--prometheus", default=ports.url(ports.PROMETHEUS), help="Prometheus base URL")
     r.add_argument("-o", "--out", default="reconciliation.png", help="PNG file to write")
     r.add_argument("--dashboard", default=dashboards.RECONCILIATION.uid,
                    choices=[d.uid for d in dashboards.ALL], help="which dashboard")

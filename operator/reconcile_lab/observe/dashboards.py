@@ -34,6 +34,15 @@ MONITORING_NAMESPACE = "reconcile-lab-monitoring"
 _JOBS = f'job=~"{OPERATOR_JOB}|{TWIN_JOB}"'
 
 
+def local_scrape_config(operator_port: int, twin_port: int) -> dict[str, object]:
+    """Prometheus on this machine scraping both engines on 127.0.0.1 (``observe prometheus``;
+    with the default ports, what ``prometheus/prometheus.yml`` holds)."""
+    return {"global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
+            "scrape_configs": [
+                {"job_name": job, "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}
+                for job, port in ((OPERATOR_JOB, operator_port), (TWIN_JOB, twin_port))]}
+
+
 @dataclass(frozen=True)
 class Query:
     expr: str

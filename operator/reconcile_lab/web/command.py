@@ -147,12 +147,8 @@ async def _no_shell(command: str) -> tuple[int, str]:
 def _browser(args: argparse.Namespace) -> int:
     from reconcile_lab.web import browser
 
-    if args.what == "install":
-        found = browser.ensure(progress=_say)
-        print(json.dumps({"chromium": str(found.chromium), "node_modules": str(found.modules)}))
-        return 0
-    removed = browser.remove(progress=_say)
-    _say("removed " + (", ".join(removed) if removed else "nothing (the kit installed no browser)"))
+    found = browser.ensure(progress=_say)
+    print(json.dumps({"chromium": str(found.chromium), "node_modules": str(found.modules)}))
     return 0
 
 
@@ -204,10 +200,9 @@ def register(sub: Any) -> None:
     p.set_defaults(func=_web)
     actions = p.add_subparsers(dest="verb", metavar="ACTION")
     b = actions.add_parser(
-        "browser", help="install or remove what the browser test uses",
+        "browser", help="install what the browser test uses",
         description=f"install: Debian's chromium and chromium-driver (apt-get, once; recorded "
-        f"so that `remove` takes away only what the kit installed) and playwright-core from "
-        f"npm, pinned by a lockfile, into {paths.cache_dir() / 'web'}. remove: the Debian "
-        "packages the kit installed (`make down REMOVE_PACKAGES=1` does this).")
-    b.add_argument("what", choices=("install", "remove"))
+        f"so that `make down REMOVE_PACKAGES=1` takes away only what the kit installed) and "
+        f"playwright-core from npm, pinned by a lockfile, into {paths.cache_dir() / 'web'}.")
+    b.add_argument("what", choices=("install",))
     b.set_defaults(func=_browser)

@@ -167,10 +167,10 @@ ENTRIES: tuple[Entry, ...] = (
           ("01",), "See both engines on one dashboard, and break something while you watch.",
           ("Both engines export the same metric names; Prometheus must scrape both.",
            "The operator serves metrics on :8000; the twin only as a loop (`--watch`, :8001).",
-           f"`reconcile-lab docker apply -f {WEBAPP} --watch` in one terminal, `make prometheus` "
-           "in another, then open http://127.0.0.1:9090/targets."),
+           f"`reconcile-lab docker apply -f {WEBAPP} --watch` in one terminal, `reconcile-lab "
+           "observe prometheus` in another, then open http://127.0.0.1:9090/targets."),
           (f"reconcile-lab docker apply -f {WEBAPP} --watch{BACKGROUND}",
-           f"reconcile-lab observe prometheus --listen 127.0.0.1:9090{BACKGROUND}"),
+           f"reconcile-lab observe prometheus{BACKGROUND}"),
           Start()),
     Entry("09", "policy", "Policy before anything runs", Difficulty.MEDIUM, 15, ("01",),
           "Have the cluster refuse an app from an image it does not trust, before anything is "

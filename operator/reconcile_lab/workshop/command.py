@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from reconcile_lab import paths
+from reconcile_lab import paths, ports
 from reconcile_lab.workshop import catalog, exercises, progress
 
 # What each check reads: skipping the rest keeps a check to a second or two.
@@ -261,8 +261,9 @@ def _where(p: argparse.ArgumentParser, *, app: bool) -> None:
         p.add_argument("--app", default=catalog.APP, type=_dns_label,
                        help=f"the app's name (default: {catalog.APP})")
     p.add_argument("--kubeconfig", help="cluster to use (default: the kit's own cluster)")
-    p.add_argument("--prometheus", default="http://127.0.0.1:9090",
-                   help="Prometheus to ask in exercise 08 (default: http://127.0.0.1:9090)")
+    p.add_argument("--prometheus", default=ports.url(ports.PROMETHEUS),
+                   help="Prometheus to ask in exercise 08 (default: http://127.0.0.1:PORT, "
+                   f"PORT {ports.PROMETHEUS.help()})")
 
 
 def register(sub: Any) -> None:

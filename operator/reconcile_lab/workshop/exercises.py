@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
+from reconcile_lab import ports
 from reconcile_lab.declarative import policy
 from reconcile_lab.declarative import status as statuses
 from reconcile_lab.workshop import catalog
@@ -345,22 +346,25 @@ def check_operator_down(state: State) -> Verdict:
 def check_metrics(state: State) -> Verdict:
     if state.prometheus is None:
         return Verdict(False, f"no Prometheus answers at {state.prometheus_url}",
-                       "make prometheus (see docs/observability.md)")
+                       "reconcile-lab observe prometheus & (or `make prometheus`; see "
+                       "docs/observability.md)")
     engines = {labels.get("engine", ""): value for labels, value in state.prometheus
                if labels.get("app") == state.app}
     if not engines:
         return Verdict(False, f"Prometheus has no reconcile_lab_ready_replicas for {state.app}",
-                       "is the operator running with metrics on :8000? is Prometheus scraping "
-                       "it? (Status → Targets in its web UI)")
+                       "is the operator running, with metrics on its port "
+                       f"({ports.OPERATOR_METRICS.help()})? is Prometheus scraping it? "
+                       "(Status → Targets in its web UI)")
     missing = [e for e in ("kubernetes", "docker") if e not in engines]
     if missing == ["docker"]:
         return Verdict(False, "Prometheus has the operator's numbers, not the twin's",
                        "run the twin as a loop: reconcile-lab docker apply -f "
-                       "examples/exercises/01-first-webapp/webapp.yaml --watch (metrics on "
-                       ":8001)")
+                       "examples/exercises/01-first-webapp/webapp.yaml --watch (its metrics port: "
+                       f"{ports.TWIN_METRICS.help()})")
     if missing:
         return Verdict(False, f"Prometheus has no numbers from the {missing[0]} engine",
-                       "reconcile-lab operator start (metrics on :8000)")
+                       "reconcile-lab operator start (its metrics port: "
+                       f"{ports.OPERATOR_METRICS.help()})")
     seen = ", ".join(f"{k}: {v:g} ready" for k, v in sorted(engines.items()))
     return Verdict(True, f"Prometheus has both engines side by side ({seen})",
                    "open the Reconciliation dashboard in Grafana: one panel, two engines")

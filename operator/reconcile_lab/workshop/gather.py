@@ -14,13 +14,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from reconcile_lab import spec
+from reconcile_lab import ports, spec
 from reconcile_lab.cluster import probing
 from reconcile_lab.imperative import containers
 from reconcile_lab.workshop import exercises
 from reconcile_lab.workshop.exercises import INSTANCE, LABEL_APP, State
-
-OPERATOR_HEALTH = "http://127.0.0.1:8080/healthz"  # `operator run|start`'s default liveness
 
 
 def _kubectl(kubeconfig: Path, *args: str) -> Any:
@@ -100,7 +98,9 @@ def _operator_running() -> bool | None:
     if command.running_pid() is not None:
         return True
     try:
-        with urllib.request.urlopen(OPERATOR_HEALTH, timeout=1) as r:
+        # ports.url is always http://127.0.0.1:PORT…, never file: or a custom scheme.
+        url = ports.url(ports.OPERATOR_HEALTH, "/healthz")
+        with urllib.request.urlopen(url, timeout=1) as r:  # noqa: S310
             return bool(r.status == 200)
     except OSError:
         return False
@@ -122,9 +122,10 @@ def prometheus_samples(url: str, app: str) -> tuple[tuple[dict[str, str], float]
 
 
 def state(app: str, namespace: str, *, kubeconfig: Path | None = None,
-          prometheus: str = "http://127.0.0.1:9090", need: tuple[str, ...] = (
+          prometheus: str | None = None, need: tuple[str, ...] = (
               "kubernetes", "docker", "operator", "prometheus")) -> State:
     """Observe what the checks need (``need`` skips the slow parts a check does not use)."""
+    prometheus = prometheus or ports.url(ports.PROMETHEUS)
     parts: dict[str, Any] = {}
     if "kubernetes" in need:
         if kubeconfig is None:
