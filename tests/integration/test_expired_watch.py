@@ -109,6 +109,10 @@ def test_frozen_past_the_watch_history_it_lists_again_and_misses_nothing(
             wait_for(caught_up, timeout=BOUND + 60, interval=0.5,
                      what="every change made while it was frozen")
             caught = time.monotonic() - thawed
+            # The relisted watch says nothing of app-2: the resync's LIST finds it gone, and
+            # the operator forgets it (its store held app-0..2 before; now app-0, app-1, late).
+            wait_for(lambda: op.metric("reconcile_lab_state_entries", table="webapps") == 3,
+                     timeout=RESYNC * 2 + 10, what="the WebApp deleted unseen to be forgotten")
             _ready(cluster, "late", ns, timeout=30)
             log = op.log.read_text(errors="replace")
             relisted = log.count("Restarting the watch-stream")

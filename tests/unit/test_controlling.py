@@ -222,6 +222,19 @@ def test_the_resync_does_not_take_a_child_newer_than_its_list_for_one_lost() -> 
     asyncio.run(go())
 
 
+def test_the_resync_keeps_a_webapp_created_while_its_list_was_in_flight() -> None:
+    async def go() -> None:
+        caches = Caches()
+        began = caches.mark()
+        caches.add("WebApp", _webapp())
+        c = _controller(FakeCluster(), caches)
+        c.keys[KEY] = controlling._KeyState(failures=2)
+        c.resync(set(), began)
+        assert caches.get("WebApp", KEY) is not None and c.keys[KEY].failures == 2
+
+    asyncio.run(go())
+
+
 def test_the_resync_leaves_the_children_of_a_webapp_deleted_unseen_to_the_garbage_collector(
         ) -> None:
     # A watch broken meanwhile: the WebApp and its children are gone, the cache still has them.
@@ -231,7 +244,11 @@ def test_the_resync_leaves_the_children_of_a_webapp_deleted_unseen_to_the_garbag
         caches.add("Deployment", _child("Deployment"))
         caches.add("Service", _child("Service"))
         c = _controller(FakeCluster(), caches)
+        c.keys[KEY] = controlling._KeyState(failures=2)
         c.resync(set(), caches.mark())
         assert len(c.queue) == 0
+        # Forgotten, as its DELETED event would have had it: the store, the per-key state.
+        assert len(caches) == 0 and KEY not in c.keys
+        assert c.tracked() == {"keys": 0, "writes": 0, "queued": 0, "webapps": 0}
 
     asyncio.run(go())

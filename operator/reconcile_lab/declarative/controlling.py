@@ -34,12 +34,14 @@ STALE_DELAY = 0.2  # a write refused because the child changed: read the cache a
 
 class Caches(Protocol):
     """The watch's view: the cached object of a kind under a key, every WebApp's key, and
-    whether an object was held unchanged since a point in the view's history."""
+    whether an object was held unchanged since a point in the view's history; what a LIST
+    shows gone while the watch said nothing is dropped from it."""
 
     def get(self, kind: str, key: Key) -> cache.Packed | None: ...
     def webapp_keys(self) -> Iterable[Key]: ...
     def mark(self) -> int: ...
     def unchanged_since(self, kind: str, key: Key, mark: int) -> bool: ...
+    def drop(self, kind: str, key: Key) -> None: ...
 
 
 @dataclasses.dataclass
@@ -120,7 +122,9 @@ class Controller:
 
     def tracked(self) -> dict[str, int]:
         """What is kept per key, by table: all of it goes when the WebApps go."""
-        return {"keys": len(self.keys), "writes": len(self.memory), "queued": len(self.queue)}
+        known = len(list(self.caches.webapp_keys())) if self.caches is not None else 0
+        return {"keys": len(self.keys), "writes": len(self.memory), "queued": len(self.queue),
+                "webapps": known}
 
     def forget(self, key: Key) -> None:
         """The WebApp is gone: drop everything kept for it."""
@@ -285,9 +289,12 @@ class Controller:
         assert self.caches is not None
         for key in list(self.caches.webapp_keys()):
             if (specs.KIND, *key) not in live:
-                # Deleted while the watch was broken, its deletion not delivered yet: its
-                # children are the garbage collector's. Made again from the stale cache,
-                # they would be writes for an owner that is gone.
+                # Deleted while the watch was broken: its children are the garbage
+                # collector's (made again from the stale cache, they would be writes for an
+                # owner that is gone). A watch started again lists what is, and says nothing
+                # of what went meanwhile: unless forgotten here, it would be kept for ever.
+                if self.caches.unchanged_since(specs.KIND, key, mark):
+                    self._deleted_unseen(key, live, mark)
                 continue
             for kind in reconciling.KINDS:
                 packed = self.caches.get(kind, key)
@@ -297,3 +304,14 @@ class Controller:
                     logs.get(namespace=key[0], name=key[1]).info("child vanished unseen",
                                                                  kind=kind)
                     self.enqueue(key, "resync")
+
+    def _deleted_unseen(self, key: Key, live: set[tuple[str, str, str]], mark: int) -> None:
+        """What the WebApp's DELETED event would have done, and its children's."""
+        assert self.caches is not None
+        self.caches.drop(specs.KIND, key)
+        for kind in reconciling.KINDS:
+            packed = self.caches.get(kind, key)
+            if (packed is not None and packed.owned and (kind, *key) not in live
+                    and self.caches.unchanged_since(kind, key, mark)):
+                self.caches.drop(kind, key)
+        self.webapp_event(key, event_type="DELETED", at_version=0)

@@ -134,7 +134,8 @@ def init_engine(engine: str) -> None:
 state_entries = prom.Gauge(
     "reconcile_lab_state_entries",
     "What the operator keeps per WebApp, by table (the controller's per-key state, the writes "
-    "it remembers until the watch shows them): back to 0 when no WebApp is left.", ["table"])
+    "it remembers until the watch shows them, the WebApps in its store): back to 0 when no "
+    "WebApp is left.", ["table"])
 
 
 def track_state(read: Callable[[], Mapping[str, int]]) -> None:
