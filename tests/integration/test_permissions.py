@@ -1,4 +1,5 @@
-"""The operator's permissions taken away for 30 s while changes wait, then given back.
+"""The operator's permissions taken away while changes wait (30 s, and longer than kopf's own
+retries last), then given back.
 
 The operator runs under a ServiceAccount of its own, bound by a RoleBinding in the one
 namespace it serves. The binding is deleted, changes are made meanwhile, and it comes back:
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from reconcile_lab.declarative import controlling, permissions
+from reconcile_lab.declarative import controlling, handlers, permissions
 from tests import cases
 from tests.conftest import Cluster, Operator, denials, wait_for
 from tests.integration.test_ordinary_use import (
@@ -34,6 +35,23 @@ REVOKED_FOR = 30.0
 def test_permissions_revoked_for_30s_then_restored_it_resumes_without_a_restart(
         cluster: Cluster, operator: Operator, namespace: str, tmp_path: Path,
         record_property: Callable[[str, object], None]) -> None:
+    _revoke_then_restore(cluster, operator, namespace, tmp_path, record_property, REVOKED_FOR)
+
+
+@pytest.mark.timeout(600)
+def test_permissions_revoked_for_longer_than_kopf_retries_it_keeps_trying_and_says_it_once(
+        cluster: Cluster, operator: Operator, namespace: str, tmp_path: Path,
+        record_property: Callable[[str, object], None]) -> None:
+    """Longer than kopf's own retries of a refused request last (54 s: 1+1+2+3+5+8+13+21,
+    then it gives up), and long enough for each watch to be opened again a few times (every
+    WATCH_INACTIVITY_TIMEOUT): still running, and still one line per refused watch."""
+    _revoke_then_restore(cluster, operator, namespace, tmp_path, record_property,
+                         sum(handlers.KOPF_RETRIES) + 36)
+
+
+def _revoke_then_restore(cluster: Cluster, operator: Operator, namespace: str, tmp_path: Path,
+                         record_property: Callable[[str, object], None],
+                         revoked_for: float) -> None:
     cluster.simulate_pods_in(namespace)
     account = "revoked-operator"
     rbac = permissions.namespaced_rbac(namespace, account=account, account_namespace=namespace)
@@ -56,7 +74,7 @@ def test_permissions_revoked_for_30s_then_restored_it_resumes_without_a_restart(
         cluster.apply(cases.webapp("late", namespace))
         cluster.kubectl("scale", "-n", namespace, "webapp/app-0", "--replicas=2")
         cluster.kubectl("delete", "deployment", "-n", namespace, "app-1")
-        time.sleep(max(0.0, REVOKED_FOR - (time.monotonic() - revoked)))
+        time.sleep(max(0.0, revoked_for - (time.monotonic() - revoked)))
         assert scoped.proc is not None and scoped.proc.poll() is None, "the operator exited"
         cluster.apply(binding)
         restored = time.monotonic()

@@ -57,3 +57,15 @@ def test_the_double_dash_of_the_makefile_does_not_reach_kubectl(
     assert executed == [["kubectl", "--kubeconfig", "KC", "apply", "-f", "crds/"],
                         ["kubectl", "--kubeconfig", "KC", "get", "webapps", "-A"],
                         ["kubectl", "--kubeconfig", "KC", "exec", "pod", "--", "ls"]]
+
+
+def test_kopfs_retries_go_on_for_ever_each_request_from_the_first_step() -> None:
+    import itertools
+
+    from reconcile_lab.declarative import handlers
+
+    backoffs = handlers._RetryForever()
+    first = list(itertools.islice(backoffs, 12))
+    assert first == [*handlers.KOPF_RETRIES, 30.0, 30.0, 30.0, 30.0]
+    assert list(itertools.islice(backoffs, 3)) == [1, 1, 2]  # a new request starts again
+    assert not hasattr(backoffs, "__len__")  # kopf would count a last attempt

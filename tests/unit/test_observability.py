@@ -206,12 +206,26 @@ def test_work_queue_metrics_count_adds_waits_and_work_like_client_go() -> None:
     assert _sample("workqueue_retries_total", wq) == retries + 1
 
 
-def test_only_the_first_of_kopfs_retry_lines_for_a_request_passes() -> None:
+def test_kopfs_lines_for_a_failing_request_are_shown_once_then_every_few_minutes() -> None:
     def line(text: str) -> logging.LogRecord:
         return logging.LogRecord("kopf", logging.ERROR, __file__, 1, text, None, None)
 
-    url = "GET https://127.0.0.1:1/api/v1/namespaces/n/services?watch=true"
-    assert logs.first_attempt_only(line(f"Request attempt #1/9 failed; will retry: {url}"))
-    assert not logs.first_attempt_only(line(f"Request attempt #2/9 failed; will retry: {url}"))
-    assert logs.first_attempt_only(line(f"Request attempt #9/9 failed; escalating: {url}"))
-    assert logs.first_attempt_only(line("Watch-stream for services is inactive"))
+    now = [0.0]
+    muted = logs.RepeatsMuted(every=300, clock=lambda: now[0])
+    watch = "GET https://127.0.0.1:1/api/v1/namespaces/n/services?watch=true&resourceVersion={}"
+    refused = " -> APIForbiddenError('services is forbidden')"
+
+    def attempt(n: str, version: int) -> logging.LogRecord:
+        return line(f"Request attempt #{n} failed; will retry: {watch.format(version)}{refused}")
+
+    assert muted(attempt("1/9", 5))
+    assert not muted(attempt("2/9", 5))  # kopf's next attempt of the same request
+    now[0] = 20
+    assert not muted(attempt("1", 6))  # the watch opened again: the same failure
+    assert muted(line(f"Request attempt #1 failed; will retry: {watch.format(6)} -> "
+                      "ClientConnectorError('refused')"))  # another failure: shown
+    assert muted(line("Request attempt #9/9 failed; escalating: GET https://x -> Error()"))
+    assert muted(line("Watch-stream for services is inactive"))
+    now[0] = 301
+    again = attempt("1", 7)
+    assert muted(again) and "(2 more like it left out)" in again.getMessage()

@@ -25,9 +25,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import datetime
+import itertools
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import kopf
@@ -47,6 +48,20 @@ WATCH_CLIENT_TIMEOUT = WATCH_SERVER_TIMEOUT + 30
 WATCH_INACTIVITY_TIMEOUT = 20
 CONNECT_TIMEOUT = 5
 REQUEST_TIMEOUT = 30
+KOPF_RETRIES = (1, 1, 2, 3, 5, 8, 13, 21)  # kopf's default error_backoffs, then it gives up
+RETRY_CEILING = 30
+
+
+class _RetryForever:
+    """kopf's back-off between attempts of a refused or failed API request: its own steps, then
+    every RETRY_CEILING seconds, for ever. kopf's default gives up after the steps, and a watch
+    that gives up stops the whole operator: a RoleBinding gone for a minute would leave it
+    stopped, where a client-go informer keeps trying. Iterable again and again (each request
+    starts from the first step) and not Sized (kopf then counts no last attempt)."""
+
+    def __iter__(self) -> Iterator[float]:
+        yield from KOPF_RETRIES
+        yield from itertools.repeat(float(RETRY_CEILING))
 
 
 class Settings:
@@ -129,7 +144,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     ours = Settings(os.environ)
     logs.configure(json=ours.json_logs)
     for handler in logging.getLogger().handlers:  # kopf's, set up before this handler runs
-        handler.addFilter(logs.first_attempt_only)
+        handler.addFilter(logs.RepeatsMuted())
     # Peering (several replicas, one active) is chosen on the command line; a dead peer's
     # record must expire quickly for a standby to take over.
     settings.peering.lifetime = ours.peering_lifetime
@@ -147,6 +162,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.inactivity_timeout = WATCH_INACTIVITY_TIMEOUT
     settings.networking.connect_timeout = CONNECT_TIMEOUT
     settings.networking.request_timeout = REQUEST_TIMEOUT  # kopf's own: Events, peering
+    settings.networking.error_backoffs = _RetryForever()
     if ours.namespace:
         # One namespace, under a Role: no cluster-wide scanning of CRDs and namespaces, which
         # the Role cannot list (kopf would retry those lists before serving anything).
