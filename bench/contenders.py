@@ -1,7 +1,7 @@
 """The controllers the convergence harness compares, each as a process it starts and stops.
 
 ``raw`` has no process (the load generator writes the children itself); ``operator`` is
-reconcile-lab's; ``naive-kopf`` is ``peers/naive_kopf.py``; ``sample-controller`` is
+reconcile-lab's; ``naive-kopf`` is ``reconcile_lab.declarative.naive``; ``sample-controller`` is
 ``k8s.io/sample-controller`` built from the Go module proxy into the cache.
 """
 
@@ -81,7 +81,7 @@ class Contender:
                     "--health-port", str(self.health_port), "--log-format", "json"]
         elif self.name == "naive-kopf":
             argv = [sys.executable, "-m", "kopf", "run", "--standalone", "--all-namespaces",
-                    f"--liveness={health}", str(PEERS / "naive_kopf.py")]
+                    f"--liveness={health}", "-m", "reconcile_lab.declarative.naive"]
         elif self.name == "sample-controller":
             argv = [str(sample_controller_binary()), f"-kubeconfig={self.kubeconfig}"]
         else:

@@ -7,7 +7,7 @@ settings) and converges N apps from nothing:
 - ``raw``: a tight aiohttp loop POSTing the operator's own Deployment+Service pairs, as many
   requests in flight as the operator has workers: the physical-limit proxy;
 - ``operator``: reconcile-lab's operator; the load generator POSTs N WebApps the same way;
-- ``naive-kopf``: ``bench/peers/naive_kopf.py``, an ``@kopf.on.create`` operator with defaults;
+- ``naive-kopf``: ``reconcile_lab.declarative.naive``, an ``@kopf.on.create`` operator with defaults;
 - ``sample-controller``: ``k8s.io/sample-controller`` (Foo → Deployment only), built from the Go
   module proxy into the cache.
 

@@ -233,7 +233,7 @@ METHOD = """\
   sample-controller keeps client-go's default client-side rate limit (QPS 5, burst 10) and offers
   no flag to raise it: that, not its design, bounds its rate here. It creates a Deployment only
   and writes status on every sync.
-- naive-kopf (`bench/peers/naive_kopf.py`): an `@kopf.on.create` handler with defaults, the
+- naive-kopf (`operator/reconcile_lab/declarative/naive.py`): an `@kopf.on.create` handler with defaults, the
   children created with the official client in kopf's default thread pool. It writes kopf's
   per-object progress annotations and the handler's result into the status, and it repairs
   nothing.

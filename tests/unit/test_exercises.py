@@ -15,7 +15,7 @@ import pytest
 
 from reconcile_lab import cli
 from reconcile_lab.workshop import exercises
-from reconcile_lab.workshop.exercises import State
+from reconcile_lab.workshop.observed import State, Verdict
 
 DATA = Path(__file__).parent / "data" / "exercises"
 REPO = Path(__file__).resolve().parents[2]
@@ -28,7 +28,7 @@ def recorded(name: str) -> State:
     return State(**data)
 
 
-def check(number: str, state: State) -> exercises.Verdict:
+def check(number: str, state: State) -> Verdict:
     return exercises.find(number).check(state)
 
 

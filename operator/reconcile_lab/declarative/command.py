@@ -19,10 +19,12 @@ from reconcile_lab import pidfiles, ports
 from reconcile_lab.cluster import probing, providers
 
 HANDLERS = "reconcile_lab.declarative.handlers"
+EDGE_TRIGGERED = "reconcile_lab.declarative.naive"  # exercise 10's foil: acts on create only
 
 
 def kopf_argv(args: argparse.Namespace) -> list[str]:
-    argv = [sys.executable, "-m", "kopf", "run", "-m", HANDLERS,
+    module = EDGE_TRIGGERED if args.edge_triggered else HANDLERS
+    argv = [sys.executable, "-m", "kopf", "run", "-m", module,
             f"--liveness=http://{args.bind}:{args.health_port}/healthz"]
     argv += ["--namespace", args.namespace] if args.namespace else ["--all-namespaces"]
     if args.peering:
@@ -125,6 +127,10 @@ def _run_options(r: argparse.ArgumentParser) -> None:
     r.add_argument("--priority", type=int, default=None,
                    help="peering priority (default: random, so that replicas differ)")
     r.add_argument("--verbose", action="store_true", help="kopf's own debug logs too")
+    r.add_argument("--edge-triggered", action="store_true",
+                   help="run instead the operator kopf's tutorial teaches: it makes the children "
+                   "when a WebApp is created, and never looks again (exercise 10; "
+                   "operator/reconcile_lab/declarative/naive.py)")
 
 
 def print_rbac(args: argparse.Namespace) -> int:
@@ -152,8 +158,20 @@ def log_file() -> Path:
 
 
 def is_operator(argv: Sequence[str]) -> bool:
-    """Whether a command line is the operator as ``kopf_argv`` starts it."""
-    return "kopf" in argv and HANDLERS in argv
+    """Whether a command line is the operator as ``kopf_argv`` starts it (either kind)."""
+    return "kopf" in argv and (HANDLERS in argv or EDGE_TRIGGERED in argv)
+
+
+_NAMES = {"level": "operator", "edge": "edge-triggered operator (--edge-triggered)"}
+
+
+def running_kind() -> str | None:
+    """Which background operator runs: "level" (the kit's), "edge" (``--edge-triggered``),
+    or None."""
+    record = pidfiles.alive(_pid_file(), is_operator)
+    if record is None:
+        return None
+    return "edge" if EDGE_TRIGGERED in (pidfiles.cmdline(record.pid) or []) else "level"
 
 
 def running_pid() -> int | None:
@@ -167,9 +185,16 @@ def start(args: argparse.Namespace) -> int:
     import subprocess
 
     if (pid := running_pid()) is not None:
-        print(f"reconcile-lab: the operator already runs (pid {pid}); log: {log_file()}",
-              file=sys.stderr)
-        return 0
+        kind = running_kind()
+        wanted = "edge" if args.edge_triggered else "level"
+        if kind == wanted:
+            print(f"reconcile-lab: the {_NAMES[wanted]} already runs (pid {pid}); log: "
+                  f"{log_file()}", file=sys.stderr)
+            return 0
+        # Two operators on one cluster would both act: the one asked for replaces the other.
+        print(f"reconcile-lab: the {_NAMES[kind or 'level']} runs (pid {pid}): stopping it "
+              "first", file=sys.stderr)
+        stop(args)
     for port, what in ((args.metrics_port, "the metrics endpoint"),
                        (args.health_port, "the liveness endpoint")):
         if port and args.bind == "127.0.0.1":
@@ -182,6 +207,10 @@ def start(args: argparse.Namespace) -> int:
         proc = subprocess.Popen(kopf_argv(args), env=env, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
     pidfiles.write(_pid_file(), proc.pid)
+    if args.edge_triggered:
+        print(f"reconcile-lab: {_NAMES['edge']} started (pid {proc.pid}); log: {log_file()}; "
+              "it acts when a WebApp is created, and never again", file=sys.stderr)
+        return 0
     print(f"reconcile-lab: operator started (pid {proc.pid}); log: {log_file()}; "
           f"metrics: http://{args.bind}:{args.metrics_port}/metrics", file=sys.stderr)
     return 0

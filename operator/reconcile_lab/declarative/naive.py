@@ -1,14 +1,19 @@
-"""A naive kopf operator for the same WebApp, written the way kopf's documentation teaches.
+"""An edge-triggered operator for the same WebApp, written the way kopf's tutorial teaches.
 
 An ``@kopf.on.create`` handler with default settings: build the children, ``kopf.adopt`` them,
 create them with the official client, return a result (kopf stores it in the status). kopf
-keeps its own progress and the last handled spec in annotations, as it does by default. Nothing
-watches the children, so nothing repairs them: this is the peer for convergence throughput only.
+keeps its own progress and the last handled spec in annotations, as it does by default.
 
-    kopf run --standalone -n NAMESPACE bench/peers/naive_kopf.py
+It acts on an *event* (a WebApp was created) and never looks again: nothing watches the
+children, so a child deleted afterwards stays deleted, and a restart changes nothing (the
+annotation says the creation was handled). The kit's operator (``handlers``) is
+level-triggered: whatever the event, it compares what is with what should be. Exercise 10 runs
+one after the other:
 
-Used by ``bench/convergence.py``; the children are the very objects the real operator renders,
-so both peers create identical Deployments and Services.
+    reconcile-lab operator start --edge-triggered
+
+``bench/convergence.py`` races it against the kit's operator; the children are the very
+objects the kit's operator renders, so both create identical Deployments and Services.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import kubernetes
 from reconcile_lab import parsing
 from reconcile_lab import spec as specs
 from reconcile_lab.declarative import render
+
+FIELD_MANAGER = render.EDGE_TRIGGERED_MANAGER  # in the children's managedFields: who made them
 
 
 # kopf types handlers as a protocol listing every kwarg it may pass; this one takes what it uses.
@@ -35,8 +42,8 @@ def create_fn(spec: kopf.Spec, name: str, namespace: str, uid: str,
 
     # The client takes plain dicts as bodies, whatever its annotations say.
     kubernetes.client.AppsV1Api().create_namespaced_deployment(
-        namespace, deployment)  # type: ignore[arg-type]
+        namespace, deployment, field_manager=FIELD_MANAGER)  # type: ignore[arg-type]
     kubernetes.client.CoreV1Api().create_namespaced_service(
-        namespace, service)  # type: ignore[arg-type]
+        namespace, service, field_manager=FIELD_MANAGER)  # type: ignore[arg-type]
     logger.info(f"Deployment and Service {name} created")
     return {"children": [f"deployment/{name}", f"service/{name}"]}

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from reconcile_lab import spec as specs
 
 FIELD_MANAGER = "reconcile-lab"
+EDGE_TRIGGERED_MANAGER = "edge-triggered"  # naive.py's, the foil of exercise 10
 MANAGED_BY = "app.kubernetes.io/managed-by"
 APP_LABEL = "reconcile-lab/app"
 CONTAINER = "app"

@@ -192,6 +192,28 @@ ENTRIES: tuple[Entry, ...] = (
            "docker tag reconcile-lab/hello:v1 untrusted/hello:v1",
            f"reconcile-lab docker apply -f {UNTRUSTED}"),
           Start(webapp=None, operator=True, enforced=False)),
+    Entry("10", "edge-vs-level", "Edge or level: who notices what nobody announced?",
+          Difficulty.MEDIUM, 10, ("04",),
+          "Run the operator kopf's tutorial teaches, which acts when a WebApp is created, and "
+          "delete a child: nothing brings it back. Then start the kit's operator, which "
+          "compares, and see it made again.",
+          ("An edge-triggered controller acts on an event; a level-triggered one on the "
+           "difference between what should be and what is, whatever happened.",
+           "`reconcile-lab operator start --edge-triggered` runs the tutorial's operator; apply "
+           "the WebApp, delete its Service, wait, and look again.",
+           f"`kubectl delete service {APP}`: a minute later it is still gone, and restarting the "
+           "edge-triggered operator changes nothing. `reconcile-lab operator stop`, then "
+           "`reconcile-lab operator start`: the Service is back."),
+          ("reconcile-lab operator start --edge-triggered",
+           f"kubectl apply -f {WEBAPP}",
+           f"kubectl wait --for=create service/{APP} --timeout=60s",
+           f"kubectl delete service {APP}",
+           "sleep 10",
+           f"! kubectl get service {APP}",
+           "reconcile-lab operator stop",
+           "reconcile-lab operator start",
+           f"kubectl wait --for=create service/{APP} --timeout=60s"),
+          Start(webapp=None, operator=False)),
 )
 BY_NUMBER = {e.number: e for e in ENTRIES}
 
@@ -236,6 +258,12 @@ FAULTS: dict[str, tuple[Fault, ...]] = {
            Fault("the same image under Docker", "docker",
                  "docker tag reconcile-lab/hello:v1 untrusted/hello:v1"),
            Fault("run it with the twin", "docker", f"reconcile-lab docker apply -f {UNTRUSTED}")),
+    "10": (Fault("start the edge-triggered operator", "kubernetes",
+                 "reconcile-lab operator start --edge-triggered"),
+           Fault("declare the app", "kubernetes", f"kubectl apply -f {WEBAPP}"),
+           Fault("delete the Service", "kubernetes", f"kubectl delete service {APP}"),
+           Fault("start the kit's operator instead", "kubernetes",
+                 "reconcile-lab operator start")),
 }
 
 

@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from reconcile_lab import paths, ports
-from reconcile_lab.workshop import catalog, exercises, progress
+from reconcile_lab.workshop import catalog, exercises, observed, progress
 
 # What each check reads: skipping the rest keeps a check to a second or two.
 NEEDS = {
     "01": ("kubernetes",), "02": ("kubernetes",), "03": ("kubernetes", "docker"),
     "04": ("kubernetes",), "05": ("kubernetes",), "06": ("kubernetes", "docker"),
     "07": ("kubernetes", "operator"), "08": ("prometheus",),
-    "09": ("kubernetes", "policy", "docker"),
+    "09": ("kubernetes", "policy", "docker"), "10": ("kubernetes", "operator"),
 }
 SETTLE = 180.0  # seconds `solve` keeps checking until the engines have caught up
 
@@ -78,7 +78,7 @@ def _kubeconfig(args: argparse.Namespace) -> Path:
     return providers.kubeconfig()
 
 
-def _verdict(args: argparse.Namespace, number: str) -> exercises.Verdict:
+def _verdict(args: argparse.Namespace, number: str) -> observed.Verdict:
     from reconcile_lab.workshop import gather
 
     state = gather.state(args.app, args.namespace, kubeconfig=_kubeconfig(args),

@@ -12,59 +12,21 @@ Purely data: no I/O, no clock (``now`` is in the state), no client library.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from reconcile_lab import ports
 from reconcile_lab.declarative import policy
 from reconcile_lab.declarative import status as statuses
-from reconcile_lab.workshop import catalog
+from reconcile_lab.workshop import catalog, controllers, observed
+from reconcile_lab.workshop.observed import INSTANCE, LABEL_APP, Obj, State, Verdict
 
 V1 = "reconcile-lab/hello:v1"
 V2 = "reconcile-lab/hello:v2"
 REVISION = "deployment.kubernetes.io/revision"
-LABEL_APP = "reconcile-lab/app"
-INSTANCE = "app.kubernetes.io/instance"
 RESTARTED_AFTER = 3.0  # a container started this long after it was created was restarted
 SCALE_TO = 5  # exercise 02
 OUTAGE_REPLICAS = 4  # exercise 07
 UNTRUSTED_IMAGE = "untrusted/hello:v1"  # exercise 09: outside the policy's allowed prefixes
-
-Obj = Mapping[str, Any]
-
-
-class State(NamedTuple):
-    """Everything a check may look at; None/empty where nothing was found."""
-
-    app: str
-    namespace: str
-    webapp: Obj | None = None
-    deployment: Obj | None = None
-    service: Obj | None = None
-    replicasets: tuple[Obj, ...] = ()
-    pods: tuple[Obj, ...] = ()
-    events: tuple[Obj, ...] = ()  # the namespace's events
-    containers: tuple[Obj, ...] = ()  # `docker inspect` of the containers labelled for the app
-    network: bool = False  # the network NAME labelled for the app exists
-    operator_running: bool | None = None  # None: cannot tell
-    prometheus: tuple[tuple[Mapping[str, str], float], ...] | None = None  # None: unreachable
-    # the namespace's labels, the policy bindings, the answer to a dry run of an untrusted image
-    admission: Obj | None = None
-    kube_error: str = ""
-    docker_error: str = ""
-    prometheus_url: str = "http://127.0.0.1:9090"
-
-
-class Verdict(NamedTuple):
-    passed: bool
-    summary: str  # what was seen
-    hint: str = ""  # what to do next (on PASS: what to notice)
-
-    def format(self, number: str) -> str:
-        word = "PASS" if self.passed else "FAIL"
-        text = f"{word}  exercise {number}: {self.summary}"
-        if self.hint:
-            text += f"\n      {'notice' if self.passed else 'hint'}: {self.hint}"
-        return text
 
 
 class Exercise(NamedTuple):
@@ -80,96 +42,31 @@ class Exercise(NamedTuple):
         return f"examples/exercises/{self.number}-{self.slug}"
 
 
-# --- reading the objects --------------------------------------------------------------------
-
-
-def _owned_by(child: Obj | None, owner: Obj | None) -> bool:
-    uid = (owner or {}).get("metadata", {}).get("uid")
-    return bool(uid) and any(ref.get("uid") == uid and ref.get("controller")
-                             for ref in (child or {}).get("metadata", {}).get("ownerReferences")
-                             or [])
-
-
-def _replicas(webapp: Obj) -> int:
-    return int(webapp.get("spec", {}).get("replicas", 1))
-
-
-def _ready(webapp: Obj) -> int:
-    return int((webapp.get("status") or {}).get("readyReplicas") or 0)
-
-
-def _image(webapp: Obj) -> str:
-    return str(webapp.get("spec", {}).get("image", ""))
-
-
-def _events_for(state: State, kind: str, name: str, obj: Obj | None = None) -> list[Obj]:
-    """Events about ``kind``/``name``; given the object, only those about this very object (its
-    uid): a WebApp or ReplicaSet made again under the same name starts without evidence."""
-    uid = (obj or {}).get("metadata", {}).get("uid")
-    return [e for e in state.events if e.get("involvedObject", {}).get("kind") == kind
-            and e.get("involvedObject", {}).get("name") == name
-            and (not uid or e["involvedObject"].get("uid", uid) == uid)]
-
-
-def _where(state: State) -> str:
-    return f"in namespace {state.namespace}"
-
-
-def _basics(state: State) -> Verdict | None:
-    """The failures every Kubernetes exercise shares; None when the WebApp is there and Ready."""
-    if state.kube_error:
-        return Verdict(False, f"the cluster does not answer: {state.kube_error}",
-                       "reconcile-lab cluster up, then eval \"$(reconcile-lab cluster env)\"")
-    w = state.webapp
-    if w is None:
-        return Verdict(False, f"no WebApp {state.app} {_where(state)}",
-                       "kubectl apply -f examples/exercises/01-first-webapp/webapp.yaml"
-                       + (f" -n {state.namespace}" if state.namespace != "default" else ""))
-    ready = statuses.condition((w or {}).get("status"), "Ready")
-    if not (w.get("status") or {}).get("observedGeneration"):
-        return Verdict(False, f"WebApp {state.app} has no status yet: nothing has reconciled it",
-                       "is the operator running? reconcile-lab operator start")
-    if state.deployment is None or state.service is None:
-        missing = " and ".join(k for k, v in (("Deployment", state.deployment),
-                                              ("Service", state.service)) if v is None)
-        return Verdict(False, f"WebApp {state.app} has no {missing}",
-                       "is the operator running? reconcile-lab operator start")
-    if not (_owned_by(state.deployment, w) and _owned_by(state.service, w)):
-        return Verdict(False, f"the Deployment or Service {state.app} is not owned by the WebApp",
-                       "kubectl describe webapp " + state.app + " (look for ChildConflict)")
-    if ready is None or ready.get("status") != "True":
-        reason = (ready or {}).get("reason", "no Ready condition")
-        return Verdict(False, f"WebApp {state.app} is not Ready yet ({reason}): "
-                       f"{_ready(w)}/{_replicas(w)} ready",
-                       f"kubectl wait --for=condition=Ready webapp/{state.app}, then check again")
-    return None
-
-
 # --- the checks -----------------------------------------------------------------------------
 
 
 def check_first_webapp(state: State) -> Verdict:
-    if (failed := _basics(state)) is not None:
+    if (failed := observed.basics(state)) is not None:
         return failed
     w = state.webapp
     assert w is not None
-    return Verdict(True, f"WebApp {state.app} is Ready: {_ready(w)}/{_replicas(w)} replicas, "
+    return Verdict(True, f"WebApp {state.app} is Ready: {observed.ready(w)}/{observed.replicas(w)} replicas, "
                    "its Deployment and Service carry an ownerReference to it",
                    "kubectl returned at once; the operator did the work afterwards, and "
                    "keeps doing it")
 
 
 def check_scale(state: State) -> Verdict:
-    if (failed := _basics(state)) is not None:
+    if (failed := observed.basics(state)) is not None:
         return failed
     w, d = state.webapp, state.deployment
     assert w is not None and d is not None
-    if _replicas(w) != SCALE_TO:
-        return Verdict(False, f"WebApp {state.app} asks for {_replicas(w)} replicas; "
+    if observed.replicas(w) != SCALE_TO:
+        return Verdict(False, f"WebApp {state.app} asks for {observed.replicas(w)} replicas; "
                        f"the exercise asks for {SCALE_TO}",
                        f"kubectl scale webapp/{state.app} --replicas={SCALE_TO}")
-    if int(d.get("spec", {}).get("replicas", -1)) != SCALE_TO or _ready(w) != SCALE_TO:
-        return Verdict(False, f"asked for {SCALE_TO}, {_ready(w)} ready so far",
+    if int(d.get("spec", {}).get("replicas", -1)) != SCALE_TO or observed.ready(w) != SCALE_TO:
+        return Verdict(False, f"asked for {SCALE_TO}, {observed.ready(w)} ready so far",
                        "wait a moment and check again")
     return Verdict(True, f"{SCALE_TO}/{SCALE_TO} ready; the Deployment followed the WebApp",
                    "one field changed; the operator made the Deployment follow")
@@ -180,7 +77,7 @@ def _pod_replaced(state: State) -> bool:
     current = [rs for rs in state.replicasets if int(rs.get("spec", {}).get("replicas") or 0) > 0]
     for rs in current:
         name = rs.get("metadata", {}).get("name", "")
-        created = sum(int(e.get("count") or 1) for e in _events_for(state, "ReplicaSet", name, rs)
+        created = sum(int(e.get("count") or 1) for e in observed.events_for(state, "ReplicaSet", name, rs)
                       if e.get("reason") == "SuccessfulCreate")
         if created > int(rs.get("spec", {}).get("replicas") or 0):
             return True
@@ -198,7 +95,7 @@ def _container(c: Obj) -> tuple[str, str, bool, bool]:
 
 
 def check_self_healing(state: State) -> Verdict:
-    if (failed := _basics(state)) is not None:
+    if (failed := observed.basics(state)) is not None:
         return failed
     w = state.webapp
     assert w is not None
@@ -206,8 +103,8 @@ def check_self_healing(state: State) -> Verdict:
         return Verdict(False, "no pod of the app has been replaced yet",
                        f"kubectl get pods -l {INSTANCE}={state.app}, then kubectl delete pod "
                        "ONE-OF-THEM --wait=false and watch: kubectl get pods -w")
-    if _ready(w) != _replicas(w):
-        return Verdict(False, f"a pod was replaced; {_ready(w)}/{_replicas(w)} ready so far",
+    if observed.ready(w) != observed.replicas(w):
+        return Verdict(False, f"a pod was replaced; {observed.ready(w)}/{observed.replicas(w)} ready so far",
                        "wait a moment and check again")
     if state.docker_error:
         return Verdict(False, f"Kubernetes part done; Docker does not answer: {state.docker_error}",
@@ -235,9 +132,9 @@ def check_self_healing(state: State) -> Verdict:
 
 
 def check_drift_repair(state: State) -> Verdict:
-    if (failed := _basics(state)) is not None:
+    if (failed := observed.basics(state)) is not None:
         return failed
-    repaired = [e for e in _events_for(state, "WebApp", state.app, state.webapp)
+    repaired = [e for e in observed.events_for(state, "WebApp", state.app, state.webapp)
                 if e.get("reason") == "DriftRepaired"]
     if not repaired:
         return Verdict(False, "no drift repaired yet",
@@ -254,7 +151,7 @@ def _images(rs: Obj) -> set[str]:
 
 
 def check_rollout(state: State) -> Verdict:
-    if (failed := _basics(state)) is not None:
+    if (failed := observed.basics(state)) is not None:
         return failed
     w, d = state.webapp, state.deployment
     assert w is not None and d is not None
@@ -264,16 +161,16 @@ def check_rollout(state: State) -> Verdict:
         return Verdict(False, f"no rollout to v2 yet (revision {revision})",
                        "kubectl apply -f examples/exercises/05-rolling-update/webapp-v2.yaml"
                        f" and watch: kubectl get webapp {state.app} -w")
-    if _image(w) != V1:
+    if observed.image(w) != V1:
         return Verdict(False, f"v2 is rolled out (revision {revision}); now roll back to v1",
                        "kubectl apply -f examples/exercises/01-first-webapp/webapp.yaml")
     status = d.get("status") or {}
-    if revision < 3 or int(status.get("updatedReplicas") or 0) != _replicas(w) \
-            or _ready(w) != _replicas(w):
-        return Verdict(False, f"rolling back to v1: {_ready(w)}/{_replicas(w)} ready, "
+    if revision < 3 or int(status.get("updatedReplicas") or 0) != observed.replicas(w) \
+            or observed.ready(w) != observed.replicas(w):
+        return Verdict(False, f"rolling back to v1: {observed.ready(w)}/{observed.replicas(w)} ready, "
                        f"revision {revision}", "wait a moment and check again")
     return Verdict(True, f"rolled out v2 and back to v1 (revision {revision}), "
-                   f"{_ready(w)}/{_replicas(w)} ready",
+                   f"{observed.ready(w)}/{observed.replicas(w)} ready",
                    f"kubectl rollout history deployment/{state.app}: the old ReplicaSet was "
                    "kept, so going back was a scale, not a rebuild")
 
@@ -282,8 +179,8 @@ def check_garbage_collection(state: State) -> Verdict:
     if state.kube_error:
         return Verdict(False, f"the cluster does not answer: {state.kube_error}",
                        "reconcile-lab cluster up")
-    if not _events_for(state, "WebApp", state.app):
-        return Verdict(False, f"there is no trace of a WebApp {state.app} {_where(state)} "
+    if not observed.events_for(state, "WebApp", state.app):
+        return Verdict(False, f"there is no trace of a WebApp {state.app} {observed.where(state)} "
                        "(no events in the last hour)", "do exercise 01 first")
     if state.webapp is not None:
         return Verdict(False, f"WebApp {state.app} still exists",
@@ -320,27 +217,28 @@ def check_operator_down(state: State) -> Verdict:
                        "reconcile-lab cluster up")
     w, d = state.webapp, state.deployment
     if w is None or d is None:
-        return _basics(state) or Verdict(False, "no WebApp", "do exercise 01 first")
+        return observed.basics(state) or Verdict(False, "no WebApp", "do exercise 01 first")
     generation = int(w.get("metadata", {}).get("generation") or 0)
-    observed = int((w.get("status") or {}).get("observedGeneration") or 0)
-    wanted = _replicas(w)
+    seen_generation = int((w.get("status") or {}).get("observedGeneration") or 0)
+    wanted = observed.replicas(w)
     serving = int((d.get("status") or {}).get("readyReplicas") or 0)
     if wanted != OUTAGE_REPLICAS:
         first = ("stop the operator (reconcile-lab operator stop), then"
                  if state.operator_running is not False else "the operator is stopped: now")
         return Verdict(False, f"WebApp {state.app} asks for {wanted} replicas",
                        f"{first} kubectl scale webapp/{state.app} --replicas={OUTAGE_REPLICAS}")
-    if observed < generation:
+    if seen_generation < generation:
         return Verdict(False, f"your change waits: generation {generation} is not observed "
-                       f"(observedGeneration {observed}); meanwhile the app still serves "
+                       f"(observedGeneration {seen_generation}); meanwhile the app still serves "
                        f"({serving} ready)",
                        "start the operator again: reconcile-lab operator start")
-    if _ready(w) != OUTAGE_REPLICAS or int(d.get("spec", {}).get("replicas", 0)) != wanted:
-        return Verdict(False, f"the change is being made: {_ready(w)}/{wanted} ready",
+    if (observed.ready(w) != OUTAGE_REPLICAS
+            or int(d.get("spec", {}).get("replicas", 0)) != wanted):
+        return Verdict(False, f"the change is being made: {observed.ready(w)}/{wanted} ready",
                        "wait a moment and check again")
     return Verdict(True, f"{OUTAGE_REPLICAS}/{OUTAGE_REPLICAS} ready, observedGeneration "
-                   f"{observed} = generation: the change waited for the operator, the app kept "
-                   "serving", "the desired state was safe in the apiserver all along")
+                   f"{seen_generation} = generation: the change waited for the operator, the app "
+                   "kept serving", "the desired state was safe in the apiserver all along")
 
 
 def check_metrics(state: State) -> Verdict:
@@ -401,6 +299,7 @@ CHECKS: Mapping[str, Callable[[State], Verdict]] = {
     "01": check_first_webapp, "02": check_scale, "03": check_self_healing,
     "04": check_drift_repair, "05": check_rollout, "06": check_garbage_collection,
     "07": check_operator_down, "08": check_metrics, "09": check_policy,
+    "10": controllers.check_edge_vs_level,
 }
 EXERCISES: tuple[Exercise, ...] = tuple(Exercise(e.number, e.slug, e.title, CHECKS[e.number])
                                         for e in catalog.ENTRIES)

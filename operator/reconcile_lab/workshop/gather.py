@@ -2,7 +2,7 @@
 
 A thin I/O adapter: it runs the kit's ``kubectl`` and the ``docker`` CLI (the same commands a
 participant would use to look), asks Prometheus one query, and returns an
-``exercises.State``. It reads only; it decides nothing.
+``observed.State``. It reads only; it decides nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from reconcile_lab import ports, spec
 from reconcile_lab.cluster import probing
 from reconcile_lab.imperative import containers
 from reconcile_lab.workshop import exercises
-from reconcile_lab.workshop.exercises import INSTANCE, LABEL_APP, State
+from reconcile_lab.workshop.observed import INSTANCE, LABEL_APP, State
+
+WHO = ("--show-managed-fields",)  # who wrote a child (exercise 10): kubectl hides it otherwise
 
 
 def _kubectl(kubeconfig: Path, *args: str) -> Any:
@@ -37,8 +39,8 @@ def _kubernetes(kubeconfig: Path, app: str, namespace: str) -> dict[str, Any]:
     try:
         return {
             "webapp": _kubectl(kubeconfig, "get", "webapp", app, *ns),
-            "deployment": _kubectl(kubeconfig, "get", "deployment", app, *ns),
-            "service": _kubectl(kubeconfig, "get", "service", app, *ns),
+            "deployment": _kubectl(kubeconfig, "get", "deployment", app, *ns, *WHO),
+            "service": _kubectl(kubeconfig, "get", "service", app, *ns, *WHO),
             "replicasets": tuple((_kubectl(kubeconfig, "get", "replicasets", *ns, *selector)
                                   or {}).get("items", [])),
             "pods": tuple((_kubectl(kubeconfig, "get", "pods", *ns, *selector) or {})
@@ -141,7 +143,10 @@ def state(app: str, namespace: str, *, kubeconfig: Path | None = None,
     if "docker" in need:
         parts.update(_docker_side(app, namespace))
     if "operator" in need:
+        from reconcile_lab.declarative import command
+
         parts["operator_running"] = _operator_running()
+        parts["operator_kind"] = command.running_kind()
     if "prometheus" in need:
         parts["prometheus"] = prometheus_samples(prometheus, app)
     return State(app=app, namespace=namespace, prometheus_url=prometheus, **parts)

@@ -1,0 +1,61 @@
+"""The checks of the exercises about the controller itself: what makes it level-triggered.
+
+Like ``exercises``, each is a pure function of a :class:`~observed.State`: it looks for the
+evidence of the exercise (who made each child, which operator runs), so the state before the
+exercise fails and the state after it passes.
+
+Purely data: no I/O, no clock, no client library.
+"""
+
+from __future__ import annotations
+
+from reconcile_lab.declarative import render
+from reconcile_lab.workshop import catalog
+from reconcile_lab.workshop.observed import Obj, State, Verdict
+
+HANDLED = "kopf.zalando.org/last-handled-configuration"  # kopf's mark: "on.create is done"
+
+
+def managers(obj: Obj | None) -> set[str]:
+    """Who wrote the object (its managedFields), status writers left out."""
+    return {str(e.get("manager")) for e in (obj or {}).get("metadata", {}).get("managedFields")
+            or [] if not e.get("subresource")}
+
+
+def check_edge_vs_level(state: State) -> Verdict:
+    if state.kube_error:
+        return Verdict(False, f"the cluster does not answer: {state.kube_error}",
+                       "reconcile-lab cluster up")
+    edge = "reconcile-lab operator start --edge-triggered"
+    w, service = state.webapp, state.service
+    if w is None:
+        return Verdict(False, f"no WebApp {state.app} yet",
+                       f"{edge}, then kubectl apply -f {catalog.WEBAPP}")
+    if HANDLED not in (w.get("metadata", {}).get("annotations") or {}):
+        return Verdict(False, f"WebApp {state.app} was never handled by the edge-triggered "
+                       "operator (no kopf annotation on it)",
+                       f"start from the beginning: reconcile-lab exercise reset 10, then {edge}")
+    if service is None:
+        if state.operator_kind == "edge":
+            return Verdict(False, f"the Service {state.app} is gone, and the edge-triggered "
+                           "operator does nothing: it acted once, when the WebApp was created",
+                           "now let a level-triggered one look: reconcile-lab operator stop, "
+                           "then reconcile-lab operator start")
+        if state.operator_kind == "level":
+            return Verdict(False, f"the kit's operator runs; the Service {state.app} is not back "
+                           "yet", "wait a moment and check again")
+        return Verdict(False, f"no Service {state.app}, and no operator runs",
+                       "reconcile-lab operator start (the kit's: it compares, whatever happened)")
+    made_by = managers(service)
+    if render.EDGE_TRIGGERED_MANAGER in made_by:
+        return Verdict(False, f"the Service {state.app} is still the one the edge-triggered "
+                       "operator made", f"kubectl delete service {state.app}, wait, and see "
+                       "whether anything brings it back")
+    if render.FIELD_MANAGER not in made_by:
+        return Verdict(False, f"the Service {state.app} was made by {', '.join(sorted(made_by))}"
+                       ", not by an operator", f"kubectl delete service {state.app}, then "
+                       "reconcile-lab operator start")
+    return Verdict(True, f"the Service {state.app} is back, made by the kit's operator; the "
+                   "edge-triggered one made the first and never looked again",
+                   "the kit's operator was not running when the Service went: it compared what "
+                   "is with what should be when it started (level), not what had happened (edge)")
