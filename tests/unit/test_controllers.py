@@ -48,3 +48,43 @@ def test_it_passes_once_the_kits_operator_made_the_service_again() -> None:
 def test_the_managers_leave_out_status_writers() -> None:
     assert controllers.managers(_obj("a", "b")) == {"a", "b"}
     assert controllers.managers(None) == set()
+
+
+def _zombie(**parts: Any) -> Any:
+    base: dict[str, Any] = {"webapp": {"metadata": {"uid": "u1"}}, "operator_kind": "proxied",
+                            "service": {"metadata": {}},
+                            "fault_proxy": {"mode": "pass", "open": 4, "stalled_total": 0,
+                                            "last_stall": None}}
+    return exercises.find("11").check(State(app="hello", namespace="default",
+                                            **{**base, **parts}))
+
+
+def _repaired(at: str, uid: str = "u1") -> dict[str, Any]:
+    return {"reason": "DriftRepaired", "message": "Service hello repaired", "lastTimestamp": at,
+            "involvedObject": {"kind": "WebApp", "name": "hello", "uid": uid}}
+
+
+STALLED = {"mode": "stall", "open": 4, "stalled": 4, "stalled_total": 4,
+           "last_stall": 1796154000.0}  # 2026-12-01T19:40:00Z
+
+
+def test_the_zombie_check_wants_a_repair_made_while_the_connections_were_silent() -> None:
+    steps = [
+        ({"fault_proxy": None}, "no fault proxy answers", "reset 11"),
+        ({"operator_kind": "level"}, "does not go through the fault proxy", "reset 11"),
+        ({}, "nothing has been silenced", "reconcile-lab fault stall"),
+        # Repaired before the stall: exercise 04, not this one.
+        ({"fault_proxy": STALLED, "events": (_repaired("2026-12-01T19:39:00Z"),)},
+         "nothing is broken yet", "kubectl delete service hello"),
+        ({"fault_proxy": STALLED, "service": None}, "has not noticed", "wait"),
+        # Another WebApp of the same name (made again): its events are not evidence.
+        ({"fault_proxy": STALLED, "events": (_repaired("2026-12-01T19:40:31Z", uid="u0"),)},
+         "nothing is broken yet", "kubectl delete service"),
+    ]
+    for parts, says, hint in steps:
+        verdict = _zombie(**parts)
+        assert not verdict.passed, parts
+        assert says in verdict.summary and hint in verdict.hint, (parts, verdict)
+    passed = _zombie(fault_proxy={**STALLED, "mode": "pass"},
+                     events=(_repaired("2026-12-01T19:40:31Z"),))
+    assert passed.passed and "31 s after the stall began" in passed.summary, passed

@@ -120,8 +120,11 @@ def test_reset_removes_only_this_app_and_makes_the_starting_state() -> None:
         assert (f"kubectl apply -f {start.webapp}" in commands) == bool(start.webapp)
         assert any(c.startswith("reconcile-lab docker apply") for c in commands) == \
             bool(start.webapp and start.twin)
-        assert commands[0] == ("reconcile-lab operator start" if start.operator
-                               else "reconcile-lab operator stop")
+        operator = (["reconcile-lab operator stop", "reconcile-lab fault proxy &",
+                     "reconcile-lab operator start --through-fault-proxy"] if start.proxied
+                    else ["reconcile-lab operator start" if start.operator
+                          else "reconcile-lab operator stop"])
+        assert commands[:len(operator)] == operator, entry.number
     assert catalog.find("01").start.webapp is None
     assert "the operator running" in catalog.find("07").start.describe()
     assert "none killed" in catalog.find("03").start.describe()

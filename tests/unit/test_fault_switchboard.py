@@ -27,7 +27,7 @@ def test_a_cut_resets_every_open_connection_and_refuses_new_ones() -> None:
     assert not board.may_forward(1)
     assert not board.admit(3)
     assert board.status() == {"mode": "cut", "open": 0, "stalled": 0, "reset_total": 2,
-                              "refused_total": 1}
+                              "refused_total": 1, "stalled_total": 0, "last_stall": None}
     board.switch(Mode.FORWARD)
     assert board.admit(4) and board.may_forward(4)
 
@@ -78,7 +78,7 @@ def test_the_reply_is_one_line_of_json_and_reads_as_a_sentence() -> None:
     reply = switchboard.format_reply(status)
     assert reply.endswith("\n") and reply.count("\n") == 1 and json.loads(reply) == status
     assert switchboard.format_status(status) == (
-        "pass: 0 open, 0 stalled; 0 reset, 0 refused since start")
+        "pass: 0 open, 0 stalled; 0 reset, 0 refused, 0 stalled since start")
 
 
 def _config(server: str = "https://127.0.0.1:32766", **user: Any) -> dict[str, Any]:
@@ -117,3 +117,16 @@ def test_only_an_apiserver_on_loopback_over_https_is_proxied(server: str) -> Non
 def test_a_kubeconfig_without_a_usable_context_says_so() -> None:
     with pytest.raises(kubeconfigs.KubeconfigError, match=r"my\.kubeconfig: no current context"):
         kubeconfigs.upstream({"contexts": []}, where="my.kubeconfig")
+
+
+def test_a_stall_is_counted_and_dated_once_while_it_lasts() -> None:
+    board = switchboard.Switchboard()
+    board.admit(1)
+    board.switch(Mode.STALL, at=100.0)
+    board.admit(2)
+    board.switch(Mode.STALL, at=150.0)  # again: 2 goes silent too, the stall began at 100
+    assert board.status()["stalled_total"] == 2 and board.status()["last_stall"] == 100.0
+    board.switch(Mode.FORWARD, at=200.0)
+    assert board.status()["stalled"] == 0 and board.status()["stalled_total"] == 2
+    board.switch(Mode.STALL, at=300.0)
+    assert board.status()["last_stall"] == 300.0

@@ -69,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
                        (args.health_port, "the liveness endpoint")):
         if port and args.bind == "127.0.0.1":
             probing.require_free_port(port, what=what)
+    if args.through_fault_proxy:
+        _through_fault_proxy(args)
     env = kopf_env(args)
     argv = kopf_argv(args)
     print(f"reconcile-lab: running the operator against {env.get('KUBECONFIG', 'in-cluster')}: "
@@ -127,6 +129,10 @@ def _run_options(r: argparse.ArgumentParser) -> None:
     r.add_argument("--priority", type=int, default=None,
                    help="peering priority (default: random, so that replicas differ)")
     r.add_argument("--verbose", action="store_true", help="kopf's own debug logs too")
+    r.add_argument("--through-fault-proxy", action="store_true",
+                   help="reach the apiserver through `reconcile-lab fault proxy` (started "
+                   "first), so that `reconcile-lab fault cut|stall|heal` break the operator's "
+                   "path alone (exercise 11)")
     r.add_argument("--edge-triggered", action="store_true",
                    help="run instead the operator kopf's tutorial teaches: it makes the children "
                    "when a WebApp is created, and never looks again (exercise 10; "
@@ -162,16 +168,46 @@ def is_operator(argv: Sequence[str]) -> bool:
     return "kopf" in argv and (HANDLERS in argv or EDGE_TRIGGERED in argv)
 
 
-_NAMES = {"level": "operator", "edge": "edge-triggered operator (--edge-triggered)"}
+_NAMES = {"level": "operator", "edge": "edge-triggered operator (--edge-triggered)",
+          "proxied": "operator behind the fault proxy (--through-fault-proxy)"}
+
+
+def _kind_file() -> Path:
+    return _pid_file().with_name("operator.kind")
+
+
+def _kind(args: argparse.Namespace) -> str:
+    return ("edge" if args.edge_triggered else
+            "proxied" if args.through_fault_proxy else "level")
 
 
 def running_kind() -> str | None:
-    """Which background operator runs: "level" (the kit's), "edge" (``--edge-triggered``),
-    or None."""
-    record = pidfiles.alive(_pid_file(), is_operator)
-    if record is None:
+    """Which background operator runs: "level" (the kit's), "proxied" (the kit's, through
+    the fault proxy), "edge" (``--edge-triggered``), or None."""
+    if pidfiles.alive(_pid_file(), is_operator) is None:
         return None
-    return "edge" if EDGE_TRIGGERED in (pidfiles.cmdline(record.pid) or []) else "level"
+    try:
+        kind = _kind_file().read_text().strip()
+    except OSError:
+        kind = ""
+    return kind if kind in _NAMES else "level"
+
+
+def _through_fault_proxy(args: argparse.Namespace) -> None:
+    """Point ``args.kubeconfig`` at the fault proxy's, waiting a moment for a proxy that is
+    starting (``reconcile-lab fault proxy &`` just before)."""
+    import time
+
+    from reconcile_lab.faults import command as faults
+
+    path = faults.kubeconfig_path()
+    deadline = time.monotonic() + 15
+    while not path.is_file() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if not path.is_file():
+        raise probing.ClusterError(f"no fault proxy runs (no kubeconfig at {path}).\n  fix: "
+                                   "start one first: reconcile-lab fault proxy &")
+    args.kubeconfig = str(path)
 
 
 def running_pid() -> int | None:
@@ -184,9 +220,9 @@ def start(args: argparse.Namespace) -> int:
     """Start the operator in the background (log in the state directory); idempotent."""
     import subprocess
 
+    wanted = _kind(args)
     if (pid := running_pid()) is not None:
         kind = running_kind()
-        wanted = "edge" if args.edge_triggered else "level"
         if kind == wanted:
             print(f"reconcile-lab: the {_NAMES[wanted]} already runs (pid {pid}); log: "
                   f"{log_file()}", file=sys.stderr)
@@ -201,12 +237,15 @@ def start(args: argparse.Namespace) -> int:
             probing.require_free_port(port, what=what)
     if args.log_format == "auto":  # it writes to a file, not to this terminal
         args.log_format = "json"
+    if args.through_fault_proxy:
+        _through_fault_proxy(args)
     env = kopf_env(args)
     log_file().parent.mkdir(parents=True, exist_ok=True)
     with log_file().open("a") as out:
         proc = subprocess.Popen(kopf_argv(args), env=env, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
     pidfiles.write(_pid_file(), proc.pid)
+    _kind_file().write_text(wanted + "\n")
     if args.edge_triggered:
         print(f"reconcile-lab: {_NAMES['edge']} started (pid {proc.pid}); log: {log_file()}; "
               "it acts when a WebApp is created, and never again", file=sys.stderr)
@@ -238,5 +277,6 @@ def stop(args: argparse.Namespace) -> int:
     if not pidfiles.why_not(record, is_operator):
         os.kill(record.pid, signal.SIGKILL)
     path.unlink(missing_ok=True)
+    _kind_file().unlink(missing_ok=True)
     print(f"reconcile-lab: operator stopped (pid {record.pid})", file=sys.stderr)
     return 0

@@ -18,6 +18,7 @@ import json
 import signal
 import socket
 import struct
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,7 @@ class Proxy:
         self.control.unlink(missing_ok=True)
 
     def switch(self, mode: switchboard.Mode) -> dict[str, Any]:
-        change = self.board.switch(mode)
+        change = self.board.switch(mode, at=time.time())
         for conn in change.reset:
             self._drop(conn)
         for conn in self.board.stalled:

@@ -55,6 +55,8 @@ class Switchboard:
         self.stalled: set[int] = set()
         self.reset_total = 0  # connections reset since the start (cut)
         self.refused_total = 0  # connections reset on arrival (during a cut)
+        self.stalled_total = 0  # connections silenced since the start (stall)
+        self.last_stall: float | None = None  # when the last stall began (the caller's clock)
 
     def admit(self, conn: int) -> bool:
         """A new connection: True to forward it, False to reset it at once."""
@@ -71,7 +73,11 @@ class Switchboard:
         self.open.discard(conn)
         self.stalled.discard(conn)
 
-    def switch(self, mode: Mode) -> Change:
+    def switch(self, mode: Mode, at: float | None = None) -> Change:
+        """Change the mode at ``at`` (the caller's clock: the proxy's wall clock, so that a
+        reader can compare it with an Event's time)."""
+        if mode is Mode.STALL and self.mode is not Mode.STALL:
+            self.last_stall = at
         self.mode = mode
         if mode is Mode.CUT:
             reset = frozenset(self.open)
@@ -80,6 +86,7 @@ class Switchboard:
             self.stalled.clear()
             return Change(reset, frozenset())
         if mode is Mode.STALL:
+            self.stalled_total += len(self.open - self.stalled)
             self.stalled |= self.open
             return Change(frozenset(), frozenset())
         released = frozenset(self.stalled)
@@ -88,7 +95,8 @@ class Switchboard:
 
     def status(self) -> dict[str, Any]:
         return {"mode": self.mode.value, "open": len(self.open), "stalled": len(self.stalled),
-                "reset_total": self.reset_total, "refused_total": self.refused_total}
+                "reset_total": self.reset_total, "refused_total": self.refused_total,
+                "stalled_total": self.stalled_total, "last_stall": self.last_stall}
 
 
 def parse_request(line: str) -> Mode | None:
@@ -107,6 +115,8 @@ def format_reply(status: Mapping[str, Any]) -> str:
 
 
 def format_status(status: Mapping[str, Any]) -> str:
-    """One line for a person: ``stall: 3 open, 3 stalled; 0 reset, 0 refused since start``."""
+    """One line for a person: ``stall: 3 open, 3 stalled; 0 reset, 0 refused, 3 stalled since
+    start``."""
     return (f"{status['mode']}: {status['open']} open, {status['stalled']} stalled; "
-            f"{status['reset_total']} reset, {status['refused_total']} refused since start")
+            f"{status['reset_total']} reset, {status['refused_total']} refused, "
+            f"{status.get('stalled_total', 0)} stalled since start")

@@ -46,6 +46,7 @@ class Start(NamedTuple):
     twin: bool = True  # the twin's containers from the same file, all running
     operator: bool = True  # the operator runs (in the background: `operator start`)
     enforced: bool | None = None  # the namespace under the admission policy; None: as it is
+    proxied: bool = False  # the operator reaches the apiserver through the fault proxy
 
     def describe(self) -> str:
         parts = [f"the WebApp {APP} from `{self.webapp}`, Ready" if self.webapp
@@ -54,7 +55,8 @@ class Start(NamedTuple):
             parts.append("its Docker twin running, none killed" if self.twin else "no Docker twin")
         else:
             parts.append("no Docker twin")
-        parts.append("the operator running" if self.operator else "the operator stopped")
+        parts.append(("the operator running behind the fault proxy" if self.proxied
+                      else "the operator running") if self.operator else "the operator stopped")
         if self.enforced is not None:
             parts.append("the namespace " + ("under" if self.enforced else "not under")
                          + " the admission policy")
@@ -214,6 +216,24 @@ ENTRIES: tuple[Entry, ...] = (
            "reconcile-lab operator start",
            f"kubectl wait --for=create service/{APP} --timeout=60s"),
           Start(webapp=None, operator=False)),
+    Entry("11", "zombie-operator", "The zombie operator: alive, and blind", Difficulty.HARD, 15,
+          ("04",), "Silence the operator's connections without closing them, delete a child, "
+          "and see nothing happen while the operator looks healthy, until a timeout of its own "
+          "makes it look again.",
+          ("The operator reaches the apiserver through a proxy that can keep its connections "
+           "open and make them carry nothing: a peer that vanished without a word.",
+           f"`reconcile-lab fault stall`, then `kubectl delete service {APP}`, and count the "
+           "seconds until it is back; `reconcile-lab fault status` shows the silent connections.",
+           f"`reconcile-lab fault stall`; `kubectl delete service {APP}`; `kubectl get service "
+           f"{APP} -w`: back after about half a minute (the watch's inactivity timeout, then a "
+           "request's read timeout). `reconcile-lab fault heal` afterwards."),
+          ("reconcile-lab fault stall",
+           f"kubectl delete service {APP}",
+           "sleep 5",
+           f"! kubectl get service {APP}",
+           f"kubectl wait --for=create service/{APP} --timeout=120s",
+           "reconcile-lab fault heal"),
+          Start(proxied=True)),
 )
 BY_NUMBER = {e.number: e for e in ENTRIES}
 
@@ -264,6 +284,12 @@ FAULTS: dict[str, tuple[Fault, ...]] = {
            Fault("delete the Service", "kubernetes", f"kubectl delete service {APP}"),
            Fault("start the kit's operator instead", "kubernetes",
                  "reconcile-lab operator start")),
+    "11": (Fault("stall the operator's connections", "kubernetes", "reconcile-lab fault stall"),
+           Fault("delete the Service", "kubernetes", f"kubectl delete service {APP}"),
+           Fault("what the proxy holds", "kubernetes", "reconcile-lab fault status"),
+           Fault("heal", "kubernetes", "reconcile-lab fault heal"),
+           Fault("kill a container", "docker", f"docker kill {TWIN}-1"),
+           _TWIN_APPLY),
 }
 
 
@@ -313,7 +339,12 @@ def reset(entry: Entry, namespace: str = containers.DEFAULT_NAMESPACE,
     it) on both engines and make it again, so no event, ReplicaSet or killed container of an
     earlier attempt is left to count as evidence."""
     start = entry.start
-    commands = ["reconcile-lab operator start"] if start.operator else ["reconcile-lab operator stop"]
+    if start.proxied:  # a proxy of its own (stopped by the next reset), the operator behind it
+        commands = ["reconcile-lab operator stop", f"reconcile-lab fault proxy{BACKGROUND}",
+                    "reconcile-lab operator start --through-fault-proxy"]
+    else:
+        commands = ["reconcile-lab operator start" if start.operator
+                    else "reconcile-lab operator stop"]
     commands += [f"kubectl delete webapp {APP} --ignore-not-found",
                  f"kubectl wait --for=delete deployment/{APP} service/{APP} --timeout=180s",
                  f"kubectl wait --for=delete pod -l {SELECTOR} --timeout=180s",

@@ -9,8 +9,11 @@ Purely data: no I/O, no clock, no client library.
 
 from __future__ import annotations
 
+import datetime
+
 from reconcile_lab.declarative import render
-from reconcile_lab.workshop import catalog
+from reconcile_lab.declarative import status as statuses
+from reconcile_lab.workshop import catalog, observed
 from reconcile_lab.workshop.observed import Obj, State, Verdict
 
 HANDLED = "kopf.zalando.org/last-handled-configuration"  # kopf's mark: "on.create is done"
@@ -59,3 +62,48 @@ def check_edge_vs_level(state: State) -> Verdict:
                    "edge-triggered one made the first and never looked again",
                    "the kit's operator was not running when the Service went: it compared what "
                    "is with what should be when it started (level), not what had happened (edge)")
+
+
+def _when(event: Obj) -> float:
+    """An Event's time, in seconds since the epoch (0 when it has none)."""
+    stamp = event.get("lastTimestamp") or event.get("eventTime") or event.get("firstTimestamp")
+    try:
+        return datetime.datetime.fromisoformat(str(stamp)).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def check_zombie(state: State) -> Verdict:
+    if state.kube_error:
+        return Verdict(False, f"the cluster does not answer: {state.kube_error}",
+                       "reconcile-lab cluster up")
+    proxy = state.fault_proxy
+    if proxy is None or state.operator_kind != "proxied" or state.webapp is None:
+        missing = ("no fault proxy answers" if proxy is None else
+                   "the operator does not go through the fault proxy"
+                   if state.operator_kind != "proxied" else f"no WebApp {state.app}")
+        return Verdict(False, missing, "reconcile-lab exercise reset 11: it starts a proxy, "
+                       "the operator behind it, and the app")
+    began = proxy.get("last_stall")
+    if not proxy.get("stalled_total") or began is None:
+        return Verdict(False, "nothing has been silenced yet (fault proxy: "
+                       f"{proxy.get('mode')}, {proxy.get('open')} connections open)",
+                       f"reconcile-lab fault stall, then kubectl delete service {state.app}")
+    repaired = [e for e in observed.events_for(state, "WebApp", state.app, state.webapp)
+                if e.get("reason") == statuses.EventReason.REPAIRED
+                and "Service" in str(e.get("message")) and _when(e) >= int(began)]
+    if repaired:
+        after = _when(repaired[-1]) - began
+        return Verdict(True, f"the Service was made again {after:.0f} s after the stall began, "
+                       "through connections opened since", "kubectl delete service while the "
+                       "connections were silent: no event, no error, the operator's /healthz "
+                       "answered all along, until its watch's inactivity timeout opened a new "
+                       "one. reconcile-lab fault heal")
+    if state.service is None:
+        return Verdict(False, f"the Service {state.app} is gone and the operator has not "
+                       "noticed: its connections are open and silent, it looks alive",
+                       "wait, counting: how long until a timeout of its own makes it look "
+                       "again? (reconcile-lab fault status shows what the proxy holds)")
+    return Verdict(False, "the operator's connections are silent; nothing is broken yet",
+                   f"kubectl delete service {state.app}, and watch: kubectl get service "
+                   f"{state.app} -w")

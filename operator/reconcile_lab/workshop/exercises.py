@@ -299,7 +299,7 @@ CHECKS: Mapping[str, Callable[[State], Verdict]] = {
     "01": check_first_webapp, "02": check_scale, "03": check_self_healing,
     "04": check_drift_repair, "05": check_rollout, "06": check_garbage_collection,
     "07": check_operator_down, "08": check_metrics, "09": check_policy,
-    "10": controllers.check_edge_vs_level,
+    "10": controllers.check_edge_vs_level, "11": controllers.check_zombie,
 }
 EXERCISES: tuple[Exercise, ...] = tuple(Exercise(e.number, e.slug, e.title, CHECKS[e.number])
                                         for e in catalog.ENTRIES)

@@ -108,6 +108,15 @@ def _operator_running() -> bool | None:
         return False
 
 
+def _fault_proxy() -> dict[str, Any] | None:
+    from reconcile_lab.faults import command, proxy
+
+    try:
+        return proxy.send(command.control_path(), "status")
+    except proxy.ProxyError:
+        return None
+
+
 def prometheus_samples(url: str, app: str) -> tuple[tuple[dict[str, str], float], ...] | None:
     if not url.startswith(("http://", "https://")):
         return None
@@ -147,6 +156,8 @@ def state(app: str, namespace: str, *, kubeconfig: Path | None = None,
 
         parts["operator_running"] = _operator_running()
         parts["operator_kind"] = command.running_kind()
+    if "faults" in need:
+        parts["fault_proxy"] = _fault_proxy()
     if "prometheus" in need:
         parts["prometheus"] = prometheus_samples(prometheus, app)
     return State(app=app, namespace=namespace, prometheus_url=prometheus, **parts)

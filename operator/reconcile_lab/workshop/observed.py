@@ -34,7 +34,8 @@ class State(NamedTuple):
     containers: tuple[Obj, ...] = ()  # `docker inspect` of the containers labelled for the app
     network: bool = False  # the network NAME labelled for the app exists
     operator_running: bool | None = None  # None: cannot tell
-    operator_kind: str | None = None  # the background one: "level" (the kit's), "edge", None
+    operator_kind: str | None = None  # the background one: "level", "proxied", "edge", None
+    fault_proxy: Obj | None = None  # `reconcile-lab fault status`; None: no proxy answers
     prometheus: tuple[tuple[Mapping[str, str], float], ...] | None = None  # None: unreachable
     # the namespace's labels, the policy bindings, the answer to a dry run of an untrusted image
     admission: Obj | None = None

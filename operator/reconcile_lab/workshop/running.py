@@ -87,9 +87,12 @@ def _ours(argv: Sequence[str]) -> bool:
     return any("reconcile-lab" in a or "reconcile_lab" in a for a in argv)
 
 
-def stop_background(background_dir: Path) -> list[int]:
-    """Stop what ``run`` started in the background there (only if it is still that process)."""
+def stop_background(background_dir: Path, *, wait: float = 15.0) -> list[int]:
+    """Stop what ``run`` started in the background there (only if it is still that process),
+    and wait for it to be gone: what it cleans up on its way out (the fault proxy's
+    kubeconfig) must not be cleaned up after its successor wrote it."""
     import signal
+    import time
 
     pids = background_dir / "pids"
     stopped = []
@@ -98,8 +101,11 @@ def stop_background(background_dir: Path) -> list[int]:
         if record is not None and not pidfiles.why_not(record, _ours):
             try:
                 os.killpg(record.pid, signal.SIGTERM)
-                stopped.append(record.pid)
+                stopped.append(record)
             except OSError:
                 pass
+    deadline = time.monotonic() + wait
+    while any(not pidfiles.why_not(r, _ours) for r in stopped) and time.monotonic() < deadline:
+        time.sleep(0.1)
     pids.unlink(missing_ok=True)
-    return stopped
+    return [r.pid for r in stopped]
