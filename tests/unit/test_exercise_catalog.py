@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from reconcile_lab import cli
-from reconcile_lab.workshop import catalog, exercises
+from reconcile_lab.workshop import catalog, exercises, headers
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -43,12 +43,12 @@ def test_every_file_a_solution_or_a_reset_names_exists() -> None:
 @pytest.mark.parametrize("entry", catalog.ENTRIES, ids=lambda e: e.number)
 def test_each_readme_header_is_the_one_generated_from_the_catalogue(entry: catalog.Entry) -> None:
     text = (REPO / entry.directory / "README.md").read_text()
-    assert catalog.header_of(text) == catalog.header(entry), (
+    assert headers.header_of(text) == headers.header(entry), (
         f"{entry.directory}/README.md: its header block differs from catalog.py. fix: "
         "`reconcile-lab exercise readmes` (edit the data in catalog.py, not the block)")
-    assert text.startswith(catalog.BEGIN + f"\n# {entry.number} · {entry.title}\n")
-    assert catalog.with_header(text, entry) == text  # regenerating changes nothing
-    outside = text.replace(catalog.header(entry), "")
+    assert text.startswith(headers.BEGIN + f"\n# {entry.number} · {entry.title}\n")
+    assert headers.with_header(text, entry) == text  # regenerating changes nothing
+    outside = text.replace(headers.header(entry), "")
     assert "**Time.**" not in outside and "**Goal.**" not in outside, "typed by hand again"
 
 
@@ -56,10 +56,10 @@ def test_a_changed_catalogue_makes_the_readme_stale() -> None:
     entry = catalog.find("03")
     text = (REPO / entry.directory / "README.md").read_text()
     longer = entry._replace(minutes=entry.minutes + 1)
-    assert catalog.header_of(text) != catalog.header(longer)
-    rewritten = catalog.with_header(text, longer)
-    assert catalog.header_of(rewritten) == catalog.header(longer)
-    assert rewritten.split(catalog.END, 1)[1] == text.split(catalog.END, 1)[1]  # prose kept
+    assert headers.header_of(text) != headers.header(longer)
+    rewritten = headers.with_header(text, longer)
+    assert headers.header_of(rewritten) == headers.header(longer)
+    assert rewritten.split(headers.END, 1)[1] == text.split(headers.END, 1)[1]  # prose kept
 
 
 def test_readmes_check_says_which_readme_is_stale(tmp_path: Path,
@@ -75,7 +75,7 @@ def test_readmes_check_says_which_readme_is_stale(tmp_path: Path,
     assert cli.main(["exercise", "readmes", "--check"]) == 1
     assert f"stale {readme}" in capsys.readouterr().err
     assert cli.main(["exercise", "readmes"]) == 0
-    assert readme.read_text() == catalog.header(catalog.find("01")) + "\n\nprose\n"
+    assert readme.read_text() == headers.header(catalog.find("01")) + "\n\nprose\n"
 
 
 def test_commands_in_the_default_namespace_are_as_a_participant_types_them() -> None:

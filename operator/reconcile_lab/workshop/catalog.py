@@ -2,8 +2,9 @@
 its solution and the state it starts from.
 
 The one place for these facts: ``exercise list`` prints them, ``exercise hint|solve|reset``
-use them, every README's header block is generated from them (``readmes``) and a unit test
-fails when a README's block differs. The checks that say PASS or FAIL are in ``exercises``.
+use them, every README's header block is generated from them (``headers``, by ``exercise
+readmes``) and a unit test fails when a README's block differs. The checks that say PASS or
+FAIL are in ``exercises`` and ``controllers``.
 
 Commands are written as a participant types them in the default namespace, for the app
 ``hello`` of ``01-first-webapp/webapp.yaml``; :func:`in_namespace` turns them into the same
@@ -357,52 +358,3 @@ def reset(entry: Entry, namespace: str = containers.DEFAULT_NAMESPACE,
         commands += [f"kubectl label namespace {NAMESPACE} reconcile-lab.dev/policy"
                      + ("=enforce --overwrite" if start.enforced else "-")]
     return [in_namespace(c, namespace, copies) for c in commands]
-
-
-# --- the README header block ------------------------------------------------------------------
-
-BEGIN = ("<!-- exercise header: generated from operator/reconcile_lab/workshop/catalog.py by "
-         "`reconcile-lab exercise readmes`; edit it there -->")
-END = "<!-- end of exercise header -->"
-
-
-def needs(entry: Entry) -> str:
-    return ", ".join(f"exercise {n}" for n in entry.prerequisites) or "nothing"
-
-
-def header(entry: Entry) -> str:
-    """The README's generated block, markers included."""
-    n = entry.number
-    return "\n".join([
-        BEGIN,
-        f"# {n} · {entry.title}",
-        "",
-        f"**Goal.** {entry.goal}",
-        "",
-        "| Difficulty | Time | Needs | Starts from |",
-        "|---|---|---|---|",
-        f"| {entry.difficulty.value} | {entry.minutes} minutes | {needs(entry)} | "
-        f"{entry.start.describe()} |",
-        "",
-        f"Stuck? `reconcile-lab exercise hint {n}` shows one more hint each time "
-        f"({len(entry.hints)} in all); `reconcile-lab exercise solve {n}` does the exercise for "
-        f"you; `reconcile-lab exercise reset {n}` puts both engines back to where it starts.",
-        END,
-    ])
-
-
-def with_header(readme: str, entry: Entry) -> str:
-    """The README with its block replaced (a README without one: its title line replaced)."""
-    block = header(entry)
-    if BEGIN in readme and END in readme:
-        before, rest = readme.split(BEGIN, 1)
-        return before + block + rest.split(END, 1)[1]
-    _title, _, body = readme.partition("\n")
-    return f"{block}\n{body}"
-
-
-def header_of(readme: str) -> str | None:
-    """The block as it is in a README, markers included; None when it has none."""
-    if BEGIN not in readme or END not in readme:
-        return None
-    return BEGIN + readme.split(BEGIN, 1)[1].split(END, 1)[0] + END

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from reconcile_lab import paths, ports
-from reconcile_lab.workshop import catalog, exercises, observed, progress
+from reconcile_lab.workshop import catalog, exercises, headers, observed, progress
 
 # What each check reads: skipping the rest keeps a check to a second or two.
 NEEDS = {
@@ -210,7 +210,7 @@ def _readmes(args: argparse.Namespace) -> int:
     from reconcile_lab.workshop import session
 
     stale = []
-    generated = [(readme_path(e), lambda text, e=e: catalog.with_header(text, e))
+    generated = [(readme_path(e), lambda text, e=e: headers.with_header(text, e))
                  for e in catalog.ENTRIES] + [(guide_path(), session.with_plan)]
     for path, regenerate in generated:
         text = path.read_text()
