@@ -37,6 +37,7 @@ DRILLS ?= tests/integration/test_chaos.py \
   tests/integration/test_partition.py \
   tests/integration/test_stalled_watch.py \
   tests/integration/test_expired_watch.py \
+  tests/integration/test_throttled.py \
   tests/integration/test_operator.py::test_restarting_the_operator_mid_work_loses_and_duplicates_nothing \
   tests/integration/test_operator.py::test_drift_is_repaired_within_two_seconds
 OPERATOR_ARGS ?=

@@ -68,6 +68,13 @@ def _revoked(f: Figures) -> str:
             f"{span(f['denied_log_lines'], 0, '')} log lines about the 403s")
 
 
+def _throttled(f: Figures) -> str:
+    return (f"{span(f['webapps'], 0, '')} WebApps Ready {span(f['converged_s'])} after the "
+            f"burst; {span(f['answered_429'], 0, '')} requests answered 429; "
+            f"{span(f['write_attempts'], 0, '')} write attempts in all; "
+            f"{span(f['writes_in_30s_after'], 0, '')} writes in the 30 s after")
+
+
 def _backlog(f: Figures) -> str:
     return (f"new WebApp's Deployment {span(f['newcomer_s'])} after the start; RSS peak "
             f"{span(f['peak_rss_mb'], 0, ' MB')}")
@@ -163,6 +170,22 @@ DRILLS = (
           "tests/integration/test_permissions.py::"
           "test_permissions_revoked_for_30s_then_restored_it_resumes_without_a_restart",
           _revoked),
+    Drill("the same, the RoleBinding gone for 90 s: longer than kopf's own retries of a refused "
+          "request last (54 s), and long enough for each watch to be opened again every 20 s",
+          "kopf's requests retry every 30 s after its own steps, for ever; each refused watch "
+          "is said once (the same failure again at most every 5 minutes, with a count of what "
+          "was left out)", "no crash, no restart; one log line per refused watch",
+          "tests/integration/test_permissions.py::"
+          "test_permissions_revoked_for_longer_than_kopf_retries_it_keeps_trying_and_says_it_once",
+          _revoked),
+    Drill("the apiserver throttles the operator (API Priority and Fairness: one seat, excess "
+          "requests rejected) while 200 WebApps arrive at once",
+          "every 429 carries a Retry-After; the key waits at least that long (the retry's "
+          "back-off otherwise starts at 0.5 s); kopf's watches and Events wait as asked too",
+          "converges within 300 s; no more than 15 write attempts per WebApp; then no write",
+          "tests/integration/test_throttled.py::"
+          "test_throttled_by_the_apiserver_it_waits_as_asked_converges_and_stays_quiet",
+          _throttled),
     Drill("the operator restarted while 1000 WebApps go away (their namespaces deleted) and "
           "100 stay; a WebApp created right after the start",
           "one LIST of each kind fills the operator's store, then reconciles start; what the "

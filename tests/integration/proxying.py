@@ -1,8 +1,10 @@
 """The fault proxy as the tests run it: ``reconcile-lab fault proxy`` in a subprocess,
-switched with ``reconcile-lab fault cut|stall|heal`` as a person would."""
+switched with ``reconcile-lab fault cut|stall|heal`` as a person would; and a cluster of a
+drill's own, for an apiserver configured unlike the session's."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -12,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Cluster, Operator, wait_for
+from tests.conftest import REPO, Cluster, Operator, wait_for
 
 
 class FaultProxy:
@@ -88,3 +90,36 @@ def operator_behind_proxy(cluster: Cluster, operator: Operator, namespace: str, 
                 scoped.kill()
     finally:
         operator.start()
+
+
+@contextlib.contextmanager
+def _state(path: Path) -> Iterator[None]:
+    before = os.environ["RECONCILE_LAB_STATE"]
+    os.environ["RECONCILE_LAB_STATE"] = str(path)
+    try:
+        yield
+    finally:
+        os.environ["RECONCILE_LAB_STATE"] = before
+
+
+@contextmanager
+def own_cluster(state: Path, name: str, apiserver_args: dict[str, str]) -> Iterator[Cluster]:
+    """A second cluster beside the session's, in a state directory of its own, its
+    kube-apiserver run with ``apiserver_args``, the CRD installed."""
+    from reconcile_lab.cluster import kwok, kwokconfig, probing
+
+    say = lambda m: print(f"[{name} cluster] {m}", file=sys.stderr)  # noqa: E731
+    with _state(state):
+        kubeconfig = kwok.up(progress=say, nodes="kwok", apiserver_args=apiserver_args)
+        audit = kwokconfig.audit_log()
+    try:
+        c = Cluster(kubeconfig, probing.kubectl_binary(), audit)
+        c.kubectl("apply", "--server-side", "--field-manager=reconcile-lab", "-f",
+                  str(REPO / "crds"))
+        wait_for(lambda: c.kubectl("wait", "--for", "condition=established", "--timeout=5s",
+                                   "-f", str(REPO / "crds"), check=False).returncode == 0,
+                 timeout=60, what="the CRD established")
+        yield c
+    finally:
+        with _state(state):
+            kwok.down(progress=say)

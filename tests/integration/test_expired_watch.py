@@ -11,20 +11,17 @@ old resourceVersion.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from reconcile_lab.cluster import kwok, kwokconfig, probing
 from tests import cases
-from tests.conftest import REPO, Cluster, Operator, wait_for
-from tests.integration.proxying import fault_proxy
+from tests.conftest import Cluster, Operator, wait_for
+from tests.integration.proxying import fault_proxy, own_cluster
 from tests.integration.test_ordinary_use import _ready, webapps_ready
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow]
@@ -36,36 +33,11 @@ RESYNC = 5.0
 BOUND = RESYNC + 15
 
 
-@contextlib.contextmanager
-def _state(path: Path) -> Iterator[None]:
-    before = os.environ["RECONCILE_LAB_STATE"]
-    os.environ["RECONCILE_LAB_STATE"] = str(path)
-    try:
-        yield
-    finally:
-        os.environ["RECONCILE_LAB_STATE"] = before
-
-
 @pytest.fixture
 def compacting(test_state: Path) -> Iterator[Cluster]:
-    """A second cluster beside the session's, in a state directory of its own."""
-    say = lambda m: print(f"[compacting cluster] {m}", file=sys.stderr)  # noqa: E731
-    state = test_state / "compacting"
-    with _state(state):
-        kubeconfig = kwok.up(progress=say, nodes="kwok", apiserver_args={
-            "etcd-compaction-interval": COMPACTION, "watch-cache": "false"})
-        audit = kwokconfig.audit_log()
-    try:
-        c = Cluster(kubeconfig, probing.kubectl_binary(), audit)
-        c.kubectl("apply", "--server-side", "--field-manager=reconcile-lab", "-f",
-                  str(REPO / "crds"))
-        wait_for(lambda: c.kubectl("wait", "--for", "condition=established", "--timeout=5s",
-                                   "-f", str(REPO / "crds"), check=False).returncode == 0,
-                 timeout=60, what="the CRD established")
+    with own_cluster(test_state / "compacting", "compacting", {
+            "etcd-compaction-interval": COMPACTION, "watch-cache": "false"}) as c:
         yield c
-    finally:
-        with _state(state):
-            kwok.down(progress=say)
 
 
 def test_frozen_past_the_watch_history_it_lists_again_and_misses_nothing(

@@ -252,3 +252,23 @@ def test_the_resync_leaves_the_children_of_a_webapp_deleted_unseen_to_the_garbag
         assert c.tracked() == {"keys": 0, "writes": 0, "queued": 0, "webapps": 0}
 
     asyncio.run(go())
+
+
+def test_a_throttled_key_waits_at_least_what_the_apiserver_asked() -> None:
+    class Throttled(FakeCluster):
+        async def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+            from reconcile_lab.declarative import kube
+
+            raise kube.KubeError("creating: too many requests", 429, retry_after=4.0)
+
+    async def go() -> None:
+        caches = Caches()
+        caches.add("WebApp", _webapp())
+        c = _controller(Throttled(), caches, retry_delays=(0.5, 1.0))
+        scheduled: list[float] = []
+        c._schedule = lambda key, delay, trigger: scheduled.append(delay)  # type: ignore[method-assign]
+        c.memory.vanished("Deployment", KEY, 0)
+        await c.reconcile(KEY, "test")
+        assert scheduled and 4.0 <= scheduled[0] <= 4.8, scheduled  # not the 0.5 s back-off
+
+    asyncio.run(go())

@@ -414,3 +414,27 @@ def test_a_failed_read_of_the_owner_is_a_failure_like_any_other_not_a_crash() ->
     outcome = _run(settled, refused, {**_observed(cluster), "Deployment": None})
     assert outcome.result == "error" and outcome.retry and "forbidden" in outcome.error
     assert not any(w.startswith("create") for w in refused.writes)
+
+
+def test_a_throttled_read_ends_the_reconcile_with_the_wait_asked_and_writes_nothing() -> None:
+    class Throttled(FakeCluster):
+        async def read(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+            error = ApiError("too many requests", 429)
+            error.retry_after = 2.0  # type: ignore[attr-defined]
+            raise error
+
+    cluster = Throttled()
+    outcome = _run(_webapp(), cluster)
+    assert (outcome.result, outcome.status, outcome.retry_after) == ("error", None, 2.0)
+    assert cluster.writes == [] and cluster.events == []
+
+
+def test_a_throttled_write_is_reported_with_the_wait_asked() -> None:
+    class Throttled(FakeCluster):
+        async def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+            error = ApiError("too many requests", 429)
+            error.retry_after = 3.0  # type: ignore[attr-defined]
+            raise error
+
+    outcome = _run(_webapp(), Throttled(), {"Deployment": None, "Service": None})
+    assert outcome.result == "error" and outcome.retry_after == 3.0

@@ -148,7 +148,7 @@ class Controller:
                 logs.get(namespace=key[0], name=key[1]).exception("reconcile crashed",
                                                                   error=str(e))
                 metrics.count_reconcile(ENGINE, "error")
-                self._retry(key, str(e))
+                self._retry(key, str(e), at_least=getattr(e, "retry_after", None) or 0.0)
             finally:
                 self.queue.done(key)
 
@@ -195,7 +195,7 @@ class Controller:
                 if seen_generation <= generation:
                     metrics.time_to_converge.labels(ENGINE).observe(time.monotonic() - since)
         if outcome.result == "error" and outcome.retry:
-            self._retry(key, outcome.error)
+            self._retry(key, outcome.error, at_least=outcome.retry_after or 0.0)
         elif outcome.result == "stale":
             self._schedule(key, STALE_DELAY * (1 + self._rng.random()), "stale")
         else:
@@ -229,13 +229,14 @@ class Controller:
             state.retry.cancel()
             state.retry = None
 
-    def _retry(self, key: Key, error: str) -> None:
+    def _retry(self, key: Key, error: str, *, at_least: float = 0.0) -> None:
         """kopf does not retry event handlers: a failed key is queued again, with a jittered
-        exponential back-off (several failing WebApps must not retry in lockstep)."""
+        exponential back-off (several failing WebApps must not retry in lockstep), and never
+        sooner than the apiserver asked (Retry-After: a 429 of API Priority and Fairness)."""
         state = self.keys.setdefault(key, _KeyState())
         base = self._retry_delays[min(state.failures, len(self._retry_delays) - 1)]
         state.failures += 1
-        delay = base * self._rng.uniform(0.8, 1.2)
+        delay = max(base * self._rng.uniform(0.8, 1.2), at_least * self._rng.uniform(1.0, 1.2))
         log = logs.get(namespace=key[0], name=key[1])
         if error != state.last_error:  # the same error again is said once (e.g. a 403)
             log.warning("reconcile failed; retrying", error=error, retry_in=round(delay, 2))

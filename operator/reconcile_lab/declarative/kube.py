@@ -34,11 +34,13 @@ REQUEST_TIMEOUT = (5.0, 10.0)
 
 
 class KubeError(RuntimeError):
-    """An API call failed; ``status`` is the HTTP status (0 when none came back)."""
+    """An API call failed; ``status`` is the HTTP status (0 when none came back);
+    ``retry_after`` the seconds the apiserver asked to wait (429, or 503 while it starts)."""
 
-    def __init__(self, message: str, status: int = 0) -> None:
+    def __init__(self, message: str, status: int = 0, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.retry_after = retry_after
 
     @property
     def conflict(self) -> bool:
@@ -122,12 +124,21 @@ def _json(response: Any) -> dict[str, Any]:
     return data
 
 
+def retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """The Retry-After header in seconds (the apiserver sends whole seconds, never a date)."""
+    value = (headers or {}).get("Retry-After") or (headers or {}).get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
 def _fail(what: str, e: ApiException) -> KubeError:
     try:
         message = json.loads(e.body or "").get("message", e.reason)
     except (TypeError, ValueError):
         message = e.reason
-    return KubeError(f"{what}: {message}", e.status or 0)
+    return KubeError(f"{what}: {message}", e.status or 0, retry_after(e.headers))
 
 
 def _api_for(kind: str) -> tuple[Any, str]:

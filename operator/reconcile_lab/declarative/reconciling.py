@@ -54,6 +54,7 @@ class Outcome(NamedTuple):
     status: Mapping[str, Any] | None
     error: str = ""
     retry: bool = True  # for errors: whether trying again can help
+    retry_after: float | None = None  # for errors: the least wait the apiserver asked for
 
     @property
     def drift_repairs(self) -> tuple[Write, ...]:
@@ -167,11 +168,17 @@ async def reconcile(
     problems: list[status.Problem] = []
     writes: list[Write] = []
     error = ""
+    wait: float | None = None  # the longest Retry-After among the failures
     confirmed = False
     for desired in render.children(owner, spec):
         kind = desired["kind"]
         # Someone else's object of the same name counts too: it must not be overwritten.
-        child = observed[kind] if kind in observed else await cluster.read(kind, namespace, name)
+        try:
+            child = (observed[kind] if kind in observed
+                     else await cluster.read(kind, namespace, name))
+        except Exception as e:  # what is there is not known: nothing to compare, nor to report
+            return Outcome("error", tuple(writes), None, str(e),
+                           retry_after=getattr(e, "retry_after", None))
         if child is not None and not render.controlled_by(child, uid):
             problems.append(_not_ours(kind, name))
             current[kind] = None
@@ -191,6 +198,7 @@ async def reconcile(
             if getattr(e, "permanent", False):
                 return Outcome("gone", tuple(writes), None, str(e), retry=False)
             error = str(e)
+            wait = _longest(wait, getattr(e, "retry_after", None))
             problems.append(_failed(e, kind, name, namespace))
             current[kind] = child
             continue
@@ -212,6 +220,7 @@ async def reconcile(
         writes += await _write_status(cluster, namespace, name, old_status, new, now)
     except Exception as e:  # reported, and retried by the caller
         error = error or str(e)
+        wait = _longest(wait, getattr(e, "retry_after", None))
     else:
         # Only once the status records them: a failed status write retried must not post
         # the same Warning again.
@@ -220,10 +229,14 @@ async def reconcile(
             cluster.event(webapp, type="Normal", reason=status.EventReason.READY,
                           message=status.condition(new, status.READY)["message"])  # type: ignore[index]
     if error:
-        return Outcome("error", tuple(writes), new, error)
+        return Outcome("error", tuple(writes), new, error, retry_after=wait)
     result = "conflict" if any(p.reason == status.Reason.CHILD_CONFLICT for p in problems) \
         else "success"
     return Outcome(result, tuple(writes), new)
+
+
+def _longest(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
 
 
 async def _write_status(cluster: Cluster, namespace: str, name: str,

@@ -53,7 +53,7 @@ api_errors = prom.Counter(
     ("engine", "code"))
 # Created at zero: refused (403), not found (404), conflict (409), invalid (422), server
 # errors, and no answer at all (0).
-API_ERROR_CODES = ("0", "403", "404", "409", "422", "500", "503")
+API_ERROR_CODES = ("0", "403", "404", "409", "422", "429", "500", "503")
 
 # controller-runtime compatible names, so kubebuilder-generated dashboards work as they are.
 cr_reconcile_total = prom.Counter(
