@@ -272,3 +272,14 @@ def test_a_throttled_key_waits_at_least_what_the_apiserver_asked() -> None:
         assert scheduled and 4.0 <= scheduled[0] <= 4.8, scheduled  # not the 0.5 s back-off
 
     asyncio.run(go())
+
+
+def test_a_listed_webapp_whose_spec_was_never_seen_goes_before_the_merely_listed() -> None:
+    async def go() -> None:
+        c = _controller(FakeCluster(), Caches())
+        c.webapp_event(("shop", "old"), event_type="", at_version=1)
+        c.webapp_event(("shop", "new"), event_type="", at_version=2, unseen=True)
+        first, _ = await c.queue.get()
+        assert first == ("shop", "new")
+
+    asyncio.run(go())

@@ -62,3 +62,12 @@ def test_transition_times_survive_unchanged_conditions() -> None:
     times = {c["type"]: c["lastTransitionTime"] for c in later["conditions"]}
     assert times == {"Ready": "T3", "Progressing": "T1", "Degraded": "T1"}
     assert status.differs(first, later)
+
+
+def test_a_webapp_is_unseen_until_a_status_covers_its_generation() -> None:
+    new = {"metadata": {"generation": 1}}
+    assert status.unseen(new)
+    assert not status.unseen({**new, "status": {"observedGeneration": 1}})
+    assert status.unseen({"metadata": {"generation": 2}, "status": {"observedGeneration": 1}})
+    going = {"metadata": {"generation": 1, "deletionTimestamp": "T"}}
+    assert not status.unseen(going)  # nothing to make for it: it waits with the listed

@@ -112,13 +112,17 @@ class Controller:
         self.enqueue(key, f"{kind.lower()} {(event_type or 'listed').lower()}",
                      listed=not event_type)
 
-    def webapp_event(self, key: Key, *, event_type: str, at_version: int) -> None:
+    def webapp_event(self, key: Key, *, event_type: str, at_version: int,
+                     unseen: bool = False) -> None:
+        """``unseen``: the WebApp's status does not cover its generation (new, or changed
+        while the operator was away): listed or not, it goes before what is merely listed."""
         if event_type == "DELETED":
             self.forget(key)
             metrics.forget_app(ENGINE, *key)
             logs.get(namespace=key[0], name=key[1]).info("webapp deleted; children are garbage")
         elif not self.memory.is_echo(specs.KIND, key, at_version):  # not our status write
-            self.enqueue(key, "webapp" if event_type else "webapp listed", listed=not event_type)
+            self.enqueue(key, "webapp" if event_type else "webapp listed",
+                         listed=not event_type and not unseen)
 
     def tracked(self) -> dict[str, int]:
         """What is kept per key, by table: all of it goes when the WebApps go."""

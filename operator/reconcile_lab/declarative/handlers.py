@@ -36,6 +36,7 @@ import kopf
 from reconcile_lab import ports
 from reconcile_lab import spec as specs
 from reconcile_lab.declarative import cache, controlling, kube, peers, render
+from reconcile_lab.declarative import status as statuses
 from reconcile_lab.observe import logs, metrics
 
 Key = cache.Key
@@ -259,7 +260,8 @@ async def webapp_changed(event: Mapping[str, Any], namespace: str, name: str, bo
                          memo: kopf.Memo, **_: Any) -> None:
     event_type = str(event.get("type") or "")
     _seen(memo, specs.KIND, event_type, (namespace, name), body).webapp_event(
-        (namespace, name), event_type=event_type, at_version=cache.version(body))
+        (namespace, name), event_type=event_type, at_version=cache.version(body),
+        unseen=statuses.unseen(body))
 
 
 def _child_changed(kind: str, event: Mapping[str, Any], namespace: str, name: str,

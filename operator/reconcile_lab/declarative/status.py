@@ -179,3 +179,11 @@ def condition(status: Mapping[str, Any] | None, kind: str) -> Mapping[str, Any] 
 def is_ready(status: Mapping[str, Any] | None) -> bool:
     cond = condition(status, READY)
     return cond is not None and cond.get("status") == "True"
+
+
+def unseen(webapp: Mapping[str, Any]) -> bool:
+    """Whether the WebApp's status does not cover its spec: new, or changed since a reconcile
+    last reported on it (``observedGeneration`` behind ``generation``)."""
+    meta, status = webapp.get("metadata") or {}, webapp.get("status") or {}
+    return bool(status.get("observedGeneration") != meta.get("generation", 1)
+                and not meta.get("deletionTimestamp"))
