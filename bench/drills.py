@@ -101,7 +101,7 @@ def _drift(f: Figures) -> str:
 def _partition(f: Figures) -> str:
     return (f"{span(f['in_flight_at_cut'], 0, '')} of 25 changes still to be applied at the cut; "
             f"converged {span(f['converged_after_heal_s'])} after the heal; "
-            f"{span(f['writes_while_steady'], 0, '')} writes in the 15 s after that")
+            f"{span(f['writes_while_steady'], 0, '')} writes in the 30 s after that")
 
 
 def _stall(f: Figures) -> str:
@@ -166,7 +166,8 @@ DRILLS = (
           "WebApp says so once in the log, and once when it succeeds again; every refusal is "
           "counted (`reconcile_lab_api_errors_total{code=\"403\"}`). With only a child's "
           "writes refused, the WebApp says `Degraded=True/Forbidden` and how to fix it",
-          "no crash, no restart; converges within the longest back-off after the restore",
+          "no crash, no restart; converges within the longest back-off after the restore, "
+          "then 30 s without a write",
           "tests/integration/test_permissions.py::"
           "test_permissions_revoked_for_30s_then_restored_it_resumes_without_a_restart",
           _revoked),
@@ -182,7 +183,8 @@ DRILLS = (
           "requests rejected) while 200 WebApps arrive at once",
           "every 429 carries a Retry-After; the key waits at least that long (the retry's "
           "back-off otherwise starts at 0.5 s); kopf's watches and Events wait as asked too",
-          "converges within 300 s; no more than 15 write attempts per WebApp; then no write",
+          "converges within 300 s; no more than 15 write attempts per WebApp; then 30 s "
+          "without a write",
           "tests/integration/test_throttled.py::"
           "test_throttled_by_the_apiserver_it_waits_as_asked_converges_and_stays_quiet",
           _throttled),
@@ -209,7 +211,8 @@ DRILLS = (
           "watch reported; a missing child is made again only once its WebApp is read back, so "
           "the 3 deleted during the cut get none",
           "converges within the longest retry back-off (30 s ± 20 %) + 15 s after the heal, "
-          "then writes nothing; nothing lost, duplicated, adopted or made for a deleted WebApp",
+          "then writes nothing for 30 s; nothing lost, duplicated, adopted or made for a "
+          "deleted WebApp",
           "tests/integration/test_partition.py::"
           "test_cut_off_for_30s_mid_change_it_converges_after_the_heal_and_then_writes_nothing",
           _partition),
@@ -219,8 +222,8 @@ DRILLS = (
           "bookmark, from the last resourceVersion, and the missed events are replayed; a "
           "request on a silent kept-alive connection times out after 10 s and is retried on a "
           "fresh one",
-          "both seen within 20 s + 10 s + the first retry + 10 s; with kopf's default "
-          "timeouts the scale would wait for its 70 s inactivity timeout",
+          "both seen within 20 s + 10 s + the first retry + 10 s, then 30 s without a write; "
+          "with kopf's default timeouts the scale would wait for its 70 s inactivity timeout",
           "tests/integration/test_stalled_watch.py::"
           "test_a_silent_connection_blinds_the_operator_for_a_bounded_time", _stall),
     Drill("the operator frozen (SIGSTOP) for 30 s, its connections dropped meanwhile, while a "
@@ -229,8 +232,8 @@ DRILLS = (
           "each watch comes back to a resourceVersion that is gone: 410 Gone, then kopf lists "
           "everything again; the list reports no deletion, so the deleted Deployment is found "
           "by the resync; the deleted WebApp's children are left to the garbage collector",
-          "every change applied within the resync period (5 s here) + 15 s after the thaw; "
-          "nothing made for the deleted WebApp",
+          "every change applied within the resync period (5 s here) + 15 s after the thaw, "
+          "then 30 s without a write; nothing made for the deleted WebApp, which is forgotten",
           "tests/integration/test_expired_watch.py::"
           "test_frozen_past_the_watch_history_it_lists_again_and_misses_nothing", _expired),
     Drill("Docker engine stopped and restarted under `docker apply --watch`",

@@ -125,6 +125,28 @@ def denials(log: str) -> list[str]:
     return [line for line in log.splitlines() if _DENIED.search(_TIMESTAMP.sub("", line))]
 
 
+QUIET_FOR = 30.0  # a drill's "consistently": converged, then this long without a write
+
+
+def quiet_after_ready(cluster: Cluster, namespace: str, *, timeout: float = 120) -> list[Any]:
+    """Every WebApp of ``namespace`` Ready at its generation, then QUIET_FOR seconds: the
+    operator's writes in that time, as the apiserver recorded them (a drill passes with none)."""
+    def settled() -> bool:
+        for w in cluster.list("webapps", namespace):
+            status = w.get("status") or {}
+            if status.get("observedGeneration") != w["metadata"].get("generation") or not any(
+                    c["type"] == "Ready" and c["status"] == "True"
+                    for c in status.get("conditions", [])):
+                return False
+        return True
+
+    wait_for(settled, timeout=timeout, interval=0.5, what="every WebApp Ready at its generation")
+    audit = cluster.audit()
+    mark = audit.mark()
+    time.sleep(QUIET_FOR)
+    return list(audit.writes(since=mark, namespace=namespace))
+
+
 class Cluster:
     """A real cluster reached with the kit's own kubectl."""
 

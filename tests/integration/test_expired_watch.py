@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests import cases
-from tests.conftest import Cluster, Operator, wait_for
+from tests.conftest import Cluster, Operator, quiet_after_ready, wait_for
 from tests.integration.proxying import fault_proxy, own_cluster
 from tests.integration.test_ordinary_use import _ready, webapps_ready
 
@@ -86,6 +86,7 @@ def test_frozen_past_the_watch_history_it_lists_again_and_misses_nothing(
             wait_for(lambda: op.metric("reconcile_lab_state_entries", table="webapps") == 3,
                      timeout=RESYNC * 2 + 10, what="the WebApp deleted unseen to be forgotten")
             _ready(cluster, "late", ns, timeout=30)
+            quiet = quiet_after_ready(cluster, ns)
             log = op.log.read_text(errors="replace")
             relisted = log.count("Restarting the watch-stream")
             gone = [w for w in audit.writes(since=mark, namespace=ns)
@@ -96,6 +97,8 @@ def test_frozen_past_the_watch_history_it_lists_again_and_misses_nothing(
             assert relisted >= 1, "no watch came back to a 410: the drill tested nothing"
             assert caught < BOUND, caught
             assert gone == [], gone
+            record_property("writes_in_30s_after", len(quiet))
+            assert quiet == [], quiet[:5]
             assert op.proc.poll() is None and op.healthy()
         finally:
             op.kill()

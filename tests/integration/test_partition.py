@@ -17,12 +17,11 @@ import yaml
 
 from reconcile_lab.declarative import controlling
 from tests import cases
-from tests.conftest import Cluster, Operator, wait_for
+from tests.conftest import Cluster, Operator, quiet_after_ready, wait_for
 from tests.integration.proxying import operator_behind_proxy
 
 pytestmark = [pytest.mark.cluster, pytest.mark.chaos, pytest.mark.slow, pytest.mark.simulated]
 CUT_FOR = 30.0
-STEADY_FOR = 15.0  # three resyncs (5 s) with nothing to do
 # After the heal: the longest retry back-off a key can be waiting in (30 s ± 20 %), and a
 # margin for the watches to list again and 22 WebApps to be reconciled on 2 shared cores.
 BOUND = controlling.RETRY_DELAYS[-1] * 1.2 + 15
@@ -84,9 +83,7 @@ def test_cut_off_for_30s_mid_change_it_converges_after_the_heal_and_then_writes_
         wait_for(lambda: _converged(cluster, namespace, want), timeout=BOUND + 60, interval=0.5,
                  what="every WebApp converged after the heal")
         converged = time.monotonic() - healed
-        mark = audit.mark()
-        time.sleep(STEADY_FOR)
-        writes = audit.writes(since=mark, namespace=namespace)
+        writes = quiet_after_ready(cluster, namespace)
         assert _converged(cluster, namespace, want), "it drifted away after converging"
         assert scoped.proc.poll() is None and scoped.healthy(), "the operator exited"
 

@@ -19,7 +19,7 @@ import yaml
 
 from reconcile_lab.declarative import controlling, handlers, permissions
 from tests import cases
-from tests.conftest import Cluster, Operator, denials, wait_for
+from tests.conftest import Cluster, Operator, denials, quiet_after_ready, wait_for
 from tests.integration.test_ordinary_use import (
     _events,
     _ready,
@@ -98,6 +98,9 @@ def _revoke_then_restore(cluster: Cluster, operator: Operator, namespace: str, t
         # again after WATCH_INACTIVITY_TIMEOUT, and is refused), not one per retry.
         assert len(denied) <= 3 + 1 + 3, "\n".join(denied)
         assert sum('"reconcile succeeded again"' in line for line in lines) == 3
+        writes = quiet_after_ready(cluster, namespace)
+        record_property("writes_in_30s_after", len(writes))
+        assert writes == [], writes[:5]
     finally:
         scoped.kill()
         operator.start()

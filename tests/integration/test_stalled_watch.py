@@ -14,7 +14,7 @@ import pytest
 
 from reconcile_lab.declarative import controlling, handlers, kube
 from tests import cases
-from tests.conftest import Cluster, Operator, wait_for
+from tests.conftest import Cluster, Operator, quiet_after_ready, wait_for
 from tests.integration.proxying import operator_behind_proxy
 from tests.integration.test_ordinary_use import _ready
 
@@ -60,3 +60,6 @@ def test_a_silent_connection_blinds_the_operator_for_a_bounded_time(
         assert scoped.proc is not None and scoped.proc.poll() is None, "the operator exited"
         assert max(seen.values()) < BOUND, (seen, BOUND)
         proxy.switch("heal")
+        writes = quiet_after_ready(cluster, namespace)
+        record_property("writes_in_30s_after", len(writes))
+        assert writes == [], writes[:5]

@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from tests import cases
-from tests.conftest import Cluster, Operator, wait_for
+from tests.conftest import Cluster, Operator, quiet_after_ready, wait_for
 from tests.integration.proxying import own_cluster
 from tests.integration.test_ordinary_use import scoped_kubeconfig
 
@@ -110,9 +110,7 @@ def test_throttled_by_the_apiserver_it_waits_as_asked_converges_and_stays_quiet(
         throttled = scoped.metric("reconcile_lab_api_errors_total", code="429")
         attempts = audit.writes(since=mark, namespace=namespace, succeeded=False)
         refused = [w for w in attempts if w.code == 429]
-        quiet = audit.mark()
-        time.sleep(30)
-        after = audit.writes(since=quiet, namespace=namespace, succeeded=False)
+        after = quiet_after_ready(cluster, namespace)
         first = _first_failures(scoped.log.read_text(errors="replace"))
 
         record_property("webapps", APPS)
