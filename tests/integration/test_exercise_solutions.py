@@ -52,6 +52,20 @@ def own_operator(cluster: Cluster, operator: Operator, docker_engine: Any,
         operator.start()
 
 
+def _running_with(*where: str) -> list[str]:
+    """Command lines that name one of these paths: what a solution starts in the background
+    names the exercise's files (the twin's loop) or keeps its data there (Prometheus)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if proc.name.isdigit() and any(w.encode() in a for a in argv for w in where):
+            found.append(b" ".join(argv).decode(errors="replace")[:200])
+    return found
+
+
 def exercise(env: dict[str, str], cluster: Cluster, *args: str,
              timeout: float = 600) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*RL, "exercise", *args, "--kubeconfig", str(cluster.kubeconfig)],
@@ -92,6 +106,9 @@ def test_reset_then_the_check_fails_solve_then_it_passes(
         after_reset = exercise(env, cluster, "check", number, *where)
         assert after_reset.returncode == 1, f"exercise {number} passes after reset:\n" \
             + after_reset.stdout
+        state = Path(env["RECONCILE_LAB_STATE"])
+        left = _running_with(str(state / "exercises"), str(state / "prometheus"))
+        assert not left, f"the solution of {number} left running after its reset: {left}"
     finally:
         running.stop_background(Path(env["RECONCILE_LAB_STATE"]) / "exercises" / number)
         subprocess.run([*RL, "docker", "delete", catalog.APP, "-n", namespace], env=env,

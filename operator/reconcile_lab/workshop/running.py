@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import yaml
 
-from reconcile_lab import pidfiles
+from reconcile_lab import paths, pidfiles
 from reconcile_lab.cluster import probing
 from reconcile_lab.workshop import catalog
 
@@ -84,7 +84,10 @@ def run(commands: Sequence[str], *, kubeconfig: Path, background_dir: Path,
 
 
 def _ours(argv: Sequence[str]) -> bool:
-    return any("reconcile-lab" in a or "reconcile_lab" in a for a in argv)
+    """The kit's commands, and what they exec (``observe prometheus`` becomes Prometheus, its
+    data in the kit's state directory)."""
+    state = str(paths.state_dir())
+    return any("reconcile-lab" in a or "reconcile_lab" in a or state in a for a in argv)
 
 
 def stop_background(background_dir: Path, *, wait: float = 15.0) -> list[int]:
