@@ -302,9 +302,7 @@ class Controller:
                     self._deleted_unseen(key, live, mark)
                 continue
             for kind in reconciling.KINDS:
-                packed = self.caches.get(kind, key)
-                if (packed is not None and packed.owned and (kind, *key) not in live
-                        and self.caches.unchanged_since(kind, key, mark)):
+                if (packed := self._lost(kind, key, live, mark)) is not None:
                     self.memory.vanished(kind, key, packed.version)
                     logs.get(namespace=key[0], name=key[1]).info("child vanished unseen",
                                                                  kind=kind)
@@ -315,8 +313,17 @@ class Controller:
         assert self.caches is not None
         self.caches.drop(specs.KIND, key)
         for kind in reconciling.KINDS:
-            packed = self.caches.get(kind, key)
-            if (packed is not None and packed.owned and (kind, *key) not in live
-                    and self.caches.unchanged_since(kind, key, mark)):
+            if self._lost(kind, key, live, mark) is not None:
                 self.caches.drop(kind, key)
         self.webapp_event(key, event_type="DELETED", at_version=0)
+
+    def _lost(self, kind: str, key: Key, live: set[tuple[str, str, str]],
+              mark: int) -> cache.Packed | None:
+        """Our child as the caches hold it, when the LIST did not show it and the caches held
+        it unchanged since the LIST began (the watch lost its deletion); else None."""
+        assert self.caches is not None
+        packed = self.caches.get(kind, key)
+        if (packed is not None and packed.owned and (kind, *key) not in live
+                and self.caches.unchanged_since(kind, key, mark)):
+            return packed
+        return None

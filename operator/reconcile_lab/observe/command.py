@@ -131,10 +131,8 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 def prometheus_binary(*, progress: Callable[[str], None] = _say) -> str:
     """Debian's Prometheus, installed (without its service) the first time."""
-    if found := shutil.which("prometheus"):
-        return found
     debian.ensure(["prometheus"], needed_by="`reconcile-lab observe prometheus`",
-                  progress=progress)
+                  progress=progress)  # nothing to do when it is there
     if found := shutil.which("prometheus") or (
             "/usr/bin/prometheus" if Path("/usr/bin/prometheus").is_file() else None):
         return found

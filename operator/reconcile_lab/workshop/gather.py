@@ -94,10 +94,9 @@ def _docker_side(app: str, namespace: str) -> dict[str, Any]:
     return {"containers": tuple(owned), "network": ours}
 
 
-def _operator_running() -> bool | None:
-    from reconcile_lab.declarative import command
-
-    if command.running_pid() is not None:
+def _operator_running(kind: str | None) -> bool | None:
+    """``kind``: the background operator's (``command.running_kind``); else its health port."""
+    if kind is not None:
         return True
     try:
         # ports.url is always http://127.0.0.1:PORT…, never file: or a custom scheme.
@@ -154,8 +153,8 @@ def state(app: str, namespace: str, *, kubeconfig: Path | None = None,
     if "operator" in need:
         from reconcile_lab.declarative import command
 
-        parts["operator_running"] = _operator_running()
         parts["operator_kind"] = command.running_kind()
+        parts["operator_running"] = _operator_running(parts["operator_kind"])
     if "faults" in need:
         parts["fault_proxy"] = _fault_proxy()
     if "prometheus" in need:
