@@ -196,6 +196,41 @@ def test_compare_leaves_nothing_behind(quick: dict[str, Any], cluster: Cluster) 
     assert left is None or left["metadata"].get("deletionTimestamp"), left
 
 
+@pytest.fixture(scope="module")
+def cut_off(cluster: Cluster, operator: Operator, docker_engine: Any,
+            tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Each controller's own path to its API cut while the spec changes: the operator's to the
+    apiserver, the --watch loop's to dockerd (a fault proxy in front of each)."""
+    return _compare(cluster, operator, tmp_path_factory, "--scenario", "cut-off",
+                    "--engine", "operator", "--engine", "twin-watch")
+
+
+@pytest.mark.cluster
+@pytest.mark.docker
+@pytest.mark.slow
+def test_a_controller_cut_off_changes_nothing_until_the_heal_then_converges(
+        cut_off: dict[str, Any]) -> None:
+    assert cut_off["done"].returncode == 0, cut_off["done"].stderr[-3000:]
+    data = cut_off["data"]
+    found = report.outcomes_from_json(data)
+    scenario = next(s for s in data["scenarios"] if s["id"] == "cut-off")
+    for engine in ("operator", "twin-watch"):
+        outcome = found[("cut-off", engine)]
+        assert outcome.applicable and outcome.recovered, (engine, outcome)
+        timeline = next(t for t in scenario["timelines"] if t["engine"] == engine)
+        at = {m["step"]: m["t"] for m in timeline["markers"]}
+        # Cut off, the controller saw the new spec (5) nowhere: 3 instances until the heal.
+        during = [row for row in timeline["samples"] if at[1] + 2 < row[0] < at[3]]
+        assert during and all(row[1] == 5 and row[2] == 3 for row in during), \
+            (engine, during[:3])
+        # The running instances kept serving: the controller's path is not the app's.
+        assert outcome.requests and outcome.failed == 0, (engine, outcome)
+        cut = next(m for m in timeline["markers"] if m["step"] == 0)
+        assert cut["kind"] == "fault" and cut["commands"][0].startswith("reconcile-lab fault cut")
+    for found_state in (cut_off["state"] / "compare" / "faults").glob("*"):
+        pytest.fail(f"the fault proxies left {found_state} behind")
+
+
 @pytest.mark.cluster
 @pytest.mark.docker
 @pytest.mark.slow

@@ -5,7 +5,6 @@ Writes are counted where they land, in the apiserver's audit log, not by the ope
 
 from __future__ import annotations
 
-import base64
 import json
 import subprocess
 import time
@@ -16,6 +15,7 @@ import pytest
 import yaml
 
 from reconcile_lab.declarative import permissions
+from reconcile_lab.faults import kubeconfigs
 from tests import cases
 from tests.conftest import Cluster, Operator, denials, wait_for
 
@@ -170,18 +170,8 @@ def test_a_child_in_the_way_is_counted_as_an_error_on_both_dashboards(
 
 def _token_kubeconfig(cluster: Cluster, token: str, path: Path) -> Path:
     admin = yaml.safe_load(cluster.kubeconfig.read_text())
-    entry = dict(admin["clusters"][0]["cluster"])
-    if "certificate-authority" in entry:
-        ca = Path(entry.pop("certificate-authority"))
-        if not ca.is_absolute():
-            ca = cluster.kubeconfig.parent / ca
-        entry["certificate-authority-data"] = base64.b64encode(ca.read_bytes()).decode()
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config",
-        "clusters": [{"name": "kit", "cluster": entry}],
-        "users": [{"name": "operator", "user": {"token": token}}],
-        "contexts": [{"name": "operator", "context": {"cluster": "kit", "user": "operator"}}],
-        "current-context": "operator"}))
+    path.write_text(yaml.safe_dump(kubeconfigs.with_token(
+        admin, token=token, base=cluster.kubeconfig.parent, user="operator")))
     return path
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
+from reconcile_lab.faults import flowcontrol
 from tests import cases
 from tests.conftest import Cluster, Operator, quiet_after_ready, wait_for
 from tests.integration.proxying import own_cluster
@@ -32,27 +33,6 @@ ACCOUNT = "throttled-operator"
 LEVEL = "reconcile-lab-throttled"
 BOUND = 300.0  # seconds for 200 WebApps through two or three seats; measured figures below
 WRITES_PER_APP = 15  # Deployment, Service, status, Events, their 429s (about 8 measured)
-
-
-def _flow_control(namespace: str) -> list[dict[str, Any]]:
-    api = "flowcontrol.apiserver.k8s.io/v1"
-    return [
-        {"apiVersion": api, "kind": "PriorityLevelConfiguration", "metadata": {"name": LEVEL},
-         "spec": {"type": "Limited", "limited": {
-             "nominalConcurrencyShares": 1, "lendablePercent": 0,
-             "limitResponse": {"type": "Reject"}}}},
-        {"apiVersion": api, "kind": "FlowSchema", "metadata": {"name": LEVEL},
-         "spec": {"priorityLevelConfiguration": {"name": LEVEL},
-                  "matchingPrecedence": 100,  # before every default schema but exempt's
-                  "distinguisherMethod": {"type": "ByUser"},
-                  "rules": [{
-                      "subjects": [{"kind": "ServiceAccount", "serviceAccount": {
-                          "name": ACCOUNT, "namespace": namespace}}],
-                      "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"],
-                                         "resources": ["*"], "namespaces": ["*"],
-                                         "clusterScope": True}],
-                      "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}]}]}},
-    ]
 
 
 @pytest.fixture
@@ -83,7 +63,7 @@ def test_throttled_by_the_apiserver_it_waits_as_asked_converges_and_stays_quiet(
     cluster.kubectl("create", "namespace", namespace)
     cluster.simulate_pods_in(namespace)
     kubeconfig = scoped_kubeconfig(cluster, namespace, ACCOUNT, tmp_path / "operator.kubeconfig")
-    control = _flow_control(namespace)
+    control = flowcontrol.throttle(LEVEL, account=ACCOUNT, namespace=namespace, shares=1)
     cluster.apply("---\n".join(yaml.safe_dump(d) for d in control))
     scoped = Operator(cluster, tmp_path / "throttled.log", "--namespace", namespace,
                       kubeconfig=kubeconfig)

@@ -60,11 +60,25 @@ def test_every_scenario_is_bounded_and_every_engine_is_covered_or_excused() -> N
     ("kill-one", Target(3, scenarios.V1)),
     ("rollout", Target(3, scenarios.V1)),
     ("kill-controller", Target(5, scenarios.V1)),
+    ("cut-off", Target(5, scenarios.V1)),
     ("delete-app", Target(0, scenarios.V1, gone=True)),
 ])
 def test_the_target_follows_the_changes_and_ignores_the_faults(scenario: str,
                                                                target: Target) -> None:
     assert scenarios.BY_SCENARIO[scenario].target == target
+
+
+def test_a_fault_on_the_controller_is_not_repaired_by_hand_and_is_timed_from_its_end() -> None:
+    by_fault = {s.id for s in scenarios.SCENARIOS if s.controller_fault}
+    assert by_fault == {"kill-controller", "cut-off"}
+    for sid in by_fault:
+        s = scenarios.BY_SCENARIO[sid]
+        assert s.steps[s.measure_from].action in ("restart-controller", "heal-controller")
+        assert not s.steps[s.measure_from].fault
+    # Only the engines with a controller outside the engine take part.
+    cut = scenarios.BY_SCENARIO["cut-off"]
+    assert [e.id for e in scenarios.ENGINES if cut.why_not(e.id) is None] == \
+        ["operator", "twin-watch"]
 
 
 def test_the_rollout_waits_for_v2_between_its_two_legs() -> None:

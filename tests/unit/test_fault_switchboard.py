@@ -103,6 +103,16 @@ def test_the_kubeconfig_through_the_proxy_changes_only_the_port_and_relative_pat
     assert config["clusters"][1]["cluster"]["server"] == "https://127.0.0.1:32766"  # a copy
 
 
+def test_a_token_kubeconfig_keeps_the_cluster_and_drops_the_admins_credentials() -> None:
+    config = _config(**{"client-certificate": "pki/admin.crt", "client-key": "pki/admin.key"})
+    out = kubeconfigs.with_token(config, token="t0k3n", base=PurePath("/state/kwok"),
+                                 user="compare-operator")
+    assert out["clusters"] == [{"name": "cluster", "cluster": {
+        "server": "https://127.0.0.1:32766", "certificate-authority": "/state/kwok/pki/ca.crt"}}]
+    assert out["users"] == [{"name": "compare-operator", "user": {"token": "t0k3n"}}]
+    assert kubeconfigs.upstream(out) == ("127.0.0.1", 32766)  # and the proxy can stand before it
+
+
 def test_the_upstream_is_the_current_contexts_server() -> None:
     assert kubeconfigs.upstream(_config(token="t")) == ("127.0.0.1", 32766)
     assert kubeconfigs.upstream(_config("https://localhost")) == ("localhost", 443)

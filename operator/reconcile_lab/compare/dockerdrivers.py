@@ -136,7 +136,9 @@ class WatchDriver(TwinDriver):
 
     def __init__(self, ctx: Context, app: str) -> None:
         super().__init__(ctx, app)
-        self.loop = processes.Background(ctx.log_file(app), ctx.env)
+        # The loop reaches dockerd through the run's fault proxy, where there is one.
+        env = {**ctx.env, "DOCKER_HOST": ctx.docker_host} if ctx.docker_host else ctx.env
+        self.loop = processes.Background(ctx.log_file(app), env)
 
     def start_loop(self) -> None:
         self.loop.start([sys.executable, "-m", "reconcile_lab", "docker", "apply", "-f",
@@ -164,6 +166,8 @@ class WatchDriver(TwinDriver):
             case "restart-controller":
                 mark("command", step.label, [loop])
                 self.start_loop()
+            case "cut-controller" | "heal-controller":
+                driving.switch_path(self.ctx.docker_path, step, mark)
             case "delete-app":
                 mark("command", step.label, [f"reconcile-lab docker delete {self.app}"])
                 self.twin("delete", self.app)

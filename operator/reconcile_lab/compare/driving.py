@@ -40,6 +40,11 @@ class Context:
     kubeconfig: Path | None = None
     namespace: str = ""
     operator: processes.OperatorProcess | None = None
+    # The controllers' own paths to their API, each through a fault proxy: the operator's to
+    # the apiserver, the --watch loop's to dockerd (``docker_host``).
+    kube_path: processes.FaultProxy | None = None
+    docker_path: processes.FaultProxy | None = None
+    docker_host: str = ""
     say: Callable[[str], None] = print
 
     def log_file(self, name: str) -> Path:
@@ -60,6 +65,15 @@ def webapp(name: str, target: Target) -> dict[str, Any]:
                      "healthCheck": {"path": "/healthz",
                                      "periodSeconds": scenarios.HEALTH_PERIOD},
                      "service": {"type": "NodePort"}}}
+
+
+def switch_path(path: processes.FaultProxy | None, step: Step, mark: Mark) -> None:
+    """Cut or heal a controller's path to its API, as `reconcile-lab fault cut|heal` would."""
+    assert path is not None, "no fault proxy on this controller's path"
+    word = "cut" if step.action == "cut-controller" else "heal"
+    mark("fault" if step.fault else "command", step.label,
+         [f"reconcile-lab fault {word}" + (" --docker" if path.docker else "")])
+    path.switch(word)
 
 
 class Driver:

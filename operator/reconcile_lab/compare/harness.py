@@ -5,11 +5,12 @@ name): set up, sample every ~100 ms from one second before the first step, do th
 watch until the target is reached and held or the window ends, then — only for engines with
 nothing watching — type the repair a person would type. Then everything is removed.
 
-An I/O adapter: it owns the cluster of its own (the embedded cluster with its real node, in a
-state directory of its own, so the user's cluster and operator are never touched; or, with
-``--kubeconfig``, a namespace of its own on a running cluster), the operator process, the swarm
-(initialised on 127.0.0.1 when none is active, left at the end) and the output files. What
-the samples mean is decided by ``timeline``; the table by ``report``; the pictures by ``plot``.
+An I/O adapter: it runs in a state directory of its own, so the user's cluster and operator
+are never touched; it owns the Kubernetes side (``kubeside``: a cluster with its real node, or
+with ``--kubeconfig`` a namespace on a running one, and the operator), the --watch loop's fault
+proxy, the swarm (initialised on 127.0.0.1 when none is active, left at the end) and the output
+files. What the samples mean is decided by ``timeline``; the table by ``report``; the pictures
+by ``plot``.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from reconcile_lab import paths, schema
-from reconcile_lab.cluster import dockerd, images, kwok, nodeconfig, probing, realnode, versions
+from reconcile_lab import paths
+from reconcile_lab.cluster import dockerd, images, versions
 from reconcile_lab.compare import (
     dockerdrivers,
     driving,
     kubedriver,
+    kubeside,
     probes,
     processes,
     report,
@@ -105,7 +107,7 @@ def run_engine(driver: driving.Driver, scenario: Scenario) -> timeline.Timeline:
         # A step that took long (a loop that had to be stopped first) still gets time to act.
         until = max(scenario.window, markers[-1].t + AFTER_LAST if markers else 0.0)
         settled = _watch(sampler, target, driver.child_kinds, since=starts[0], until=until)
-        if settled is None and scenario.faulty and scenario.id != "kill-controller":
+        if settled is None and scenario.faulty and not scenario.controller_fault:
             def repair_mark(kind: str, label: str, commands: list[str]) -> None:
                 markers.append(timeline.Marker(clock(), label, kind, tuple(commands)))
             if driver.repair(scenario, repair_mark):
@@ -192,7 +194,7 @@ class Harness:
         self.run_id = secrets.token_hex(2)
         self.ctx: driving.Context | None = None
         self.swarm: dockerdrivers.Swarm | None = None
-        self.cluster_was_running = False
+        self.kube: kubeside.KubeSide | None = None
 
     def _state(self) -> Path:
         # A state directory of its own: its cluster never meets the user's cluster or operator.
@@ -216,67 +218,16 @@ class Harness:
                               namespace=f"compare-{self.run_id}")
         self.ctx = ctx
         if any(e.id == scenarios.OPERATOR.id for e in self.engines):
-            ctx.kubeconfig = self._cluster()
-            probes.kube_connect(ctx.kubeconfig)
-            self._kubectl("apply", "--server-side", "--field-manager=reconcile-lab", "-f", "-",
-                          input=schema.crd_yaml())
-            self._kubectl("wait", "--for", "condition=established", "--timeout=60s",
-                          f"crd/{schema.CRD_NAME}")
-            self._kubectl("create", "namespace", ctx.namespace)
-            ctx.operator = processes.OperatorProcess(
-                kubeconfig=ctx.kubeconfig, namespace=ctx.namespace, log=ctx.log_file("operator"),
-                env=env)
-            ctx.operator.start()
-            ctx.operator.wait_healthy()
-            # A first app end to end, unmeasured: a fresh apiserver answers "storage is
-            # initializing" for a while, and kopf backs off; no scenario should measure that.
-            warm_up = kubedriver.OperatorDriver(ctx, f"c{self.run_id}-warm-up")
-            warm_up.prepare(Target(1, scenarios.V1))
-            nodes = {str((p.get("spec") or {}).get("nodeName")) for p in warm_up.pods()}
-            warm_up.cleanup()
-            if nodes != {nodeconfig.NODE_NAME}:
-                raise probing.ClusterError(
-                    f"the operator's pods ran on {', '.join(sorted(nodes))}, not on the real node "
-                    f"{nodeconfig.NODE_NAME!r}: the comparison measures real containers.\n"
-                    f"  fix: a namespace without the simulated opt-in, on a cluster whose real "
-                    f"node is Ready (reconcile-lab cluster status)")
-            self.say(f"operator running against namespace {ctx.namespace}, its pods on the real "
-                     f"node {nodeconfig.NODE_NAME!r} (log: {ctx.log_file('operator')})")
+            self.kube = kubeside.KubeSide(ctx, given=self.kubeconfig, keep=self.keep_cluster)
+            self.kube.up()
+        if any(e.id == scenarios.WATCH.id for e in self.engines):
+            ctx.docker_path = processes.FaultProxy(docker=True, log=ctx.log_file("docker-path"),
+                                                   env=env)
+            ctx.docker_host = ctx.docker_path.start()
         if any(e.id == scenarios.SWARM.id for e in self.engines):
             self.swarm = dockerdrivers.Swarm(ctx)
             self.swarm.ensure()
         return ctx
-
-    def _cluster(self) -> Path:
-        """The cluster to measure on, with its real node: the one given, or one of its own."""
-        if self.kubeconfig is not None:
-            self.cluster_was_running = True  # the user's: it stays, only our namespace goes
-            kubeconfig = self.kubeconfig
-        else:
-            if others := realnode.other_nodes():
-                raise probing.ClusterError(
-                    f"a real node of another cluster runs on this host (PIDs "
-                    f"{', '.join(map(str, sorted(others)[:5]))}), and a host has room for one.\n"
-                    "  fix: reconcile-lab compare --kubeconfig <that cluster's kubeconfig>, or "
-                    "reconcile-lab cluster down there first")
-            self.cluster_was_running = kwok.is_running()
-            kubeconfig = kwok.up(progress=self.say, nodes="real")
-        if not realnode.node_ready(kubeconfig):
-            raise probing.ClusterError(
-                f"the cluster of {kubeconfig} has no Ready real node {nodeconfig.NODE_NAME!r}: "
-                "the comparison measures real containers on both sides.\n"
-                "  fix: reconcile-lab cluster up (it says what a real node lacks on this host)")
-        return kubeconfig
-
-    def _kubectl(self, *args: str, input: str | None = None) -> None:
-        assert self.ctx is not None and self.ctx.kubeconfig is not None
-        import subprocess
-
-        result = subprocess.run([*probing.kubectl_args(self.ctx.kubeconfig), *args], input=input,
-                                capture_output=True, text=True, timeout=120, check=False,
-                                env=probing.kubectl_env())
-        if result.returncode != 0:
-            raise probing.ClusterError(f"kubectl {' '.join(args[:3])} failed: {result.stderr}")
 
     def scenario(self, scenario: Scenario) -> report.Result:
         ctx = self.ctx
@@ -324,18 +275,14 @@ class Harness:
             return
         if ctx.operator is not None:
             ctx.operator.kill()
+        for path in (ctx.kube_path, ctx.docker_path):
+            if path is not None:
+                path.stop()
         self._sweep()
         if self.swarm is not None:
             self.swarm.leave()
-        if ctx.kubeconfig is not None:
-            if self.keep_cluster or self.cluster_was_running:
-                import subprocess
-
-                subprocess.run([*probing.kubectl_args(ctx.kubeconfig), "delete", "namespace",
-                                ctx.namespace, "--wait=false"], capture_output=True,
-                               env=probing.kubectl_env(), timeout=60, check=False)
-            else:
-                kwok.down(progress=self.say)
+        if self.kube is not None:
+            self.kube.down()
 
     def _sweep(self) -> None:
         """Whatever carries this run's prefix goes, whichever engine made it."""

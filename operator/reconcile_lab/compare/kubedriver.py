@@ -72,6 +72,8 @@ class OperatorDriver(driving.Driver):
                 assert self.ctx.operator is not None
                 mark("command", step.label, ["reconcile-lab operator run"])
                 self.ctx.operator.start()
+            case "cut-controller" | "heal-controller":
+                driving.switch_path(self.ctx.kube_path, step, mark)
             case "delete-app":
                 mark("command", step.label, [f"kubectl delete webapp {self.app}"])
                 self.kubectl("delete", "webapp", self.app, "--wait=false")

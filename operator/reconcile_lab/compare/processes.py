@@ -3,8 +3,9 @@
 ``run`` runs a command to its end with its output appended to a log of the run;
 ``Background`` keeps one program running in a session of its own (the operator, the twin's
 ``--watch`` loop) and stops it by its process group; ``OperatorProcess`` is the operator that
-way, with its liveness endpoint. An I/O adapter: it decides nothing about what a result means,
-and it never signals a process it did not start.
+way, with its liveness endpoint; ``FaultProxy`` a fault proxy in front of a controller's
+API. An I/O adapter: it decides nothing about what a result means, and it never signals a
+process it did not start.
 """
 
 from __future__ import annotations
@@ -79,6 +80,45 @@ class Background:
             self.proc.wait(timeout=timeout)
         self.proc = None
         return pid
+
+
+class FaultProxy:
+    """``reconcile-lab fault proxy`` (``--docker``: in front of the engine) in the run's state
+    directory; what it writes once it listens (a kubeconfig, a DOCKER_HOST) is ``through``."""
+
+    def __init__(self, *, docker: bool, log: Path, env: dict[str, str],
+                 kubeconfig: Path | None = None) -> None:
+        from reconcile_lab.faults import command
+
+        self.docker = docker
+        self.kubeconfig = kubeconfig
+        self.written = command.docker_host_path() if docker else command.kubeconfig_path()
+        self.control = command.control_path(docker=docker)
+        self.process = Background(log, env)
+
+    def start(self, timeout: float = 30) -> str:
+        """Start it; the kubeconfig's path or the DOCKER_HOST that goes through it."""
+        self.written.unlink(missing_ok=True)
+        self.process.start([sys.executable, "-m", "reconcile_lab", "fault", "proxy",
+                            *(["--docker"] if self.docker else []),
+                            *(["--kubeconfig", str(self.kubeconfig)] if self.kubeconfig else [])])
+        deadline = time.monotonic() + timeout
+        while not self.written.is_file():
+            if not self.process.running() or time.monotonic() > deadline:
+                raise DriverError(f"the fault proxy did not start; see {self.process.log}")
+            time.sleep(0.1)
+        return self.written.read_text().strip() if self.docker else str(self.written)
+
+    def switch(self, word: str) -> None:
+        from reconcile_lab.faults import proxy
+
+        try:
+            proxy.send(self.control, word)
+        except (proxy.ProxyError, OSError) as e:
+            raise DriverError(f"fault proxy: {word}: {e}; see {self.process.log}") from None
+
+    def stop(self) -> None:
+        self.process.stop()
 
 
 class OperatorProcess:

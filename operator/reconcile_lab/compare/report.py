@@ -141,7 +141,7 @@ def _repair(result: Result, engine: str) -> tuple[str, ...]:
 
 def _engine_note(scenario: Scenario, engine: str) -> str:
     """What a reader needs to know to read one measurement right."""
-    if engine == scenarios.SWARM.id and scenario.faulty and scenario.id != "kill-controller":
+    if engine == scenarios.SWARM.id and scenario.faulty and not scenario.controller_fault:
         return "Swarm waits its default --restart-delay (5 s) before replacing a task"
     if engine == scenarios.RESTART.id and scenario.id in ("kill-one", "drift"):
         return ("dockerd counts `docker kill` / `docker stop` as a manual stop: the restart "
@@ -160,6 +160,10 @@ def _engine_note(scenario: Scenario, engine: str) -> str:
         return "time from the restart; the running pods kept serving meanwhile"
     if engine == scenarios.WATCH.id and scenario.id == "kill-controller":
         return "time from the restart of the loop"
+    if engine == scenarios.OPERATOR.id and scenario.id == "cut-off":
+        return "time from the heal: each watch is opened again after its back-off"
+    if engine == scenarios.WATCH.id and scenario.id == "cut-off":
+        return "time from the heal: the loop tries the engine again on every poll"
     return ""
 
 
@@ -184,9 +188,10 @@ How to read the rest:
   observation window ended first.
 - *commands typed*: commands a person typed for the change itself (a fault is not counted:
   nobody meant it); *then N commands*: what a person had to type afterwards to repair by hand.
-- *requests failed*: real HTTP requests to 127.0.0.1, about 10 a second, during the rollout
-  and the rollback. Docker engines: round-robin over the containers Docker listed as ready at
-  most 0.1 s earlier (a load balancer with health checks, refreshed ten times a second); a
+- *requests failed*: real HTTP requests to 127.0.0.1, about 10 a second, in the scenarios
+  that send them (the rollout and the rollback; the controller cut off). Docker engines:
+  round-robin over the containers Docker listed as ready at most 0.1 s earlier (a load
+  balancer with health checks, refreshed ten times a second); a
   container removed between that listing and the request fails it: nothing drains connections
   in plain Docker. Kubernetes: the Service's NodePort as last sampled, kube-proxy balancing over
   the ready endpoints. No port (no Service, no ready container): the request counts as failed.

@@ -94,6 +94,11 @@ DELETE_CHILD = Step("delete-child", "delete child", fault=True)
 DRIFT = Step("drift", "drift by hand", fault=True)
 KILL_CONTROLLER = Step("kill-controller", "controller killed", fault=True)
 RESTART_CONTROLLER = Step("restart-controller", "controller restarted")
+CUT_CONTROLLER = Step("cut-controller", "controller cut off", fault=True)
+HEAL_CONTROLLER = Step("heal-controller", "path healed")
+CONTROLLER_FAULTS = frozenset(s.action for s in (KILL_CONTROLLER, CUT_CONTROLLER))
+# How long the controller's path stays broken while the spec changes.
+CUT_SECONDS = 10.0
 DELETE_APP = Step("delete-app", "delete app")
 
 
@@ -165,7 +170,16 @@ class Scenario(NamedTuple):
     def faulty(self) -> bool:
         return any(s.fault for s in self.steps)
 
+    @property
+    def controller_fault(self) -> bool:
+        """The fault hits the controller, not the app: nothing for a person to repair by hand."""
+        return any(s.action in CONTROLLER_FAULTS for s in self.steps)
 
+
+_NO_CONTROLLER = ("there is no controller to cut off: the person who types `apply` is the "
+                  "controller, and nothing happens until they do")
+_NO_PATH = ("dockerd restarts the containers itself: no API lies between the engine and its "
+            "own controller, so there is no path to cut")
 _NO_ENGINE_KILL = ("the restart policy is enforced by dockerd itself; stopping the shared "
                    "engine would stop every container on the host, so it is not measured")
 
@@ -218,6 +232,16 @@ SCENARIOS: tuple[Scenario, ...] = (
             ("swarm", "the swarm manager runs inside dockerd; stopping the shared engine would "
                       "stop every container on the host, so it is not measured"),
         )),
+    Scenario(
+        "cut-off", "Controller cut off from its API while the spec changes (3 → 5)",
+        "the --watch loop reaches dockerd through the fault proxy: `reconcile-lab fault cut "
+        f"--docker`, edit the file, `reconcile-lab fault heal --docker` {CUT_SECONDS:g} s later",
+        "the operator reaches the apiserver through the fault proxy: `reconcile-lab fault cut`, "
+        f"`kubectl apply` replicas 5, `reconcile-lab fault heal` {CUT_SECONDS:g} s later",
+        (CUT_CONTROLLER, change(5), wait(CUT_SECONDS), HEAL_CONTROLLER), window=30,
+        measure_from=3, traffic=True,
+        not_applicable=(("twin", _NO_CONTROLLER), ("restart-always", _NO_PATH),
+                        ("swarm", _NO_PATH.replace("containers", "tasks")))),
     Scenario(
         "delete-app", "Delete the app",
         "`reconcile-lab docker delete` / `docker rm -f` ×3 / `docker service rm`",

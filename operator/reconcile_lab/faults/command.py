@@ -1,4 +1,5 @@
-"""``reconcile-lab fault``: run the fault proxy, and cut, stall or heal it.
+"""``reconcile-lab fault``: run the fault proxy, and cut, stall or heal it; in front of the
+apiserver (for the operator) or, with ``--docker``, of the Docker engine (for the twin's loop).
 
 Wiring only: the files it uses live in the state directory (``faults/``), the proxy's I/O is
 ``proxy``'s and every decision the switchboard's.
@@ -15,7 +16,7 @@ from typing import Any
 import yaml
 
 from reconcile_lab import paths
-from reconcile_lab.cluster import providers
+from reconcile_lab.cluster import dockerd, providers
 from reconcile_lab.faults import kubeconfigs, proxy, switchboard
 
 
@@ -23,12 +24,25 @@ def fault_dir() -> Path:
     return paths.state_dir() / "faults"
 
 
-def control_path() -> Path:
-    return fault_dir() / "control.sock"
+def control_path(*, docker: bool = False) -> Path:
+    return fault_dir() / ("docker-control.sock" if docker else "control.sock")
 
 
 def kubeconfig_path() -> Path:
     return fault_dir() / "kubeconfig"
+
+
+def docker_host_path() -> Path:
+    """Where the Docker proxy writes its DOCKER_HOST (``tcp://127.0.0.1:PORT``) once it listens."""
+    return fault_dir() / "docker-host"
+
+
+def _write_whole(out: Path, text: str) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_suffix(".partial")
+    partial.write_text(text)
+    partial.chmod(0o600)
+    partial.replace(out)  # whoever waits for the file finds it whole
 
 
 def _say(message: str) -> None:
@@ -36,6 +50,10 @@ def _say(message: str) -> None:
 
 
 def cmd_proxy(args: argparse.Namespace) -> int:
+    return _docker_proxy(args) if args.docker else _kube_proxy(args)
+
+
+def _kube_proxy(args: argparse.Namespace) -> int:
     source = Path(args.kubeconfig) if args.kubeconfig else providers.kubeconfig()
     if not source.is_file():
         _say(f"error: no kubeconfig at {source}; fix: `reconcile-lab cluster up`, or pass "
@@ -50,13 +68,8 @@ def cmd_proxy(args: argparse.Namespace) -> int:
     out = kubeconfig_path()
 
     def ready(port: int) -> None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        text = yaml.safe_dump(kubeconfigs.through(config, port=port, base=source.parent,
-                                                  where=str(source)))
-        partial = out.with_suffix(".partial")
-        partial.write_text(text)
-        partial.chmod(0o600)
-        partial.replace(out)  # whoever waits for the file finds it whole
+        _write_whole(out, yaml.safe_dump(kubeconfigs.through(config, port=port, base=source.parent,
+                                                             where=str(source))))
         _say(f"fault proxy on 127.0.0.1:{port} -> {upstream.host}:{upstream.port} (mode pass)")
         _say(f"kubeconfig through it: {out}")
         _say("switch it from another shell: reconcile-lab fault cut|stall|heal|status; "
@@ -69,9 +82,31 @@ def cmd_proxy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _docker_proxy(args: argparse.Namespace) -> int:
+    engine = dockerd.SOCKET
+    if not engine.is_socket():
+        _say(f"error: no Docker engine socket at {engine}; fix: `reconcile-lab engine up`, or "
+             "point DOCKER_HOST at the engine's unix socket")
+        return 1
+    out = docker_host_path()
+
+    def ready(port: int) -> None:
+        _write_whole(out, f"tcp://{proxy.LISTEN}:{port}\n")
+        _say(f"fault proxy on {proxy.LISTEN}:{port} -> {engine} (mode pass)")
+        _say(f"point a client at it: export DOCKER_HOST=tcp://{proxy.LISTEN}:{port}")
+        _say("switch it from another shell: reconcile-lab fault cut|stall|heal|status --docker; "
+             "Ctrl-C stops it")
+
+    try:
+        proxy.run(engine, control=control_path(docker=True), port=args.port, ready=ready)
+    finally:
+        out.unlink(missing_ok=True)
+    return 0
+
+
 def cmd_switch(args: argparse.Namespace) -> int:
     try:
-        status = proxy.send(control_path(), args.action)
+        status = proxy.send(control_path(docker=args.docker), args.action)
     except proxy.ProxyError as e:
         _say(f"error: {e}")
         return 1
@@ -100,6 +135,11 @@ def register(sub: Any) -> None:
             The other clients of the cluster (your kubectl) are not behind it: the apiserver
             works on, only the operator's view of it breaks.
 
+            With --docker the same proxy stands in front of the Docker engine's unix socket
+            instead, for the twin's `docker apply --watch` loop (DOCKER_HOST=tcp://127.0.0.1:PORT):
+            the engine runs on, only the loop's view of it breaks. Give --docker to the switch
+            too: `reconcile-lab fault cut --docker`.
+
             example (three shells):
               reconcile-lab fault proxy          # prints the kubeconfig that goes through it
               reconcile-lab operator run --kubeconfig {kubeconfig_path()}
@@ -116,8 +156,16 @@ def register(sub: Any) -> None:
     p.add_argument("--kubeconfig", help="the apiserver to stand in front of, and the "
                    "credentials the written kubeconfig keeps (default: the kit's cluster)")
     p.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (default: a free one)")
+    _docker_flag(p, f"stand in front of the Docker engine ({dockerd.SOCKET}) instead, and write "
+                    f"the DOCKER_HOST that goes through it to {docker_host_path()}")
     p.set_defaults(func=cmd_proxy)
     for word, text in (("cut", "reset every connection, refuse new ones"),
                        ("stall", "open connections go silent (new ones pass)"),
                        ("heal", "forward again"), ("status", "print the mode and connections")):
-        fsub.add_parser(word, help=text).set_defaults(func=cmd_switch)
+        switch = fsub.add_parser(word, help=text)
+        _docker_flag(switch, "switch the proxy in front of the Docker engine")
+        switch.set_defaults(func=cmd_switch)
+
+
+def _docker_flag(parser: argparse.ArgumentParser, text: str) -> None:
+    parser.add_argument("--docker", action="store_true", help=text)

@@ -1,9 +1,10 @@
-"""A kubeconfig that reaches the same apiserver through the fault proxy.
+"""Kubeconfigs made from another: one that reaches the same apiserver through the fault proxy,
+and one that speaks as a ServiceAccount (its token) instead of the admin.
 
-Pure: dictionaries in, dictionaries out. Only the server's port changes: the proxy listens on
-127.0.0.1 too and forwards the bytes untouched, so TLS stays end to end and the apiserver's
-certificate (issued for 127.0.0.1) still matches. Relative file paths (the CA, a client
-certificate) are made absolute, because the new file lives elsewhere.
+Pure: dictionaries in, dictionaries out. Through the proxy only the server's port changes: the
+proxy listens on 127.0.0.1 too and forwards the bytes untouched, so TLS stays end to end and
+the apiserver's certificate (issued for 127.0.0.1) still matches. Relative file paths (the CA,
+a client certificate) are made absolute, because the new file lives elsewhere.
 """
 
 from __future__ import annotations
@@ -62,8 +63,25 @@ def through(config: dict[str, Any], *, port: int, base: PurePath,
     cluster, user = _current(out, where)
     host = f"[{target.host}]" if ":" in target.host else target.host
     cluster["server"] = f"https://{host}:{port}"
+    _absolute(cluster, user, base)
+    return out
+
+
+def with_token(config: dict[str, Any], *, token: str, base: PurePath, user: str,
+               where: str = "kubeconfig") -> dict[str, Any]:
+    """One context: ``config``'s current cluster, and ``user`` authenticated by ``token`` (a
+    ServiceAccount's, from `kubectl create token`) instead of the admin's credentials."""
+    cluster, _ = _current(copy.deepcopy(config), where)
+    _absolute(cluster, {}, base)
+    return {"apiVersion": "v1", "kind": "Config",
+            "clusters": [{"name": "cluster", "cluster": cluster}],
+            "users": [{"name": user, "user": {"token": token}}],
+            "contexts": [{"name": user, "context": {"cluster": "cluster", "user": user}}],
+            "current-context": user}
+
+
+def _absolute(cluster: dict[str, Any], user: dict[str, Any], base: PurePath) -> None:
     for entry, keys in ((cluster, _FILE_KEYS["cluster"]), (user, _FILE_KEYS["user"])):
         for key in keys:
             if key in entry and not PurePath(entry[key]).is_absolute():
                 entry[key] = str(base / entry[key])
-    return out

@@ -1,4 +1,5 @@
-"""The fault proxy's I/O: TCP on 127.0.0.1 between the operator and the apiserver, and the
+"""The fault proxy's I/O: TCP on 127.0.0.1 between a controller and its API (the operator and
+the apiserver, or the twin's ``--watch`` loop and the Docker engine's unix socket), and the
 control socket through which ``reconcile-lab fault cut|stall|heal`` switch it.
 
 Bytes are forwarded untouched (TLS is end to end: the proxy holds no key and reads nothing).
@@ -33,6 +34,16 @@ class ProxyError(RuntimeError):
     pass
 
 
+# Where the bytes go: an apiserver on a loopback TCP port, or an engine's unix socket.
+Target = kubeconfigs.Upstream | Path
+
+
+async def _open(target: Target) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    if isinstance(target, Path):
+        return await asyncio.open_unix_connection(str(target))
+    return await asyncio.open_connection(*target)
+
+
 def _reset(writer: asyncio.StreamWriter | None) -> None:
     """Close with an RST, as a host that forgot the connection would answer."""
     if writer is None or writer.transport.is_closing():
@@ -45,7 +56,7 @@ def _reset(writer: asyncio.StreamWriter | None) -> None:
 
 
 class Proxy:
-    def __init__(self, upstream: kubeconfigs.Upstream, *, control: Path, port: int = 0) -> None:
+    def __init__(self, upstream: Target, *, control: Path, port: int = 0) -> None:
         self.upstream = upstream
         self.control = control
         self.port = port
@@ -101,7 +112,7 @@ class Proxy:
         gate = self._gates[conn] = asyncio.Event()
         gate.set()
         try:
-            up_reader, up_writer = await asyncio.open_connection(*self.upstream)
+            up_reader, up_writer = await _open(self.upstream)
         except OSError:
             self._drop(conn)
             return
@@ -170,7 +181,7 @@ def send(control: Path, word: str, *, timeout: float = 5) -> dict[str, Any]:
     return reply
 
 
-def run(upstream: kubeconfigs.Upstream, *, control: Path, port: int,
+def run(upstream: Target, *, control: Path, port: int,
         ready: Callable[[int], None]) -> None:
     """Serve until SIGINT or SIGTERM; ``ready(port)`` once it listens."""
 
