@@ -121,6 +121,8 @@ def _create(progress: Progress, apiserver_port: int | None,
         "--kwok-controller-binary", str(kwok.binary("kwok")),
         "--kube-authorization",
         "--kube-audit-policy", str(audit),
+        # No client-side limits in the controllers, no in-flight limit in the apiserver, and
+        # so no API Priority and Fairness either (a drill turns it back on with apiserver_args).
         "--disable-qps-limits",
         "--wait", "120s",
     ]

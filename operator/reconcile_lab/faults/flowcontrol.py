@@ -1,10 +1,11 @@
 """API Priority and Fairness objects that throttle one ServiceAccount, and it alone.
 
-A PriorityLevelConfiguration with ``shares`` nominal concurrency shares that lends and borrows
-nothing and rejects what it cannot seat (the apiserver answers 429 with a Retry-After), and a
-FlowSchema that sends every request of the account there. With ``shares=0`` the level has no
-seat at all: every new request of the account is refused, while the watches it opened before
-keep streaming. Pure: dictionaries out; whoever applies them decides for how long.
+A PriorityLevelConfiguration with ``shares`` nominal concurrency shares that lends nothing and
+rejects what it cannot seat (the apiserver answers 429 with a Retry-After), and a FlowSchema
+that sends every request of the account there. A level never starves a lone request: one is
+dispatched whenever none executes, so only a client that sends several at once is refused.
+Needs an apiserver with API Priority and Fairness on (the kit's clusters turn it off unless
+asked: ``kwokconfig``). Pure: dictionaries out; whoever applies them decides for how long.
 """
 
 from __future__ import annotations
@@ -19,10 +20,8 @@ PRECEDENCE = 100
 
 def throttle(name: str, *, account: str, namespace: str, shares: int) -> list[dict[str, Any]]:
     """The level and the schema, both called ``name``, for ServiceAccount namespace/account."""
-    limited: dict[str, Any] = {"nominalConcurrencyShares": shares, "lendablePercent": 0,
-                               "limitResponse": {"type": "Reject"}}
-    if shares == 0:
-        limited["borrowingLimitPercent"] = 0  # a jail: no seat of its own, none borrowed
+    limited = {"nominalConcurrencyShares": shares, "lendablePercent": 0,
+               "limitResponse": {"type": "Reject"}}
     return [
         {"apiVersion": API_VERSION, "kind": "PriorityLevelConfiguration",
          "metadata": {"name": name}, "spec": {"type": "Limited", "limited": limited}},
