@@ -61,6 +61,8 @@ def test_a_new_webapp_is_made_within_seconds_of_a_restart_behind_a_backlog(
                  interval=2, what=f"the operator to make {GOING + LIVE} Deployments")
 
         operator.kill(signal.SIGKILL)
+        audit = cluster.audit()
+        mark = audit.mark()
         cluster.kubectl("delete", "namespace", *going, "--wait=false")
         operator.start(wait=False)
         started = time.monotonic()
@@ -88,6 +90,9 @@ def test_a_new_webapp_is_made_within_seconds_of_a_restart_behind_a_backlog(
         assert newcomer_s < NEW_WITHIN, figures
         assert peak < RSS_BELOW_MB, figures
         assert len(cluster.list("deployments", live)) == LIVE + 1
+        # The live WebApps were converged before the restart: nothing of theirs is written.
+        futile = [w for w in audit.writes(since=mark, namespace=live) if w.name != "newcomer"]
+        assert futile == [], f"{len(futile)} writes after the restart, e.g. {futile[:3]}"
     finally:
         cluster.kubectl("delete", "namespace", *everything, "--wait=false", "--ignore-not-found",
                         check=False)

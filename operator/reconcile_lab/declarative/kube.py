@@ -246,13 +246,21 @@ _PATHS = {spec.KIND: f"/apis/{spec.GROUP}/{spec.VERSION}{{scope}}/{spec.PLURAL}"
           "Deployment": "/apis/apps/v1{scope}/deployments", "Service": "/api/v1{scope}/services"}
 
 
+def typed(page: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """A LIST's items with the apiVersion and kind that a watch event's object carries and a
+    list leaves out: compared with a rendered child, their absence would look like drift."""
+    version, kind = page.get("apiVersion"), str(page.get("kind") or "").removesuffix("List")
+    for item in page.get("items") or []:
+        yield {"apiVersion": version, "kind": kind, **item} if version and kind else item
+
+
 def list_all(kind: str, namespace: str | None = None) -> Iterator[dict[str, Any]]:
     """Every WebApp, Deployment or Service, in one namespace or in all, a page at a time."""
     path = _PATHS[kind].format(scope=f"/namespaces/{namespace}" if namespace else "")
     query = {"limit": _PAGE}
     while True:
         page = _get(path, query, "application/json") or {}
-        yield from page.get("items") or []
+        yield from typed(page)
         query["continue"] = (page.get("metadata") or {}).get("continue") or ""
         if not query["continue"]:
             return
