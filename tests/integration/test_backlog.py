@@ -7,7 +7,9 @@ drill measures is how long a WebApp created right after the start waits for its 
 With kopf's indexes as the caches that wait was about 100 s: kopf runs no handler until every
 listed object of every indexed kind has been indexed, and each one indexed wakes all those still
 waiting. The operator's own store (``cache.Store``, filled by one LIST of each kind) has no such
-barrier. Memory peaks while kopf holds every listed object's event at once.
+barrier, and that LIST queues every WebApp it finds, the new ones first: kopf's own relist
+(about 3300 objects here, a few milliseconds each) would reach the new WebApp only after some
+15 s. kopf lists in pages, so it never holds a whole kind at once.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from tests.conftest import Cluster, Operator, wait_for
 pytestmark = [pytest.mark.cluster, pytest.mark.chaos, pytest.mark.slow]
 
 GOING, LIVE, PER_NAMESPACE = 1000, 100, 100
-NEW_WITHIN = 30.0  # seconds from the operator's start to the new WebApp's Deployment
-RSS_BELOW_MB = 200.0  # the peak, while kopf holds the relist
+NEW_WITHIN = 10.0  # seconds from the operator's start to the new WebApp's Deployment
+RSS_BELOW_MB = 150.0  # the peak, while kopf relists and the namespaces' deletions stream in
 
 
 def _rss_mb(pid: int) -> float:

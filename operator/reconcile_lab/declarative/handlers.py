@@ -172,6 +172,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     # posts Events for many objects at once, each on its own TLS connection (~0.3 MB each).
     # A posting worker keeps its slot until it idles out: with a long idle, Events would lag.
     settings.queueing.idle_timeout = 1.0
+    # kopf lists each kind in one answer unless told otherwise: a thousand Deployments decoded
+    # at once. In pages, as the operator's own lists are, only one page is held at a time.
+    settings.watching.chunk_size = kube.PAGE
     settings.posting.worker_limit = 32
     settings.posting.idle_timeout = 0.05
     asyncio.get_running_loop().set_default_executor(
@@ -183,8 +186,13 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         metrics.serve(ours.metrics_port, addr=ours.metrics_addr)
     metrics.init_controller(max_concurrent=ours.workers)
     memory, store = cache.ReadYourWrites(), cache.Store()
-    await asyncio.to_thread(_fill, store, memory, ours.namespace)
+    listed = await asyncio.to_thread(_fill, store, memory, ours.namespace)
     controller = controlling.Controller(_Kube(memory), memory, workers=ours.workers)
+    # Every WebApp of that list is a key, as an informer's first list makes each an add: a
+    # WebApp new or changed while the operator was away goes first, before kopf's own list
+    # (thousands of events, seconds at start-up behind a backlog) has reached it.
+    for key, unseen in listed:
+        controller.webapp_event(key, event_type="", at_version=0, unseen=unseen)
     memo.memory, memo.store, memo.controller = memory, store, controller
     metrics.track_state(controller.tracked)
     if ours.resync_seconds > 0:
@@ -231,13 +239,19 @@ def _packed(kind: str, key: Key, body: Mapping[str, Any],
     return memory.seen(kind, key, cache.pack(body))
 
 
-def _fill(store: cache.Store, memory: cache.ReadYourWrites, namespace: str | None) -> None:
-    """One LIST of each kind before any reconcile runs: the informer's cache sync."""
+def _fill(store: cache.Store, memory: cache.ReadYourWrites,
+          namespace: str | None) -> list[tuple[Key, bool]]:
+    """One LIST of each kind before any reconcile runs: the informer's cache sync. Returns
+    every WebApp listed, and whether its status does not cover its spec (``status.unseen``)."""
+    webapps = []
     for kind in cache.KINDS:
         for obj in kube.list_all(kind, namespace):
             meta = obj.get("metadata") or {}
             key = (meta.get("namespace", ""), meta.get("name", ""))
             store.put(kind, key, _packed(kind, key, obj, memory))
+            if kind == specs.KIND:
+                webapps.append((key, statuses.unseen(obj)))
+    return webapps
 
 
 def _seen(memo: kopf.Memo, kind: str, event_type: str, key: Key,

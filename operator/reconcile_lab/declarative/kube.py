@@ -239,7 +239,7 @@ def _get(path: str, query: Mapping[str, str], accept: str) -> dict[str, Any] | N
 # Metadata only, in pages: a full list of 1000 Deployments is 4.5 MB of JSON, all of it decoded
 # at once; their metadata, a page at a time, stays under a megabyte.
 _METADATA = "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io"
-_PAGE = "250"
+PAGE = 250  # objects per page of a LIST
 
 
 _PATHS = {spec.KIND: f"/apis/{spec.GROUP}/{spec.VERSION}{{scope}}/{spec.PLURAL}",
@@ -257,7 +257,7 @@ def typed(page: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
 def list_all(kind: str, namespace: str | None = None) -> Iterator[dict[str, Any]]:
     """Every WebApp, Deployment or Service, in one namespace or in all, a page at a time."""
     path = _PATHS[kind].format(scope=f"/namespaces/{namespace}" if namespace else "")
-    query = {"limit": _PAGE}
+    query = {"limit": str(PAGE)}
     while True:
         page = _get(path, query, "application/json") or {}
         yield from typed(page)
@@ -275,7 +275,7 @@ def owned_children(namespace: str | None = None) -> set[tuple[str, str, str]]:
     found: set[tuple[str, str, str]] = set()
     for kind, path in (("Deployment", f"/apis/apps/v1{scope}/deployments"),
                        ("Service", f"/api/v1{scope}/services")):
-        query = {"labelSelector": selector, "limit": _PAGE}
+        query = {"labelSelector": selector, "limit": str(PAGE)}
         while True:
             page = _get(path, query, _METADATA) or {}
             for item in page.get("items") or []:
@@ -292,7 +292,7 @@ def live_webapps(namespace: str | None = None) -> set[tuple[str, str, str]]:
     scope = f"/namespaces/{namespace}" if namespace else ""
     path = f"/apis/{spec.GROUP}/{spec.VERSION}{scope}/{spec.PLURAL}"
     found: set[tuple[str, str, str]] = set()
-    query = {"limit": _PAGE}
+    query = {"limit": str(PAGE)}
     while True:
         page = _get(path, query, _METADATA) or {}
         found |= {(spec.KIND, i["metadata"]["namespace"], i["metadata"]["name"])
