@@ -32,8 +32,13 @@ def kubeconfig_path() -> Path:
     return fault_dir() / "kubeconfig"
 
 
+def docker_socket_path() -> Path:
+    """Where the Docker proxy listens: a unix socket, as the engine does (mode 0600)."""
+    return fault_dir() / "docker.sock"
+
+
 def docker_host_path() -> Path:
-    """Where the Docker proxy writes its DOCKER_HOST (``tcp://127.0.0.1:PORT``) once it listens."""
+    """Where the Docker proxy writes its DOCKER_HOST (``unix://…``) once it listens."""
     return fault_dir() / "docker-host"
 
 
@@ -67,7 +72,8 @@ def _kube_proxy(args: argparse.Namespace) -> int:
         return 1
     out = kubeconfig_path()
 
-    def ready(port: int) -> None:
+    def ready(port: proxy.Listen) -> None:
+        assert isinstance(port, int)
         _write_whole(out, yaml.safe_dump(kubeconfigs.through(config, port=port, base=source.parent,
                                                              where=str(source))))
         _say(f"fault proxy on 127.0.0.1:{port} -> {upstream.host}:{upstream.port} (mode pass)")
@@ -76,7 +82,7 @@ def _kube_proxy(args: argparse.Namespace) -> int:
              "Ctrl-C stops it")
 
     try:
-        proxy.run(upstream, control=control_path(), port=args.port, ready=ready)
+        proxy.run(upstream, control=control_path(), listen=args.port, ready=ready)
     finally:
         out.unlink(missing_ok=True)
     return 0
@@ -90,15 +96,16 @@ def _docker_proxy(args: argparse.Namespace) -> int:
         return 1
     out = docker_host_path()
 
-    def ready(port: int) -> None:
-        _write_whole(out, f"tcp://{proxy.LISTEN}:{port}\n")
-        _say(f"fault proxy on {proxy.LISTEN}:{port} -> {engine} (mode pass)")
-        _say(f"point a client at it: export DOCKER_HOST=tcp://{proxy.LISTEN}:{port}")
+    def ready(where: proxy.Listen) -> None:
+        _write_whole(out, f"unix://{where}\n")
+        _say(f"fault proxy on {where} -> {engine} (mode pass)")
+        _say(f"point a client at it: export DOCKER_HOST=unix://{where}")
         _say("switch it from another shell: reconcile-lab fault cut|stall|heal|status --docker; "
              "Ctrl-C stops it")
 
     try:
-        proxy.run(engine, control=control_path(docker=True), port=args.port, ready=ready)
+        proxy.run(engine, control=control_path(docker=True), listen=docker_socket_path(),
+                  ready=ready)
     finally:
         out.unlink(missing_ok=True)
     return 0
@@ -136,7 +143,7 @@ def register(sub: Any) -> None:
             works on, only the operator's view of it breaks.
 
             With --docker the same proxy stands in front of the Docker engine's unix socket
-            instead, for the twin's `docker apply --watch` loop (DOCKER_HOST=tcp://127.0.0.1:PORT):
+            instead, for the twin's `docker apply --watch` loop (DOCKER_HOST=unix://… it prints):
             the engine runs on, only the loop's view of it breaks. Give --docker to the switch
             too: `reconcile-lab fault cut --docker`.
 
@@ -156,8 +163,9 @@ def register(sub: Any) -> None:
     p.add_argument("--kubeconfig", help="the apiserver to stand in front of, and the "
                    "credentials the written kubeconfig keeps (default: the kit's cluster)")
     p.add_argument("--port", type=int, default=0, help="TCP port on 127.0.0.1 (default: a free one)")
-    _docker_flag(p, f"stand in front of the Docker engine ({dockerd.SOCKET}) instead, and write "
-                    f"the DOCKER_HOST that goes through it to {docker_host_path()}")
+    _docker_flag(p, f"stand in front of the Docker engine ({dockerd.SOCKET}) instead, listening "
+                    f"on {docker_socket_path()} (mode 0600), and write the DOCKER_HOST that goes "
+                    f"through it to {docker_host_path()}")
     p.set_defaults(func=cmd_proxy)
     for word, text in (("cut", "reset every connection, refuse new ones"),
                        ("stall", "open connections go silent (new ones pass)"),

@@ -1,6 +1,7 @@
-"""The fault proxy's I/O: TCP on 127.0.0.1 between a controller and its API (the operator and
-the apiserver, or the twin's ``--watch`` loop and the Docker engine's unix socket), and the
-control socket through which ``reconcile-lab fault cut|stall|heal`` switch it.
+"""The fault proxy's I/O: a relay between a controller and its API (the operator and the
+apiserver, over TCP on 127.0.0.1; or the twin's ``--watch`` loop and the Docker engine, unix
+socket to unix socket), and the control socket through which ``reconcile-lab fault
+cut|stall|heal`` switch it.
 
 Bytes are forwarded untouched (TLS is end to end: the proxy holds no key and reads nothing).
 What to do with a connection is the switchboard's decision (``switchboard.py``); here it is
@@ -55,26 +56,36 @@ def _reset(writer: asyncio.StreamWriter | None) -> None:
     writer.transport.abort()
 
 
+# Where clients connect: a TCP port on 127.0.0.1 (0: a free one), or a unix socket (mode 0600:
+# an engine reached through it must not become reachable by every local user).
+Listen = int | Path
+
+
 class Proxy:
-    def __init__(self, upstream: Target, *, control: Path, port: int = 0) -> None:
+    def __init__(self, upstream: Target, *, control: Path, listen: Listen = 0) -> None:
         self.upstream = upstream
         self.control = control
-        self.port = port
+        self.listen = listen
         self.board = switchboard.Switchboard()
         self._ids = itertools.count(1)
         self._writers: dict[int, list[asyncio.StreamWriter]] = {}
         self._gates: dict[int, asyncio.Event] = {}
         self._servers: list[asyncio.AbstractServer] = []
 
-    async def start(self) -> int:
-        """Listen; returns the TCP port."""
-        server = await asyncio.start_server(self._client, LISTEN, self.port)
-        self.port = int(server.sockets[0].getsockname()[1])
+    async def start(self) -> Listen:
+        """Listen; returns the TCP port, or the socket's path."""
         self.control.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(self.listen, Path):
+            self.listen.unlink(missing_ok=True)
+            server = await asyncio.start_unix_server(self._client, path=str(self.listen))
+            self.listen.chmod(0o600)
+        else:
+            server = await asyncio.start_server(self._client, LISTEN, self.listen)
+            self.listen = int(server.sockets[0].getsockname()[1])
         self.control.unlink(missing_ok=True)
         self._servers = [server, await asyncio.start_unix_server(self._command,
                                                                  path=str(self.control))]
-        return self.port
+        return self.listen
 
     async def stop(self) -> None:
         for server in self._servers:
@@ -82,6 +93,8 @@ class Proxy:
         for conn in list(self._writers):
             self._drop(conn)
         self.control.unlink(missing_ok=True)
+        if isinstance(self.listen, Path):
+            self.listen.unlink(missing_ok=True)
 
     def switch(self, mode: switchboard.Mode) -> dict[str, Any]:
         change = self.board.switch(mode, at=time.time())
@@ -181,12 +194,12 @@ def send(control: Path, word: str, *, timeout: float = 5) -> dict[str, Any]:
     return reply
 
 
-def run(upstream: Target, *, control: Path, port: int,
-        ready: Callable[[int], None]) -> None:
-    """Serve until SIGINT or SIGTERM; ``ready(port)`` once it listens."""
+def run(upstream: Target, *, control: Path, listen: Listen,
+        ready: Callable[[Listen], None]) -> None:
+    """Serve until SIGINT or SIGTERM; ``ready(where)`` once it listens."""
 
     async def main() -> None:
-        proxy = Proxy(upstream, control=control, port=port)
+        proxy = Proxy(upstream, control=control, listen=listen)
         ready(await proxy.start())
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

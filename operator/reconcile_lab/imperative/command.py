@@ -84,9 +84,7 @@ def _configure_logs(args: argparse.Namespace) -> None:
 
 
 def connect() -> engine.Engine:
-    # A raw ping on the engine's unix socket first: quick, and a plain answer when nothing
-    # listens. Over TCP (DOCKER_HOST=tcp://…, e.g. through the fault proxy) the client pings.
-    if not engine.socket_name().startswith("tcp://") and not dockerd.answers():
+    if not dockerd.answers():
         raise engine.EngineUnavailable(str(dockerd.SOCKET))
     return engine.Engine.connect()
 
