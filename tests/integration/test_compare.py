@@ -199,10 +199,11 @@ def test_compare_leaves_nothing_behind(quick: dict[str, Any], cluster: Cluster) 
 @pytest.fixture(scope="module")
 def cut_off(cluster: Cluster, operator: Operator, docker_engine: Any,
             tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Each controller's own path to its API cut while the spec changes: the operator's to the
-    apiserver, the --watch loop's to dockerd (a fault proxy in front of each)."""
+    """Faults on the controllers' own paths: each path to its API cut while the spec changes
+    (the operator's to the apiserver, the --watch loop's to dockerd, a fault proxy in front of
+    each), and the operator throttled by the apiserver."""
     return _compare(cluster, operator, tmp_path_factory, "--scenario", "cut-off",
-                    "--engine", "operator", "--engine", "twin-watch")
+                    "--scenario", "throttled", "--engine", "operator", "--engine", "twin-watch")
 
 
 @pytest.mark.cluster
@@ -229,6 +230,22 @@ def test_a_controller_cut_off_changes_nothing_until_the_heal_then_converges(
         assert cut["kind"] == "fault" and cut["commands"][0].startswith("reconcile-lab fault cut")
     for found_state in (cut_off["state"] / "compare" / "faults").glob("*"):
         pytest.fail(f"the fault proxies left {found_state} behind")
+
+
+@pytest.mark.cluster
+@pytest.mark.docker
+@pytest.mark.slow
+def test_a_throttled_operator_is_refused_waits_as_asked_and_converges(
+        cut_off: dict[str, Any], cluster: Cluster) -> None:
+    found = report.outcomes_from_json(cut_off["data"])
+    outcome = found[("throttled", "operator")]
+    assert outcome.applicable and outcome.recovered, outcome
+    # The apiserver's own count of what its priority level refused the operator.
+    refused = float(outcome.note.split(" requests answered 429")[0])
+    assert refused > 0, outcome.note
+    assert not found[("throttled", "twin-watch")].applicable  # dockerd throttles nobody
+    levels = cluster.kubectl("get", "prioritylevelconfigurations", "-o", "name").stdout
+    assert "-throttled-" not in levels, "the throttle outlived the scenario"
 
 
 @pytest.mark.cluster

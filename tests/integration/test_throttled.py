@@ -1,13 +1,12 @@
 """The apiserver throttles the operator (API Priority and Fairness) while 200 WebApps arrive.
 
 A cluster of its own, whose apiserver serves 75 requests at once (``--max-requests-inflight``
-50 + 25 mutating) with API Priority and Fairness on (the kit's clusters run without it), and
-on it a PriorityLevelConfiguration with the smallest share there is (one nominal concurrency
-share of about 250: a single seat, nothing lent, excess requests rejected rather than queued)
-and a FlowSchema that puts the operator's ServiceAccount, and it
-alone, there: the apiserver answers its excess requests with 429 and a Retry-After. The
-operator must wait at least that long before it tries a key again (no hot loop), converge,
-and then stay quiet.
+50 + 25 mutating, API Priority and Fairness on as on every cluster of the kit), and on it a
+PriorityLevelConfiguration with the smallest share there is (one nominal concurrency share of
+about 250: a single seat, nothing lent, excess requests rejected rather than queued) and a
+FlowSchema that puts the operator's ServiceAccount, and it alone, there: the apiserver answers
+its excess requests with 429 and a Retry-After. The operator must wait at least that long
+before it tries a key again (no hot loop), converge, and then stay quiet.
 """
 
 from __future__ import annotations
@@ -39,17 +38,8 @@ WRITES_PER_APP = 15  # Deployment, Service, status, Events, their 429s (about 8 
 @pytest.fixture
 def small(test_state: Path) -> Iterator[Cluster]:
     with own_cluster(test_state / "throttling", "throttling", {
-            "enable-priority-and-fairness": "true",  # the kit's clusters run without it
             "max-requests-inflight": "50", "max-mutating-requests-inflight": "25"}) as c:
         yield c
-
-
-def _rejected_by_level(cluster: Cluster) -> float:
-    """Requests the apiserver's API Priority and Fairness refused in the drill's level."""
-    text = cluster.kubectl("get", "--raw", "/metrics").stdout
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("apiserver_flowcontrol_rejected_requests_total{")
-               and f'priority_level="{LEVEL}"' in line)
 
 
 def _first_failures(log: str) -> list[dict[str, Any]]:
@@ -111,7 +101,9 @@ def test_throttled_by_the_apiserver_it_waits_as_asked_converges_and_stays_quiet(
         record_property("writes_in_30s_after", len(after))
         assert throttled > 0, "no 429 reached the operator: the drill throttled nothing"
         # Refused by its priority level, not by a limit every client shares.
-        assert _rejected_by_level(cluster) > 0, "the apiserver's priority level refused nothing"
+        refused_by_level = flowcontrol.rejected(cluster.kubectl("get", "--raw", "/metrics").stdout,
+                                                LEVEL)
+        assert refused_by_level > 0, "the apiserver's priority level refused nothing"
         assert took < BOUND, took
         # Retry-After honoured: the first retry of a key is its 0.5 s back-off unless the
         # apiserver asked for more (API Priority and Fairness asks for whole seconds).

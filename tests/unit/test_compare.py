@@ -61,6 +61,7 @@ def test_every_scenario_is_bounded_and_every_engine_is_covered_or_excused() -> N
     ("rollout", Target(3, scenarios.V1)),
     ("kill-controller", Target(5, scenarios.V1)),
     ("cut-off", Target(5, scenarios.V1)),
+    ("throttled", Target(5, scenarios.V1)),  # the other apps are not this app's target
     ("delete-app", Target(0, scenarios.V1, gone=True)),
 ])
 def test_the_target_follows_the_changes_and_ignores_the_faults(scenario: str,
@@ -70,10 +71,11 @@ def test_the_target_follows_the_changes_and_ignores_the_faults(scenario: str,
 
 def test_a_fault_on_the_controller_is_not_repaired_by_hand_and_is_timed_from_its_end() -> None:
     by_fault = {s.id for s in scenarios.SCENARIOS if s.controller_fault}
-    assert by_fault == {"kill-controller", "cut-off"}
+    assert by_fault == {"kill-controller", "cut-off", "throttled"}
     for sid in by_fault:
         s = scenarios.BY_SCENARIO[sid]
-        assert s.steps[s.measure_from].action in ("restart-controller", "heal-controller")
+        assert s.steps[s.measure_from].action in ("restart-controller", "heal-controller",
+                                                  "change")
         assert not s.steps[s.measure_from].fault
     # Only the engines with a controller outside the engine take part.
     cut = scenarios.BY_SCENARIO["cut-off"]
@@ -382,3 +384,19 @@ def test_a_containers_main_process_is_the_one_whose_parent_is_outside_its_cgroup
     assert realnode.container_pid({"status": {"containerStatuses": [
         {"containerID": "containerd://other"}]}}) is None
     assert realnode.container_pid({"status": {}}) is None  # not started yet
+
+
+def test_what_an_engine_counted_goes_into_its_outcomes_note() -> None:
+    s = scenarios.BY_SCENARIO["throttled"]
+    samples = tuple(timeline.Sample(t / 10, 5 if t > 3 else 3, 5 if t > 20 else 3,
+                                    5 if t > 20 else 3, 5 if t > 20 else 3, 2)
+                    for t in range(0, 60))
+    markers = (timeline.Marker(0.1, "controller throttled", "fault", ("kubectl apply",), 0),
+               timeline.Marker(0.2, "30 more apps", "command", ("kubectl apply",), 1),
+               timeline.Marker(0.3, "spec: replicas 5", "command", ("kubectl apply",), 2),
+               timeline.Marker(4.0, "57 requests answered 429", "figure", (), 4),
+               timeline.Marker(4.0, "throttle lifted", "command", ("kubectl delete",), 4))
+    outcome = timeline.analyse(timeline.Timeline("throttled", "operator", "app", samples,
+                                                 markers, end=6.0, child_kinds=2), s)
+    assert outcome.recovered and outcome.note == "57 requests answered 429"
+    assert outcome.seconds is not None and 1.5 < outcome.seconds < 2.0  # from the change

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from reconcile_lab.cluster import building, nodeconfig, probing, realnode
 from reconcile_lab.cluster.kwokconfig import (
+    APISERVER_ARGS,
     AUDIT_POLICY,
     CONFIG,
     NAME,
@@ -103,7 +104,7 @@ def _create(progress: Progress, apiserver_port: int | None,
     config.parent.mkdir(parents=True, exist_ok=True)
     ports = "".join(f"  {o}: {p}\n" for o, p in pick_ports(apiserver_port).items())
     extra = "".join(f"  - key: {k}\n    value: {json.dumps(str(v))}\n"
-                    for k, v in apiserver_args.items())
+                    for k, v in {**APISERVER_ARGS, **apiserver_args}.items())
     config.write_text(CONFIG.format(ports=ports, extra=extra)
                       + nodeconfig.kwokctl_patches(cluster_dir() / "pki"))
     audit = workdir() / "audit-policy.yaml"
@@ -121,9 +122,7 @@ def _create(progress: Progress, apiserver_port: int | None,
         "--kwok-controller-binary", str(kwok.binary("kwok")),
         "--kube-authorization",
         "--kube-audit-policy", str(audit),
-        # No client-side limits in the controllers, no in-flight limit in the apiserver, and
-        # so no API Priority and Fairness either (a drill turns it back on with apiserver_args).
-        "--disable-qps-limits",
+        "--disable-qps-limits",  # the apiserver's limits come back: kwokconfig.APISERVER_ARGS
         "--wait", "120s",
     ]
     progress(f"starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler and "

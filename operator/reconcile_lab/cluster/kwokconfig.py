@@ -38,6 +38,13 @@ componentsPatches:
     value: "2"
 {extra}"""
 
+# kwokctl's --disable-qps-limits (the controllers' client-side limits off, for a thousand
+# objects at once) also turns the apiserver's in-flight limits and API Priority and Fairness
+# off. They are turned back on with the apiserver's own defaults, as on any cluster: the admin
+# and the control plane are exempt; a ServiceAccount (the operator's own, in a Role) is not.
+APISERVER_ARGS = {"enable-priority-and-fairness": "true", "max-requests-inflight": "400",
+                  "max-mutating-requests-inflight": "200"}
+
 # The apiserver's own record of every write to the objects the kit makes: a write counted here
 # happened, whatever the client believes (tests and benchmarks count the operator's writes by
 # its user agent). Reads, leases, pods and status updates by the controllers are left out.

@@ -27,6 +27,7 @@ from reconcile_lab.compare.scenarios import Step, Target
 
 Mark = Callable[[str, str, list[str]], None]  # kind, label, commands (display form)
 FILE = "webapp.yaml"  # how the app's file is shown in typed commands
+OPERATOR_ACCOUNT = "compare-operator"  # the operator's ServiceAccount, in the run's namespace
 Values = tuple[int | None, int, int, int, int | None]  # a Sample without its time
 
 
@@ -51,9 +52,10 @@ class Context:
         return self.work / "logs" / f"{name}.log"
 
     def execute(self, argv: list[str], *, log: str, check: bool = True, timeout: float = 90,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+            env: dict[str, str] | None = None,
+            input: str | None = None) -> subprocess.CompletedProcess[str]:
         return processes.run(argv, log=self.log_file(log), env=env or self.env, check=check,
-                             timeout=timeout)
+                             timeout=timeout, input=input)
 
 
 def webapp(name: str, target: Target) -> dict[str, Any]:

@@ -15,11 +15,17 @@ import signal
 import subprocess
 from typing import Any
 
+import yaml
+
 from reconcile_lab.cluster import probing, realnode
 from reconcile_lab.compare import driving, probes, scenarios, timeline
 from reconcile_lab.compare.driving import FILE, Mark
 from reconcile_lab.compare.processes import DriverError
 from reconcile_lab.compare.scenarios import Step, Target
+from reconcile_lab.faults import flowcontrol
+
+THROTTLE_FILE = "throttle.yaml"  # as typed commands show them: a FlowSchema and its level
+CROWD_FILE = "more-webapps.yaml"
 
 
 class OperatorDriver(driving.Driver):
@@ -29,11 +35,15 @@ class OperatorDriver(driving.Driver):
     def __init__(self, ctx: driving.Context, app: str) -> None:
         super().__init__(ctx, app)
         self.node_port: int | None = None  # the Service's, as last sampled
+        self.throttled = False  # its FlowSchema was applied: clean-up deletes it
+        self.crowd: list[str] = []  # the other WebApps of "throttled"
 
-    def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def kubectl(self, *args: str, check: bool = True,
+                input: str | None = None) -> subprocess.CompletedProcess[str]:
         assert self.ctx.kubeconfig is not None
         return self.ctx.execute([*probing.kubectl_args(self.ctx.kubeconfig), "-n", self.ctx.namespace,
-                             *args], log=self.app, check=check, env=probing.kubectl_env())
+                             *args], log=self.app, check=check, env=probing.kubectl_env(),
+                             input=input)
 
     def pods(self) -> list[dict[str, Any]]:
         return probes.items(probes.kube_get(probes.pods_path(self.ctx.namespace),
@@ -74,12 +84,38 @@ class OperatorDriver(driving.Driver):
                 self.ctx.operator.start()
             case "cut-controller" | "heal-controller":
                 driving.switch_path(self.ctx.kube_path, step, mark)
+            case "throttle-controller":
+                mark("fault", step.label, [f"kubectl apply -f {THROTTLE_FILE}"])
+                self.throttled = True
+                self.kubectl("apply", "-f", "-", input=_yaml(self.throttle()))
+            case "crowd":
+                assert step.replicas is not None
+                self.crowd = [f"{self.app}-{i:02d}" for i in range(step.replicas)]
+                mark("command", step.label, [f"kubectl apply -f {CROWD_FILE}"])
+                self.kubectl("apply", "-f", "-", input=_yaml(
+                    [driving.webapp(n, Target(0, scenarios.V1)) for n in self.crowd]))
+            case "unthrottle-controller":
+                mark("figure", f"{self.rejected():g} requests answered 429", [])
+                mark("command", step.label, [f"kubectl delete -f {THROTTLE_FILE}"])
+                self.kubectl("delete", "-f", "-", "--ignore-not-found",
+                             input=_yaml(self.throttle()))
             case "delete-app":
                 mark("command", step.label, [f"kubectl delete webapp {self.app}"])
                 self.kubectl("delete", "webapp", self.app, "--wait=false")
                 self.want = target
             case other:
                 raise DriverError(f"no way to {other} on {self.engine.title}")
+
+    def throttle(self) -> list[dict[str, Any]]:
+        """A priority level without a seat of its own for the operator's ServiceAccount, and it
+        alone: a request passes when none of the account's runs, the others are refused."""
+        return flowcontrol.throttle(self.app, account=driving.OPERATOR_ACCOUNT,
+                                    namespace=self.ctx.namespace, shares=0)
+
+    def rejected(self) -> float:
+        """Requests the apiserver refused in this app's priority level so far."""
+        text = self.kubectl("get", "--raw", "/metrics").stdout
+        return flowcontrol.rejected(text, self.app)
 
     def sample(self) -> driving.Values:
         ns = self.ctx.namespace
@@ -100,5 +136,12 @@ class OperatorDriver(driving.Driver):
         return [self.node_port] if self.node_port is not None else []
 
     def cleanup(self) -> None:
-        self.kubectl("delete", "webapp", self.app, "--ignore-not-found", "--wait=false",
-                     check=False)
+        self.kubectl("delete", "webapp", self.app, *self.crowd, "--ignore-not-found",
+                     "--wait=false", check=False)
+        if self.throttled:
+            self.kubectl("delete", "-f", "-", "--ignore-not-found", check=False,
+                         input=_yaml(self.throttle()))
+
+
+def _yaml(docs: list[dict[str, Any]]) -> str:
+    return "---\n".join(yaml.safe_dump(d) for d in docs)

@@ -22,8 +22,6 @@ from reconcile_lab.compare.scenarios import Target
 from reconcile_lab.declarative import permissions
 from reconcile_lab.faults import kubeconfigs
 
-OPERATOR_ACCOUNT = "compare-operator"
-
 
 class KubeSide:
     def __init__(self, ctx: driving.Context, *, given: Path | None, keep: bool) -> None:
@@ -109,14 +107,15 @@ class KubeSide:
         """A ServiceAccount serving the run's namespace only, and a kubeconfig with its token."""
         ctx = self.ctx
         assert ctx.kubeconfig is not None
+        account = driving.OPERATOR_ACCOUNT
         self._kubectl("apply", "-f", "-", input="---\n".join(yaml.safe_dump(d) for d in
-                      permissions.namespaced_rbac(ctx.namespace, account=OPERATOR_ACCOUNT,
+                      permissions.namespaced_rbac(ctx.namespace, account=account,
                                                   account_namespace=ctx.namespace)))
-        token = self._kubectl("create", "token", OPERATOR_ACCOUNT, "-n", ctx.namespace,
+        token = self._kubectl("create", "token", account, "-n", ctx.namespace,
                               "--duration=12h").strip()
         path = ctx.work / "operator.kubeconfig"
         path.write_text(yaml.safe_dump(kubeconfigs.with_token(
             yaml.safe_load(ctx.kubeconfig.read_text()), token=token,
-            base=ctx.kubeconfig.parent, user=OPERATOR_ACCOUNT, where=str(ctx.kubeconfig))))
+            base=ctx.kubeconfig.parent, user=account, where=str(ctx.kubeconfig))))
         path.chmod(0o600)
         return path

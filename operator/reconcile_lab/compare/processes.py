@@ -27,11 +27,11 @@ class DriverError(RuntimeError):
 
 
 def run(argv: list[str], *, log: Path, env: dict[str, str], check: bool = True,
-        timeout: float = 90) -> subprocess.CompletedProcess[str]:
+        timeout: float = 90, input: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run a command to completion, its output appended to ``log``."""
     log.parent.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False,
-                            env=env)
+                            env=env, input=input)
     with log.open("a") as out:
         out.write(f"$ {' '.join(argv)}\n{result.stdout}{result.stderr}[exit {result.returncode}]\n")
     if check and result.returncode != 0:

@@ -162,6 +162,9 @@ def _engine_note(scenario: Scenario, engine: str) -> str:
         return "time from the restart of the loop"
     if engine == scenarios.OPERATOR.id and scenario.id == "cut-off":
         return "time from the heal: each watch is opened again after its back-off"
+    if engine == scenarios.OPERATOR.id and scenario.id == "throttled":
+        return ("time from the change; each request refused is retried no sooner than its "
+                "Retry-After asks")
     if engine == scenarios.WATCH.id and scenario.id == "cut-off":
         return "time from the heal: the loop tries the engine again on every poll"
     return ""

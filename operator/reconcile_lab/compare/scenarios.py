@@ -96,7 +96,12 @@ KILL_CONTROLLER = Step("kill-controller", "controller killed", fault=True)
 RESTART_CONTROLLER = Step("restart-controller", "controller restarted")
 CUT_CONTROLLER = Step("cut-controller", "controller cut off", fault=True)
 HEAL_CONTROLLER = Step("heal-controller", "path healed")
-CONTROLLER_FAULTS = frozenset(s.action for s in (KILL_CONTROLLER, CUT_CONTROLLER))
+THROTTLE_CONTROLLER = Step("throttle-controller", "controller throttled", fault=True)
+UNTHROTTLE_CONTROLLER = Step("unthrottle-controller", "throttle lifted")
+CONTROLLER_FAULTS = frozenset(s.action for s in (KILL_CONTROLLER, CUT_CONTROLLER,
+                                                 THROTTLE_CONTROLLER))
+# Other apps that arrive with the change in "throttled" (no replicas: objects, not pods).
+CROWD = 30
 # How long the controller's path stays broken while the spec changes.
 CUT_SECONDS = 10.0
 DELETE_APP = Step("delete-app", "delete app")
@@ -104,6 +109,10 @@ DELETE_APP = Step("delete-app", "delete app")
 
 def change(replicas: int) -> Step:
     return Step("change", f"spec: replicas {replicas}", replicas=replicas)
+
+
+def crowd(count: int) -> Step:
+    return Step("crowd", f"{count} more apps", replicas=count)
 
 
 def wait(seconds: float) -> Step:
@@ -180,6 +189,9 @@ _NO_CONTROLLER = ("there is no controller to cut off: the person who types `appl
                   "controller, and nothing happens until they do")
 _NO_PATH = ("dockerd restarts the containers itself: no API lies between the engine and its "
             "own controller, so there is no path to cut")
+_NO_THROTTLE = ("dockerd has no priority and fairness: it never answers 429 or asks a client "
+                "to wait; a busy engine answers late, and one that does not answer at all is "
+                "the cut-off row")
 _NO_ENGINE_KILL = ("the restart policy is enforced by dockerd itself; stopping the shared "
                    "engine would stop every container on the host, so it is not measured")
 
@@ -242,6 +254,17 @@ SCENARIOS: tuple[Scenario, ...] = (
         measure_from=3, traffic=True,
         not_applicable=(("twin", _NO_CONTROLLER), ("restart-always", _NO_PATH),
                         ("swarm", _NO_PATH.replace("containers", "tasks")))),
+    Scenario(
+        "throttled", f"Controller throttled while {CROWD} more apps arrive with the change (3 → 5)",
+        "none: dockerd cannot throttle a client",
+        "API Priority and Fairness: a FlowSchema sends the operator's ServiceAccount to a "
+        "priority level with no seat of its own (one request at a time passes, the others are "
+        f"answered 429 with a Retry-After); `kubectl apply` of {CROWD} more WebApps and of "
+        "replicas 5 at once",
+        (THROTTLE_CONTROLLER, crowd(CROWD), change(5), wait_converged(25),
+         UNTHROTTLE_CONTROLLER), window=30, measure_from=2,
+        not_applicable=(("twin", _NO_CONTROLLER), ("twin-watch", _NO_THROTTLE),
+                        ("restart-always", _NO_THROTTLE), ("swarm", _NO_THROTTLE))),
     Scenario(
         "delete-app", "Delete the app",
         "`reconcile-lab docker delete` / `docker rm -f` ×3 / `docker service rm`",

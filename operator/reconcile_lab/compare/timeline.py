@@ -30,7 +30,9 @@ class Sample(NamedTuple):
 class Marker(NamedTuple):
     t: float
     label: str
-    kind: str  # "fault", "command" (typed by a person), "edit" (a file), "repair", "note"
+    # "fault", "command" (typed by a person), "edit" (a file), "repair", "note", "figure"
+    # (something the engine counted, e.g. requests refused: it goes into the outcome's note)
+    kind: str
     commands: tuple[str, ...] = ()
     step: int = -1  # index of the scenario step it marks; -1: a repair or a note
     end: float | None = None  # a fault: when its command returned, i.e. it had happened
@@ -175,6 +177,7 @@ def analyse(timeline: Timeline, scenario: scenarios.Scenario) -> Outcome:
         requests=len(real) if traffic else None,
         failed=sum(1 for r in real if not r.ok) if traffic else None,
         upper_bound=upper_bound, clock_from=round(start, 3), restarts=timeline.restarts,
+        note="; ".join(m.label for m in timeline.markers if m.kind == "figure"),
     )
 
 

@@ -1,11 +1,11 @@
 """API Priority and Fairness objects that throttle one ServiceAccount, and it alone.
 
-A PriorityLevelConfiguration with ``shares`` nominal concurrency shares that lends nothing and
-rejects what it cannot seat (the apiserver answers 429 with a Retry-After), and a FlowSchema
+A PriorityLevelConfiguration with ``shares`` nominal concurrency shares that lends and borrows
+nothing and rejects what it cannot seat (the apiserver answers 429 with a Retry-After), and a FlowSchema
 that sends every request of the account there. A level never starves a lone request: one is
 dispatched whenever none executes, so only a client that sends several at once is refused.
-Needs an apiserver with API Priority and Fairness on (the kit's clusters turn it off unless
-asked: ``kwokconfig``). Pure: dictionaries out; whoever applies them decides for how long.
+Needs an apiserver with API Priority and Fairness on (the kit's clusters have it:
+``kwokconfig.APISERVER_ARGS``). Pure: dictionaries out; whoever applies them decides for how long.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ PRECEDENCE = 100
 def throttle(name: str, *, account: str, namespace: str, shares: int) -> list[dict[str, Any]]:
     """The level and the schema, both called ``name``, for ServiceAccount namespace/account."""
     limited = {"nominalConcurrencyShares": shares, "lendablePercent": 0,
-               "limitResponse": {"type": "Reject"}}
+               "borrowingLimitPercent": 0, "limitResponse": {"type": "Reject"}}
     return [
         {"apiVersion": API_VERSION, "kind": "PriorityLevelConfiguration",
          "metadata": {"name": name}, "spec": {"type": "Limited", "limited": limited}},
@@ -37,3 +37,10 @@ def throttle(name: str, *, account: str, namespace: str, shares: int) -> list[di
                                          "clusterScope": True}],
                       "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}]}]}},
     ]
+
+
+def rejected(metrics: str, level: str) -> float:
+    """From the apiserver's /metrics text: requests refused so far in priority level ``level``."""
+    return sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+               if line.startswith("apiserver_flowcontrol_rejected_requests_total{")
+               and f'priority_level="{level}"' in line)
