@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.chaos, pytest.mark.slow, pytest.m
 APPS = 200
 ACCOUNT = "throttled-operator"
 LEVEL = "reconcile-lab-throttled"
-BOUND = 450.0  # seconds for 200 WebApps through one seat, nothing borrowed (231 s measured)
+BOUND = 450.0  # seconds for 200 WebApps through one seat, nothing borrowed
 WRITES_PER_APP = 15  # Deployment, Service, status, Events, their 429s (about 8 measured)
 
 
