@@ -87,18 +87,18 @@ class OperatorDriver(driving.Driver):
             case "throttle-controller":
                 mark("fault", step.label, [f"kubectl apply -f {THROTTLE_FILE}"])
                 self.throttled = True
-                self.kubectl("apply", "-f", "-", input=_yaml(self.throttle()))
+                self.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(self.throttle()))
             case "crowd":
                 assert step.replicas is not None
                 self.crowd = [f"{self.app}-{i:02d}" for i in range(step.replicas)]
                 mark("command", step.label, [f"kubectl apply -f {CROWD_FILE}"])
-                self.kubectl("apply", "-f", "-", input=_yaml(
+                self.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(
                     [driving.webapp(n, Target(0, scenarios.V1)) for n in self.crowd]))
             case "unthrottle-controller":
                 mark("figure", f"{self.rejected():g} requests answered 429", [])
                 mark("command", step.label, [f"kubectl delete -f {THROTTLE_FILE}"])
                 self.kubectl("delete", "-f", "-", "--ignore-not-found",
-                             input=_yaml(self.throttle()))
+                             input=yaml.safe_dump_all(self.throttle()))
             case "delete-app":
                 mark("command", step.label, [f"kubectl delete webapp {self.app}"])
                 self.kubectl("delete", "webapp", self.app, "--wait=false")
@@ -140,8 +140,4 @@ class OperatorDriver(driving.Driver):
                      "--wait=false", check=False)
         if self.throttled:
             self.kubectl("delete", "-f", "-", "--ignore-not-found", check=False,
-                         input=_yaml(self.throttle()))
-
-
-def _yaml(docs: list[dict[str, Any]]) -> str:
-    return "---\n".join(yaml.safe_dump(d) for d in docs)
+                         input=yaml.safe_dump_all(self.throttle()))

@@ -108,9 +108,8 @@ class KubeSide:
         ctx = self.ctx
         assert ctx.kubeconfig is not None
         account = driving.OPERATOR_ACCOUNT
-        self._kubectl("apply", "-f", "-", input="---\n".join(yaml.safe_dump(d) for d in
-                      permissions.namespaced_rbac(ctx.namespace, account=account,
-                                                  account_namespace=ctx.namespace)))
+        self._kubectl("apply", "-f", "-", input=yaml.safe_dump_all(permissions.namespaced_rbac(
+            ctx.namespace, account=account, account_namespace=ctx.namespace)))
         token = self._kubectl("create", "token", account, "-n", ctx.namespace,
                               "--duration=12h").strip()
         path = ctx.work / "operator.kubeconfig"

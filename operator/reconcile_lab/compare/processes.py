@@ -84,7 +84,8 @@ class Background:
 
 class FaultProxy:
     """``reconcile-lab fault proxy`` (``--docker``: in front of the engine) in the run's state
-    directory; what it writes once it listens (a kubeconfig, a DOCKER_HOST) is ``through``."""
+    directory; ``start`` returns what it writes once it listens (a kubeconfig's path, a
+    DOCKER_HOST)."""
 
     def __init__(self, *, docker: bool, log: Path, env: dict[str, str],
                  kubeconfig: Path | None = None) -> None:
