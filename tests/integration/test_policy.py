@@ -64,8 +64,13 @@ def _refused(result: subprocess.CompletedProcess[str], *words: str) -> None:
 
 def test_a_webapp_outside_the_allowed_images_is_refused_with_the_policys_message(
         cluster: Cluster, enforced: str) -> None:
-    _refused(_submit(cluster, _webapp(enforced, "nginx:1.27")),
-             "spec.image nginx:1.27 is not allowed here", "reconcile-lab/", policy.WEBAPPS)
+    refused = _submit(cluster, _webapp(enforced, "nginx:1.27"))
+    _refused(refused, "spec.image nginx:1.27 is not allowed here", "reconcile-lab/",
+             policy.WEBAPPS)
+    # What the comparison reads out of kubectl's answer: the policy's own message.
+    assert policy.refusal(refused.stderr) == ("spec.image nginx:1.27 is not allowed here: images "
+                                              f"must start with reconcile-lab/ (policy "
+                                              f"{policy.WEBAPPS})")
     admitted = _submit(cluster, _webapp(enforced, cases.IMAGE))
     assert admitted.returncode == 0, admitted.stderr
 

@@ -63,6 +63,7 @@ def test_every_scenario_is_bounded_and_every_engine_is_covered_or_excused() -> N
     ("cut-off", Target(5, scenarios.V1)),
     ("throttled", Target(5, scenarios.V1)),  # the other apps are not this app's target
     ("delete-app", Target(0, scenarios.V1, gone=True)),
+    ("policy", Target(3, scenarios.UNTRUSTED)),
 ])
 def test_the_target_follows_the_changes_and_ignores_the_faults(scenario: str,
                                                                target: Target) -> None:
@@ -96,6 +97,49 @@ def test_app_names_are_dns_labels_unique_per_run_scenario_and_engine() -> None:
     from reconcile_lab import spec
 
     assert all(spec.NAME_RULES[0].check(n) for n in names)
+
+
+def test_the_unprobed_release_differs_from_the_release_only_in_its_health_check() -> None:
+    probed, unprobed = scenarios.BY_SCENARIO["rollout"], scenarios.BY_SCENARIO["rollout-unprobed"]
+    assert probed.steps == unprobed.steps and probed.rate == unprobed.rate
+    assert probed.probed and not unprobed.probed
+    from reconcile_lab.compare import driving
+
+    assert "healthCheck" in driving.webapp("a", Target(3, scenarios.V1))["spec"]
+    assert "healthCheck" not in driving.webapp("a", Target(3, scenarios.V1), probed=False)["spec"]
+
+
+# --- gates: the right outcome is that nothing runs ------------------------------------------
+
+POLICY = scenarios.BY_SCENARIO["policy"]
+
+
+def gate_timeline(engine: str, samples: list[Sample], figure: str = "") -> Timeline:
+    markers = [Marker(0.0, "policy on", "command", ("kubectl label …",), 0),
+               Marker(2.0, "create", "command", ("kubectl apply -f webapp.yaml",), 1)]
+    if figure:
+        markers.append(Marker(2.3, figure, "figure"))
+    return Timeline("policy", engine, "app", tuple(samples), tuple(markers), end=14)
+
+
+def test_a_gate_holds_when_no_instance_ever_ran_and_says_the_apiservers_answer() -> None:
+    refused = "refused by the apiserver: spec.image untrusted/hello:v1 is not allowed here"
+    outcome = timeline.analyse(gate_timeline("operator", steady(-1, 14, 0, desired=0,
+                                                                children=0), refused), POLICY)
+    assert outcome.recovered and outcome.peak == 0 and outcome.seconds is None
+    assert outcome.commands == 2 and outcome.note == refused
+    assert report.cell(outcome, POLICY) == "✅ refused: nothing ran · 2 commands typed"
+
+
+def test_a_gate_that_let_the_image_run_says_how_many_and_how_soon() -> None:
+    samples = steady(-1, 3.4, 0, desired=3) + steady(3.4, 4, 1) + steady(4, 14, 3)
+    outcome = timeline.analyse(gate_timeline("twin", samples), POLICY)
+    assert not outcome.recovered and outcome.peak == 3 and outcome.seconds == 1.4
+    assert report.cell(outcome, POLICY) == \
+        f"❌ ran 3 of {scenarios.UNTRUSTED}, the first 1.4 s after the command · 2 commands typed"
+    # Instances from before the guarded command are not the gate's business.
+    before = steady(-1, 1, 3) + steady(1, 14, 0)
+    assert timeline.analyse(gate_timeline("twin", before), POLICY).recovered
 
 
 # --- what a timeline means ------------------------------------------------------------------
@@ -400,3 +444,14 @@ def test_what_an_engine_counted_goes_into_its_outcomes_note() -> None:
                                                  markers, end=6.0, child_kinds=2), s)
     assert outcome.recovered and outcome.note == "57 requests answered 429"
     assert outcome.seconds is not None and 1.5 < outcome.seconds < 2.0  # from the change
+
+
+def test_a_refusal_by_the_kits_policy_is_told_from_any_other_failure() -> None:
+    from reconcile_lab.declarative import policy
+
+    said = ('The webapps "a" is invalid: : ValidatingAdmissionPolicy '
+            f"'{policy.WEBAPPS}' with binding '{policy.WEBAPPS}' denied request: spec.image "
+            "untrusted/hello:v1 is not allowed here\n")
+    assert policy.refusal(said) == "spec.image untrusted/hello:v1 is not allowed here"
+    assert policy.refusal(said.replace(policy.WEBAPPS, "someone-elses")) is None
+    assert policy.refusal('error: the server doesn\'t have a resource type "webapps"') is None

@@ -56,10 +56,20 @@ class _DockerDriver(driving.Driver):
             raise DriverError(f"{self.app}: no running container to break")
         return names[0]
 
-    def fault(self, step: Step, mark: Mark) -> bool:
-        """The faults are the same on every Docker engine; True when ``step`` was one."""
+    def health(self) -> list[str]:
+        """``docker run``'s health-check options, or none when the scenario has no probe."""
+        return HEALTH if self.probed else ["--no-healthcheck"]
+
+    def shared(self, step: Step, mark: Mark) -> bool:
+        """The steps every Docker engine takes the same way (the faults, the policy that is not
+        there); True when ``step`` was one."""
         self.ctx.snapshot.invalidate()
         match step.action:
+            case "policy-on":
+                # Nothing to switch on: the engine runs whatever image it is given. The image
+                # gets its untrusted name here (nothing can be pulled).
+                mark("note", "no admission step on Docker", [])
+                self.docker("tag", scenarios.V1, scenarios.UNTRUSTED)
             case "kill-one":
                 victim = self.victim()
                 mark("fault", step.label, [f"docker kill {victim}"])
@@ -108,7 +118,7 @@ class TwinDriver(_DockerDriver):
         self.twin("apply", "-f", str(self.file))
 
     def do(self, step: Step, target: Target, mark: Mark) -> None:
-        if self.fault(step, mark):
+        if self.shared(step, mark):
             return
         match step.action:
             case "create" | "scale" | "rollout" | "change":
@@ -134,8 +144,8 @@ class TwinDriver(_DockerDriver):
 class WatchDriver(TwinDriver):
     engine = scenarios.WATCH
 
-    def __init__(self, ctx: Context, app: str) -> None:
-        super().__init__(ctx, app)
+    def __init__(self, ctx: Context, app: str, *, probed: bool = True) -> None:
+        super().__init__(ctx, app, probed=probed)
         # The loop reaches dockerd through the run's fault proxy, where there is one.
         env = {**ctx.env, "DOCKER_HOST": ctx.docker_host} if ctx.docker_host else ctx.env
         self.loop = processes.Background(ctx.log_file(app), env)
@@ -149,7 +159,7 @@ class WatchDriver(TwinDriver):
         self.loop.stop(sig)
 
     def do(self, step: Step, target: Target, mark: Mark) -> None:
-        if self.fault(step, mark):
+        if self.shared(step, mark):
             return
         loop = f"reconcile-lab docker apply -f {FILE} --watch"
         match step.action:
@@ -202,7 +212,7 @@ class RestartDriver(_DockerDriver):
     def run_args(self, replica: int, image: str) -> list[str]:
         return ["run", "-d", "--name", f"{self.app}-{replica}", "--restart", "always",
                 "--label", f"{LABEL_COMPARE}={self.app}", "-p", "127.0.0.1::8080",
-                *POSTURE, "--security-opt", "no-new-privileges", *HEALTH, image]
+                *POSTURE, "--security-opt", "no-new-privileges", *self.health(), image]
 
     def start(self, replica: int, image: str, mark: Mark | None, label: str,
               kind: str = "command") -> None:
@@ -212,16 +222,18 @@ class RestartDriver(_DockerDriver):
         self.docker(*self.run_args(replica, image))
 
     def healthy(self, name: str, timeout: float = 30) -> None:
-        """What a careful person does between two replacements: wait for healthy."""
+        """What a careful person does between two replacements: wait for healthy (with no
+        health check, for running: all there is to see)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            seen = self.ctx.docker.inspect(name) or {}
-            if ((seen.get("State") or {}).get("Health") or {}).get("Status") == "healthy":
+            state = (self.ctx.docker.inspect(name) or {}).get("State") or {}
+            if (state.get("Health") or {}).get("Status") == "healthy" or \
+                    (not self.probed and state.get("Status") == "running"):
                 return
             time.sleep(0.2)
 
     def do(self, step: Step, target: Target, mark: Mark) -> None:
-        if self.fault(step, mark):
+        if self.shared(step, mark):
             return
         match step.action:
             case "create" | "scale":
@@ -275,7 +287,7 @@ class SwarmDriver(_DockerDriver):
     has_traffic = False  # swarm mode publishes on every interface: no requests from here
 
     def do(self, step: Step, target: Target, mark: Mark) -> None:
-        if self.fault(step, mark):
+        if self.shared(step, mark):
             return
         match step.action:
             case "create":
@@ -287,7 +299,8 @@ class SwarmDriver(_DockerDriver):
                             "--replicas", str(target.replicas), "--no-resolve-image",
                             "--container-label", f"{LABEL_COMPARE}={self.app}",
                             "--stop-grace-period", "1s", "--update-order", "start-first",
-                            "--update-parallelism", "1", *HEALTH, *POSTURE, target.image)
+                            "--update-parallelism", "1", *self.health(), *POSTURE,
+                            target.image)
             case "scale" | "change":
                 self.want = target
                 mark("command", step.label,

@@ -58,15 +58,14 @@ class Context:
                              timeout=timeout, input=input)
 
 
-def webapp(name: str, target: Target) -> dict[str, Any]:
+def webapp(name: str, target: Target, *, probed: bool = True) -> dict[str, Any]:
     """The one file both engines read (the shape of examples/01-hello/webapp.yaml). A NodePort
     Service: the cluster picks the port, and requests reach it on 127.0.0.1 as they reach a
-    container's published port."""
+    container's published port. ``probed=False`` leaves the health check out."""
+    health = {"healthCheck": {"path": "/healthz", "periodSeconds": scenarios.HEALTH_PERIOD}}
     return {"apiVersion": spec.API_VERSION, "kind": spec.KIND, "metadata": {"name": name},
             "spec": {"image": target.image, "replicas": target.replicas, "port": 8080,
-                     "healthCheck": {"path": "/healthz",
-                                     "periodSeconds": scenarios.HEALTH_PERIOD},
-                     "service": {"type": "NodePort"}}}
+                     **(health if probed else {}), "service": {"type": "NodePort"}}}
 
 
 def switch_path(path: processes.FaultProxy | None, step: Step, mark: Mark) -> None:
@@ -83,15 +82,17 @@ class Driver:
     child_kinds: ClassVar[int] = 0
     has_traffic: ClassVar[bool] = True  # its instances answer on 127.0.0.1
 
-    def __init__(self, ctx: Context, app: str) -> None:
+    def __init__(self, ctx: Context, app: str, *, probed: bool = True) -> None:
         self.ctx = ctx
         self.app = app
+        self.probed = probed  # its instances have a health check (the scenario's ``probed``)
         self.file = ctx.work / f"{app}.yaml"
         self.want = Target(0, scenarios.V1, gone=True)
 
     def write(self, target: Target) -> None:
         self.want = target
-        self.file.write_text(yaml.safe_dump(webapp(self.app, target), sort_keys=False))
+        self.file.write_text(yaml.safe_dump(webapp(self.app, target, probed=self.probed),
+                                            sort_keys=False))
 
     def wait(self, target: Target, timeout: float = 45) -> None:
         """Until the engine shows ``target`` (set-up only: not measured)."""

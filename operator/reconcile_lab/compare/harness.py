@@ -97,7 +97,7 @@ def run_engine(driver: driving.Driver, scenario: Scenario) -> timeline.Timeline:
         sampler.start()
         clock = sampler.clock
         if scenario.traffic and driver.has_traffic:
-            traffic = probes.Traffic(driver.ports, clock)
+            traffic = probes.Traffic(driver.ports, clock, rate=scenario.rate)
             traffic.start()
         time.sleep(LEAD)
         for i, step in enumerate(scenario.steps):
@@ -244,7 +244,7 @@ class Harness:
             if scenario.why_not(engine.id) is not None:
                 results[engine.id] = timeline.Timeline(scenario.id, engine.id, app, (), ())
                 continue
-            driver = DRIVERS[engine.id](ctx, app)
+            driver = DRIVERS[engine.id](ctx, app, probed=scenario.probed)
             runs[engine.id] = driver
 
             def work(d: driving.Driver = driver) -> None:

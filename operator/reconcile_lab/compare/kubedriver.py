@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from typing import Any
 
 import yaml
@@ -22,21 +23,26 @@ from reconcile_lab.compare import driving, probes, scenarios, timeline
 from reconcile_lab.compare.driving import FILE, Mark
 from reconcile_lab.compare.processes import DriverError
 from reconcile_lab.compare.scenarios import Step, Target
+from reconcile_lab.declarative import policy
 from reconcile_lab.faults import flowcontrol
 
 THROTTLE_FILE = "throttle.yaml"  # as typed commands show them: a FlowSchema and its level
 CROWD_FILE = "more-webapps.yaml"
+POLICY_FILE = "deploy/policy.yaml"
+POLICY_TAKES = 60.0  # seconds the apiserver may take to enforce a new policy or label
 
 
 class OperatorDriver(driving.Driver):
     engine = scenarios.OPERATOR
     child_kinds = 2  # Deployment, Service
 
-    def __init__(self, ctx: driving.Context, app: str) -> None:
-        super().__init__(ctx, app)
+    def __init__(self, ctx: driving.Context, app: str, *, probed: bool = True) -> None:
+        super().__init__(ctx, app, probed=probed)
         self.node_port: int | None = None  # the Service's, as last sampled
         self.throttled = False  # its FlowSchema was applied: clean-up deletes it
         self.crowd: list[str] = []  # the other WebApps of "throttled"
+        self.enforced = False  # the namespace was labelled for the policy: clean-up unlabels
+        self.installed = False  # the policy objects were not there before: clean-up removes them
 
     def kubectl(self, *args: str, check: bool = True,
                 input: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -65,7 +71,17 @@ class OperatorDriver(driving.Driver):
             case "create" | "scale" | "rollout" | "change":
                 self.write(target)
                 mark("command", step.label, [f"kubectl apply -f {FILE}"])
-                self.kubectl("apply", "-f", str(self.file))
+                done = self.kubectl("apply", "-f", str(self.file), check=False)
+                if done.returncode != 0:
+                    refusal = policy.refusal(done.stderr)
+                    if refusal is None:
+                        raise DriverError(f"kubectl apply -f {self.file}: {done.stderr.strip()}")
+                    mark("figure", f"refused by the apiserver: {refusal}", [])
+            case "policy-on":
+                mark("command", step.label, [f"kubectl apply -f {POLICY_FILE}",
+                                             f"kubectl label namespace {self.ctx.namespace} "
+                                             f"{policy.LABEL}={policy.ENFORCE}"])
+                self.enforce()
             case "kill-one" | "crash-one":
                 self.kill_container(step, mark)
             case "delete-child":
@@ -106,6 +122,27 @@ class OperatorDriver(driving.Driver):
             case other:
                 raise DriverError(f"no way to {other} on {self.engine.title}")
 
+    def enforce(self) -> None:
+        """The admission policy on for the run's namespace, and in force: the apiserver learns
+        of a new policy and of a new label a moment after they are written, so wait until a
+        server-side dry run of an untrusted WebApp is refused."""
+        names = [p["metadata"]["name"] for p in policy.policies()
+                 if p["kind"] == "ValidatingAdmissionPolicy"]
+        self.installed = self.kubectl("get", "validatingadmissionpolicy", *names,
+                                      check=False).returncode != 0
+        self.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(policy.policies()))
+        self.enforced = True
+        self.kubectl("label", "namespace", self.ctx.namespace,
+                     f"{policy.LABEL}={policy.ENFORCE}", "--overwrite")
+        probe = yaml.safe_dump(driving.webapp(f"{self.app}-probe", Target(0, scenarios.UNTRUSTED)))
+        deadline = time.monotonic() + POLICY_TAKES
+        while time.monotonic() < deadline:
+            tried = self.kubectl("apply", "--dry-run=server", "-f", "-", check=False, input=probe)
+            if tried.returncode != 0 and policy.refusal(tried.stderr) is not None:
+                return
+            time.sleep(0.5)
+        raise DriverError(f"the admission policy refused nothing in {POLICY_TAKES:g} s")
+
     def throttle(self) -> list[dict[str, Any]]:
         """A priority level without a seat of its own for the operator's ServiceAccount, and it
         alone: a request passes when none of the account's runs, the others are refused."""
@@ -141,3 +178,9 @@ class OperatorDriver(driving.Driver):
         if self.throttled:
             self.kubectl("delete", "-f", "-", "--ignore-not-found", check=False,
                          input=yaml.safe_dump_all(self.throttle()))
+        if self.enforced:
+            self.kubectl("label", "namespace", self.ctx.namespace, f"{policy.LABEL}-",
+                         check=False)
+        if self.installed:
+            self.kubectl("delete", "-f", "-", "--ignore-not-found", check=False,
+                         input=yaml.safe_dump_all(policy.policies()))

@@ -173,7 +173,11 @@ def summary(results: Sequence[report.Result], path: Path) -> Path:
                 ax.text(0.1, y, "n/a", va="center", fontsize=7, color="#777777")
                 continue
             typed = f"{o.commands} typed"
-            if o.recovered and o.seconds is not None:
+            if result.scenario.gate:  # no time to recover: refused, or ran
+                text = report.gate_cell(o, result.scenario, marks=("", "")).strip()
+                ax.text(0.1, y, text, va="center", fontsize=7,
+                        color="#2ca02c" if o.recovered else "#b22222")
+            elif o.recovered and o.seconds is not None:
                 ax.barh(y, max(o.seconds, 0.05), height=height * 0.9, color=colours[k])
                 bound = "≤ " if o.upper_bound else ""
                 ax.text(max(o.seconds, 0.05) + 0.15, y, f"{bound}{o.seconds:.1f} s · {typed}",

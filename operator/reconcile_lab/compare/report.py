@@ -61,6 +61,8 @@ def cell(outcome: Outcome, scenario: Scenario, *, marks: tuple[str, str] = ("✅
     """One cell of the main table: verdict, time, what a person typed."""
     if not outcome.applicable:
         return "n/a"
+    if scenario.gate:
+        return gate_cell(outcome, scenario, marks=marks)
     verb = "recovered" if scenario.faulty else "converged"
     if scenario.target.gone:
         verb = "all gone"
@@ -76,6 +78,17 @@ def cell(outcome: Outcome, scenario: Scenario, *, marks: tuple[str, str] = ("✅
     if outcome.failed is not None:
         text += f" · {outcome.failed}/{outcome.requests} requests failed"
     return text
+
+
+def gate_cell(outcome: Outcome, scenario: Scenario, *,
+              marks: tuple[str, str] = ("✅", "❌")) -> str:
+    """A gate's cell: refused before anything ran, or how many ran and how soon."""
+    typed = _typed(outcome.commands) + " typed"
+    if outcome.recovered:
+        return f"{marks[0]} refused: nothing ran · {typed}"
+    image = scenario.target.image
+    return (f"{marks[1]} ran {outcome.peak} of {image}, the first {_s(outcome.seconds)} after "
+            f"the command · {typed}")
 
 
 def traffic_cell(outcome: Outcome, scenario: Scenario) -> str:
@@ -117,6 +130,8 @@ def details_table(results: Sequence[Result]) -> str:
                              f"{_escape(o.note)} |")
                 continue
             verdict = "yes" if o.recovered else "no"
+            if s.gate:
+                verdict = "refused: nothing ran" if o.recovered else f"no: {o.peak} ran"
             if not o.recovered and o.repair_commands:
                 verdict += (f"; after {_typed(o.repair_commands)}: "
                             + (f"yes, {_s(o.repair_seconds)} later"
@@ -191,13 +206,17 @@ How to read the rest:
   observation window ended first.
 - *commands typed*: commands a person typed for the change itself (a fault is not counted:
   nobody meant it); *then N commands*: what a person had to type afterwards to repair by hand.
-- *requests failed*: real HTTP requests to 127.0.0.1, about 10 a second, in the scenarios
-  that send them (the rollout and the rollback; the controller cut off). Docker engines:
+- *requests failed*: real HTTP requests to 127.0.0.1, one at a time, about
+  {scenarios.RELEASE_RATE:g} a second during the releases and {scenarios.RATE:g} a second
+  otherwise (the controller cut off), in the scenarios that send them. Docker engines:
   round-robin over the containers Docker listed as ready at most 0.1 s earlier (a load
   balancer with health checks, refreshed ten times a second); a
   container removed between that listing and the request fails it: nothing drains connections
   in plain Docker. Kubernetes: the Service's NodePort as last sampled, kube-proxy balancing over
   the ready endpoints. No port (no Service, no ready container): the request counts as failed.
+- *refused: nothing ran* (the policy row): no sample after the command showed an instance of
+  the untrusted image; *ran N*: the most instances that ran at once, and when the first one
+  ran. On Kubernetes the apiserver's answer is in the details' notes.
 - *restarted in place*: restarts counted by the kubelet (`restartCount`) or dockerd
   (`RestartCount`) over the instances that exist at the end, minus those at the start.
 - The engines run side by side on the same machine, so each time includes the others' load

@@ -15,6 +15,9 @@ from typing import NamedTuple
 
 APP_IMAGE = "reconcile-lab/hello"
 V1, V2 = f"{APP_IMAGE}:v1", f"{APP_IMAGE}:v2"
+# The demo image under a name outside the admission policy's allowed prefix (nothing can be
+# pulled here: ``docker tag`` gives it the name).
+UNTRUSTED = "untrusted/hello:v1"
 REPLICAS = 3
 
 # Sampling period of every timeline: fine enough to see a pod come back, cheap on 2 cores.
@@ -28,6 +31,10 @@ WATCH_INTERVAL = 2.0
 # or replaced instance serves again only after its first passing probe, so this period sits in
 # every time to recover.
 HEALTH_PERIOD = 1
+# Requests per second sent while a scenario with traffic runs: steady, bounded, and few enough
+# that the CGI each one forks does not load the 2 cores the engines share.
+RATE = 10.0
+RELEASE_RATE = 20.0
 
 
 # --- engines --------------------------------------------------------------------------------
@@ -105,6 +112,9 @@ CROWD = 30
 # How long the controller's path stays broken while the spec changes.
 CUT_SECONDS = 10.0
 DELETE_APP = Step("delete-app", "delete app")
+# An admission policy that refuses images outside ``reconcile-lab/`` (deploy/policy.yaml),
+# switched on for the app's namespace; on Docker there is nothing to switch on.
+POLICY_ON = Step("policy-on", "policy on")
 
 
 def change(replicas: int) -> Step:
@@ -160,6 +170,11 @@ class Scenario(NamedTuple):
     setup: bool = True  # start from the app converged at REPLICAS × V1
     quick: bool = False  # part of `compare --quick`
     traffic: bool = False  # send real requests to 127.0.0.1 while it runs
+    rate: float = RATE  # requests per second, when ``traffic``
+    probed: bool = True  # the WebApp declares a healthCheck (readiness; Docker's HEALTHCHECK)
+    # A gate: the right outcome is that nothing runs (an image the policy refuses). Measured
+    # is whether any instance ran, and when the first did; not a time to converge.
+    gate: bool = False
     measure_from: int = 0  # which step's time starts the clock for "time to recover"
     not_applicable: tuple[tuple[str, str], ...] = ()  # (engine id, why) pairs
 
@@ -228,10 +243,27 @@ SCENARIOS: tuple[Scenario, ...] = (
         "`kubectl scale deployment NAME --replicas=1`",
         (DRIFT,), window=14),
     Scenario(
-        "rollout", "Roll out v1 → v2, then back to v1",
+        "rollout", f"Release v1 → v2, then roll back to v1 ({RELEASE_RATE:g} requests/s)",
         "edit + `apply` / `docker rm -f` + `docker run` per container / `docker service update`",
         "`kubectl apply` with the new image (RollingUpdate maxSurge 1, maxUnavailable 0)",
-        (rollout(V2), wait_converged(25), rollout(V1)), window=30, traffic=True),
+        (rollout(V2), wait_converged(25), rollout(V1)), window=30, traffic=True,
+        rate=RELEASE_RATE),
+    Scenario(
+        "rollout-unprobed", "The same release with no health check (no readiness probe)",
+        "as *rollout*, the file without `healthCheck`: `--no-healthcheck`, running counts as "
+        "ready",
+        "as *rollout*, the WebApp without `healthCheck`: no readiness probe, a pod is ready "
+        "once its container started",
+        (rollout(V2), wait_converged(25), rollout(V1)), window=30, traffic=True,
+        rate=RELEASE_RATE, probed=False),
+    Scenario(
+        "policy", f"Policy: an image from outside the allowed prefix ({UNTRUSTED})",
+        f"`docker tag` the demo image as {UNTRUSTED}, then the same commands as *create*: "
+        "the engine has no admission step, so there is nothing to switch on",
+        "the ValidatingAdmissionPolicy of `deploy/policy.yaml` on for the namespace (`kubectl "
+        "label namespace … reconcile-lab.dev/policy=enforce`), then `kubectl apply`",
+        (POLICY_ON, create(image=UNTRUSTED)), window=12, setup=False, gate=True,
+        measure_from=1),
     Scenario(
         "kill-controller", "Controller down while the spec changes (3 → 5)",
         "SIGKILL the --watch loop, edit the file, start the loop again",

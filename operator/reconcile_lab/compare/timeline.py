@@ -83,6 +83,7 @@ class Outcome(NamedTuple):
     upper_bound: bool = False
     clock_from: float = 0.0  # when the clock for ``seconds`` started (timeline time)
     restarts: int | None = None  # instances restarted in place (same pod, same container name)
+    peak: int | None = None  # a gate: the most instances that ran at once (0: it held)
 
 
 def matches(sample: Sample, target: Target, child_kinds: int = 0) -> bool:
@@ -133,6 +134,8 @@ def analyse(timeline: Timeline, scenario: scenarios.Scenario) -> Outcome:
                        seconds=None, commands=0, typed=(), repair_commands=0,
                        repair_seconds=None, min_ready=None, requests=None, failed=None,
                        note=why or f"not measured: {timeline.error}")
+    if scenario.gate:
+        return _gate(timeline, scenario)
     target = scenario.target
     steps = _step_marks(timeline)
     repairs = [m for m in timeline.markers if m.kind == "repair"]
@@ -179,6 +182,24 @@ def analyse(timeline: Timeline, scenario: scenarios.Scenario) -> Outcome:
         upper_bound=upper_bound, clock_from=round(start, 3), restarts=timeline.restarts,
         note="; ".join(m.label for m in timeline.markers if m.kind == "figure"),
     )
+
+
+def _gate(timeline: Timeline, scenario: scenarios.Scenario) -> Outcome:
+    """A gate held when no instance ever ran after the step it guards; ``seconds`` is how long
+    it took the first one to run when one did."""
+    steps = _step_marks(timeline)
+    mark = next((m for m in steps if m.step == scenario.measure_from), None)
+    start = mark.t if mark is not None else 0.0
+    after = [s for s in timeline.samples if s.t >= start]
+    first = next((s.t for s in after if s.actual > 0), None)
+    typed = tuple(c for m in steps if m.kind == "command" for c in m.commands)
+    return Outcome(
+        timeline.scenario, timeline.engine, applicable=True, recovered=first is None,
+        seconds=None if first is None else round(max(0.0, first - start), 2),
+        commands=len(typed), typed=typed, repair_commands=0, repair_seconds=None,
+        min_ready=None, requests=None, failed=None, clock_from=round(start, 3),
+        note="; ".join(m.label for m in timeline.markers if m.kind == "figure"),
+        peak=max((s.actual for s in after), default=0))
 
 
 # --- reading what the engines report --------------------------------------------------------

@@ -17,6 +17,7 @@ Purely data: no I/O.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from reconcile_lab import spec
@@ -94,3 +95,16 @@ def policies() -> list[dict[str, Any]]:
          "reason": "Forbidden"},
     ], variables=(CONTAINERS,))
     return [webapps, _binding(WEBAPPS), pods, _binding(PODS)]
+
+
+_DENIED = re.compile(r"ValidatingAdmissionPolicy '([\w.-]+)' .*denied request: (.*)")
+
+
+def refusal(stderr: str) -> str | None:
+    """The policy's message, when ``stderr`` (kubectl's) says one of these policies refused a
+    request; None for any other failure."""
+    for line in stderr.splitlines():
+        found = _DENIED.search(line)
+        if found and found.group(1) in (WEBAPPS, PODS):
+            return found.group(2).strip()
+    return None
