@@ -331,12 +331,13 @@ def _registrars() -> list[Callable[[Any], None]]:
     from reconcile_lab.faults import command as fault_command
     from reconcile_lab.imperative import command as docker_command
     from reconcile_lab.observe import command as observe_command
+    from reconcile_lab.syncing import command as sync_command
     from reconcile_lab.web import command as web_command
     from reconcile_lab.workshop import command as workshop_command
 
     return [operator_command.register, docker_command.register, observe_command.register,
             compare_command.register, workshop_command.register, web_command.register,
-            fault_command.register]
+            fault_command.register, sync_command.register]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -254,10 +254,12 @@ def typed(page: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
         yield {"apiVersion": version, "kind": kind, **item} if version and kind else item
 
 
-def list_all(kind: str, namespace: str | None = None) -> Iterator[dict[str, Any]]:
-    """Every WebApp, Deployment or Service, in one namespace or in all, a page at a time."""
+def list_all(kind: str, namespace: str | None = None, *,
+             selector: str = "") -> Iterator[dict[str, Any]]:
+    """Every WebApp, Deployment or Service (with the labels ``selector`` asks for), in one
+    namespace or in all, a page at a time."""
     path = _PATHS[kind].format(scope=f"/namespaces/{namespace}" if namespace else "")
-    query = {"limit": str(PAGE)}
+    query = {"limit": str(PAGE), **({"labelSelector": selector} if selector else {})}
     while True:
         page = _get(path, query, "application/json") or {}
         yield from typed(page)
@@ -309,3 +311,28 @@ def patch_status(namespace: str, name: str, status: Mapping[str, Any]) -> dict[s
             _content_type=_MERGE, _preload_content=False))
     except ApiException as e:
         raise _fail(f"writing the status of WebApp {namespace}/{name}", e) from None
+
+
+def apply_webapp(manifest: Mapping[str, Any], *, field_manager: str) -> dict[str, Any]:
+    """Server-side apply of a whole WebApp (``reconcile-lab sync``): it takes over the fields
+    it sets from whoever changed them by hand (force), as a GitOps agent does."""
+    meta = manifest["metadata"]
+    try:
+        return _json(client.CustomObjectsApi(_client()).patch_namespaced_custom_object(
+            spec.GROUP, spec.VERSION, meta["namespace"], spec.PLURAL, meta["name"],
+            dict(manifest), field_manager=field_manager, force=True, _content_type=_APPLY,
+            _preload_content=False))
+    except ApiException as e:
+        raise _fail(f"applying WebApp {meta['namespace']}/{meta['name']}", e) from None
+
+
+def delete_webapp(namespace: str, name: str) -> bool:
+    """Delete a WebApp (its children follow by garbage collection); False: it was not there."""
+    try:
+        client.CustomObjectsApi(_client()).delete_namespaced_custom_object(
+            spec.GROUP, spec.VERSION, namespace, spec.PLURAL, name, _preload_content=False)
+    except ApiException as e:
+        if e.status == 404:
+            return False
+        raise _fail(f"deleting WebApp {namespace}/{name}", e) from None
+    return True

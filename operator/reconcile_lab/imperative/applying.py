@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from reconcile_lab import paths, spec
@@ -56,7 +56,8 @@ def lock(docker_app: str, *, on_wait: Callable[[Path], None] | None = None) -> I
 def apply(eng: engine.Engine, app: spec.WebApp, *, timeout: float | None = None,
           dry_run: bool = False, on_step: Callable[[steps.Step], None] | None = None,
           on_outcome: Callable[[reports.Outcome], None] | None = None,
-          on_wait: Callable[[Path], None] | None = None) -> reports.Report:
+          on_wait: Callable[[Path], None] | None = None,
+          project: str | None = None) -> reports.Report:
     """Observe, plan, execute step by step; a failed container does not stop the others,
     but a failed replacement halts the rest of the rollout (so it never eats capacity)."""
     started = time.monotonic()
@@ -69,9 +70,10 @@ def apply(eng: engine.Engine, app: spec.WebApp, *, timeout: float | None = None,
                 f"a network named {name} exists but is not labelled "
                 f"{containers.LABEL_APP}={app.name}, {containers.LABEL_NAMESPACE}={namespace} "
                 f"(fix: `docker network rm {name}` if it is unused, or rename the app)"))
-        todo = plan.plan(app, before.containers, network_exists=before.network_exists)
+        todo = plan.plan(app, before.containers, network_exists=before.network_exists,
+                         project=project)
         if dry_run:
-            return _report(app, todo, [], before, started, dry_run=True)
+            return _report(app, todo, [], before, started, dry_run=True, project=project)
         outcomes: list[reports.Outcome] = []
         failed: list[str] = []  # failed earlier: not to be waited for
         left: list[str] = []  # old containers a halted rollout leaves alone
@@ -97,21 +99,30 @@ def apply(eng: engine.Engine, app: spec.WebApp, *, timeout: float | None = None,
                 if gates and not halted:
                     halted = f"{', '.join(outcome.failed)} did not become ready"
         after = eng.observe(app.name, namespace)
-    return _report(app, todo, outcomes, after, started)
+    return _report(app, todo, outcomes, after, started, project=project)
 
 
 def _report(app: spec.WebApp, todo: list[steps.Step], outcomes: list[reports.Outcome],
             seen: reports.Observation, started: float, *, conflict: str = "",
-            dry_run: bool = False) -> reports.Report:
+            dry_run: bool = False, project: str | None = None) -> reports.Report:
     mine = {c.name for c in containers.desired(app)}
     return reports.Report(
         app=containers.docker_name(app.name, app.namespace), steps=todo, outcomes=outcomes,
         desired=app.spec.replicas,
         ready=sum(1 for c in seen.containers if c.name in mine and c.ready),
         containers=seen.containers,
-        remaining=plan.plan(app, seen.containers, network_exists=seen.network_exists),
+        remaining=plan.plan(app, seen.containers, network_exists=seen.network_exists,
+                            project=project),
         seconds=time.monotonic() - started, conflict=conflict, dry_run=dry_run,
     )
+
+
+def strays(eng: engine.Engine, apps: Sequence[spec.WebApp],
+           project: str) -> list[tuple[str, str]]:
+    """(app, namespace) of the project's apps in the engine that ``apps`` no longer declare:
+    what ``docker apply --prune`` removes (compose's ``--remove-orphans``)."""
+    keep = {(a.name, containers.namespace_of(a)) for a in apps}
+    return sorted(eng.members(project) - keep)
 
 
 def delete(eng: engine.Engine, app: str, namespace: str = containers.DEFAULT_NAMESPACE, *,

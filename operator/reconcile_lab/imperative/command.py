@@ -65,6 +65,8 @@ examples:
   reconcile-lab docker apply -f webapp.yaml             make it true once; print each step
   reconcile-lab docker apply -f webapp.yaml --dry-run   only print what it would do
   reconcile-lab docker apply -f webapp.yaml --watch     re-apply every 2 s until Ctrl-C
+  reconcile-lab docker apply -f apps/ --prune           the folder is the project: an app whose
+                                                        file was removed is removed
   reconcile-lab docker status hello                     what runs for the app "hello"
   reconcile-lab docker status -f webapp.yaml            desired vs actual
   reconcile-lab docker delete hello                     remove its containers and network
@@ -90,14 +92,15 @@ def connect() -> engine.Engine:
 
 
 def apply_once(eng: engine.Engine, app: spec.WebApp, *, dry_run: bool = False,
-               timeout: float | None = None) -> reports.Report:
+               timeout: float | None = None, project: str | None = None) -> reports.Report:
     if dry_run:
         report = applying.apply(eng, app, dry_run=True, timeout=timeout,
-                                on_wait=printing.print_waiting)
+                                on_wait=printing.print_waiting, project=project)
         printing.print_text(printing.format_steps(report.steps))
     else:
         report = applying.apply(eng, app, timeout=timeout, on_step=printing.print_step,
-                                on_outcome=printing.print_outcome, on_wait=printing.print_waiting)
+                                on_outcome=printing.print_outcome, on_wait=printing.print_waiting,
+                                project=project)
     printing.print_text(printing.format_summary(report))
     return report
 
@@ -105,11 +108,18 @@ def apply_once(eng: engine.Engine, app: spec.WebApp, *, dry_run: bool = False,
 def run_apply(args: argparse.Namespace) -> int:
     _configure_logs(args)
     try:
-        apps = loading.load(args.filename)
+        apps = loading.load(loading.expand(args.filename))
+        project = loading.project(args.filename, args.project) \
+            if args.prune or args.project else None
     except loading.InputError as e:
         printing.print_text(str(e), file=sys.stderr)
         return INVALID
     if args.watch:
+        if args.prune:
+            printing.print_text("--prune with --watch: the loop owns nothing it did not make in "
+                                "this run (see below); run `apply -f DIR --prune` once instead",
+                                file=sys.stderr)
+            return INVALID
         return _watch(args, apps)
     try:
         eng = connect()
@@ -119,7 +129,8 @@ def run_apply(args: argparse.Namespace) -> int:
     status = OK
     try:
         for app in apps:
-            report = apply_once(eng, app, dry_run=args.dry_run, timeout=args.timeout)
+            report = apply_once(eng, app, dry_run=args.dry_run, timeout=args.timeout,
+                                project=project)
             if not args.dry_run:
                 recording.record(app, report)
                 if report.converged and steps.changes(report.steps):
@@ -127,6 +138,8 @@ def run_apply(args: argparse.Namespace) -> int:
                 recording.log_report(app, report)
             if not report.converged:  # a dry run that would change something, too (like diff)
                 status = NOT_CONVERGED
+        if args.prune and project:
+            status = max(status, _prune(eng, apps, project, dry_run=args.dry_run))
     except engine.EngineError as e:
         printing.print_text(str(e), file=sys.stderr)
         status = NOT_CONVERGED
@@ -137,6 +150,27 @@ def run_apply(args: argparse.Namespace) -> int:
         eng.close()
         if args.metrics_file:
             metrics.write_textfile(args.metrics_file)
+    return status
+
+
+def _prune(eng: engine.Engine, apps: list[spec.WebApp], project: str, *, dry_run: bool) -> int:
+    """Remove the project's apps that no file declares any more; the exit status it earns."""
+    status = OK
+    for name, namespace in applying.strays(eng, apps, project):
+        if dry_run:
+            printing.print_text(f"# would prune {containers.docker_name(name, namespace)}: "
+                                f"labelled {containers.LABEL_PROJECT}={project}, in no file")
+            status = NOT_CONVERGED
+            continue
+        printing.print_text(f"# pruning {containers.docker_name(name, namespace)}: labelled "
+                            f"{containers.LABEL_PROJECT}={project}, in no file any more")
+        report = applying.delete(eng, name, namespace, on_step=printing.print_step,
+                                 on_outcome=printing.print_outcome,
+                                 on_wait=printing.print_waiting)
+        printing.print_text(printing.format_deleted(report))
+        recording.record_deleted(name, namespace, report)
+        if steps.changes(report.remaining) or report.failures:
+            status = NOT_CONVERGED
     return status
 
 
@@ -160,7 +194,7 @@ def _watch(args: argparse.Namespace, apps: list[spec.WebApp]) -> int:
 def run_status(args: argparse.Namespace) -> int:
     _configure_logs(args)
     try:
-        apps = loading.load(args.filename) if args.filename else []
+        apps = loading.load(loading.expand(args.filename)) if args.filename else []
     except loading.InputError as e:
         printing.print_text(str(e), file=sys.stderr)
         return INVALID
@@ -199,7 +233,7 @@ def run_status(args: argparse.Namespace) -> int:
 def run_delete(args: argparse.Namespace) -> int:
     _configure_logs(args)
     try:
-        apps = loading.load(args.filename) if args.filename else []
+        apps = loading.load(loading.expand(args.filename)) if args.filename else []
     except loading.InputError as e:
         printing.print_text(str(e), file=sys.stderr)
         return INVALID
@@ -313,8 +347,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "docker command a person would type and run it, wait until ready, print a summary.",
         epilog=EPILOG + "\n" + watching.LIMITS,
         formatter_class=raw)
-    _common(apply, required=True, files_help="a WebApp YAML file, possibly several documents; "
-                                             "- for stdin; repeatable")
+    _common(apply, required=True, files_help="a WebApp YAML file, possibly several documents, "
+                                             "or a folder of them; - for stdin; repeatable")
+    apply.add_argument("--prune", action="store_true",
+                       help="the files are the whole project: label what is made with "
+                            "reconcile-lab/project=PROJECT and remove the project's apps that "
+                            "no file declares any more (compose's --remove-orphans)")
+    apply.add_argument("--project", metavar="NAME",
+                       help="the project's name (default with --prune: the folder's name)")
     apply.add_argument("--dry-run", action="store_true",
                        help="print the plan as a shell script, change nothing")
     apply.add_argument("--timeout", type=_positive, metavar="S",

@@ -32,6 +32,9 @@ LABEL_NAMESPACE = "reconcile-lab/namespace"
 DEFAULT_NAMESPACE = "default"  # what a WebApp without metadata.namespace lands in, as in kubectl
 LABEL_REPLICA = "reconcile-lab/replica"
 LABEL_CONFIG = "reconcile-lab/config"
+# What a folder applied with `docker apply -f DIR --prune` owns (compose's project label): the
+# record, kept in the engine, of which apps the next run of that folder may prune.
+LABEL_PROJECT = "reconcile-lab/project"
 
 # The same posture as the operator's pods (restricted pod security standard).
 USER = "65532:65532"
@@ -87,6 +90,7 @@ class Container(NamedTuple):
     memory: int | None = None  # --memory, bytes
     health: Health | None = None
     namespace: str = DEFAULT_NAMESPACE
+    project: str | None = None  # LABEL_PROJECT, when applied as part of a project
 
     @property
     def name(self) -> str:
@@ -105,12 +109,14 @@ class Container(NamedTuple):
             "health": list(self.health) if self.health else None,
             "posture": [USER, CAP_DROP, SECURITY_OPT, "read-only", LOOPBACK],
         }
+        if self.project:  # only then: containers of an app outside a project keep their hash
+            payload["project"] = self.project
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
 
     @property
     def labels(self) -> dict[str, str]:
-        return {**owner_labels(self.app, self.namespace), LABEL_REPLICA: str(self.replica),
-                LABEL_CONFIG: self.config}
+        return {**owner_labels(self.app, self.namespace), **project_labels(self.project),
+                LABEL_REPLICA: str(self.replica), LABEL_CONFIG: self.config}
 
     def run_args(self) -> list[str]:
         """``docker run`` as a person would type it, env values masked; the engine gives the SDK
@@ -150,6 +156,10 @@ def owner_labels(app: str, namespace: str) -> dict[str, str]:
     return {LABEL_APP: app, LABEL_NAMESPACE: namespace}
 
 
+def project_labels(project: str | None) -> dict[str, str]:
+    return {LABEL_PROJECT: project} if project else {}
+
+
 def owned(labels: Mapping[str, str] | None, app: str, namespace: str) -> bool:
     """Labelled for this app in this namespace. An older kit put no namespace label: what it
     made can only be the default namespace's (RUN_FORMAT makes apply replace it)."""
@@ -174,7 +184,7 @@ def health_of(webapp: spec.WebAppSpec) -> Health | None:
                   retries=check.failureThreshold, start_period=check.initialDelaySeconds)
 
 
-def container(app: spec.WebApp, replica: int) -> Container:
+def container(app: spec.WebApp, replica: int, *, project: str | None = None) -> Container:
     """The desired container ``NAME-replica`` (a plain constructor the tests reuse)."""
     s = app.spec
     limits = s.resources.limits
@@ -185,12 +195,12 @@ def container(app: spec.WebApp, replica: int) -> Container:
         env=tuple((var.name, var.value) for var in s.env),
         nano_cpus=round(Decimal(str(spec.cpu_cores(cpu))) * 10**9) if cpu else None,
         memory=spec.memory_bytes(memory) if memory else None,
-        health=health_of(s), namespace=namespace_of(app),
+        health=health_of(s), namespace=namespace_of(app), project=project,
     )
 
 
-def desired(app: spec.WebApp) -> list[Container]:
-    return [container(app, i) for i in range(1, app.spec.replicas + 1)]
+def desired(app: spec.WebApp, *, project: str | None = None) -> list[Container]:
+    return [container(app, i, project=project) for i in range(1, app.spec.replicas + 1)]
 
 
 def format_cpus(nano_cpus: int | None) -> str:

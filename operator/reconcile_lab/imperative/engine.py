@@ -167,6 +167,20 @@ class Engine:
             network_foreign=bool(networks) and not ours,
         )
 
+    def members(self, project: str) -> set[tuple[str, str]]:
+        """(app, namespace) of every app with a container or a network labelled ``project``."""
+        selector: dict[str, str | list[str] | bool] = {
+            "label": f"{containers.LABEL_PROJECT}={project}"}
+        with self._reachable():
+            labels = [(c.attrs.get("Config") or {}).get("Labels") or {} for c in
+                      self._client.containers.list(all=True, filters=selector,
+                                                   ignore_removed=True)]
+            labels += [n.attrs.get("Labels") or {} for n in
+                       self._client.networks.list(filters=selector)]
+        return {(found[containers.LABEL_APP],
+                 found.get(containers.LABEL_NAMESPACE, containers.DEFAULT_NAMESPACE))
+                for found in labels if found.get(containers.LABEL_APP)}
+
     def logs_tail(self, name: str, lines: int = 3) -> str:
         with contextlib.suppress(docker.errors.DockerException, *_UNREACHABLE):
             raw = self._client.containers.get(name).logs(tail=lines)

@@ -1,4 +1,5 @@
-"""Reading WebApp files for the Docker twin: YAML documents, validated with the operator's model.
+"""Reading WebApp files (for the Docker twin and ``reconcile-lab sync``): YAML documents,
+validated with the operator's model. A folder stands for its *.yaml and *.yml files.
 
 Every WebApp in every file is validated before any is used, so one bad document changes nothing;
 errors name the file and line, the field and the fix, as the apiserver would for ``kubectl apply``.
@@ -8,6 +9,7 @@ Reads files and stdin; must not talk to Docker, print, or decide what to change.
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -53,6 +55,40 @@ def _documents(path: str, text: str) -> list[tuple[int, Any]]:
         raise InputError(f"{path}: malformed YAML: {e}") from None
     finally:
         loader.dispose()
+
+
+_LABEL_VALUE = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+
+
+def project(paths: Sequence[str], given: str | None = None) -> str:
+    """The project a set of files makes (a label value): ``given``, else the name of the folder
+    named first, or of the folder the first file is in (``my apps`` → ``my-apps``)."""
+    if given is None:
+        first = Path(paths[0]).resolve()
+        text = (first if first.is_dir() else first.parent).name
+        given = re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-_.")[:63].strip("-_.")
+    if not _LABEL_VALUE.fullmatch(given):
+        raise InputError(f"{given!r} is not a project name (fix: --project NAME: letters, "
+                         "digits, '-', '_' or '.', at most 63, a letter or digit at each end)")
+    return given
+
+
+def expand(paths: Sequence[str]) -> list[str]:
+    """Each path as given, a folder as its ``*.yaml`` and ``*.yml`` files (sorted, not
+    recursive: a folder is one project)."""
+    files: list[str] = []
+    for path in paths:
+        folder = Path(path)
+        if path == "-" or not folder.is_dir():
+            files.append(path)
+            continue
+        found = sorted(str(f) for f in folder.iterdir()
+                       if f.suffix in (".yaml", ".yml") and f.is_file())
+        if not found:
+            raise InputError(f"{path}: a folder with no *.yaml or *.yml file in it (fix: put "
+                             "the WebApp files there, or name a file with -f)")
+        files += found
+    return files
 
 
 def load(paths: Sequence[str]) -> list[spec.WebApp]:

@@ -51,14 +51,16 @@ def differences(want: containers.Container, seen: containers.Observed) -> list[s
 
 
 def plan(app: spec.WebApp, observed: Sequence[containers.Observed], *,
-         network_exists: bool = False) -> list[steps.Step]:
-    """The steps that make the containers labelled for ``app`` equal to it; empty when they are."""
-    wanted = containers.desired(app)
+         network_exists: bool = False, project: str | None = None) -> list[steps.Step]:
+    """The steps that make the containers labelled for ``app`` equal to it (and to ``project``,
+    when given); empty when they are."""
+    wanted = containers.desired(app, project=project)
     healthcheck = app.spec.healthCheck is not None
     prefix = containers.docker_name(app.name, app.namespace)
     todo: list[steps.Step] = []
     if not network_exists:
-        todo.append(steps.CreateNetwork(app.name, namespace=containers.namespace_of(app)))
+        todo.append(steps.CreateNetwork(app.name, namespace=containers.namespace_of(app),
+                                        project=project))
 
     mine: dict[int, containers.Observed] = {}
     strays: list[containers.Observed] = []

@@ -46,6 +46,7 @@ class CreateNetwork(_Step):
     reason: str = "missing"
     drift: bool = False
     namespace: str = containers.DEFAULT_NAMESPACE
+    project: str | None = None
 
     @property
     def target(self) -> str:
@@ -53,7 +54,8 @@ class CreateNetwork(_Step):
 
     @property
     def labels(self) -> dict[str, str]:
-        return containers.owner_labels(self.app, self.namespace)
+        return {**containers.owner_labels(self.app, self.namespace),
+                **containers.project_labels(self.project)}
 
     def commands(self) -> list[list[str]]:
         args = ["docker", "network", "create"]
