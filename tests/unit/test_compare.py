@@ -64,6 +64,8 @@ def test_every_scenario_is_bounded_and_every_engine_is_covered_or_excused() -> N
     ("throttled", Target(5, scenarios.V1)),  # the other apps are not this app's target
     ("delete-app", Target(0, scenarios.V1, gone=True)),
     ("policy", Target(3, scenarios.UNTRUSTED)),
+    ("git-drift", Target(3, scenarios.V1)),  # the folder still says 3
+    ("git-remove", Target(0, scenarios.V1, gone=True)),
 ])
 def test_the_target_follows_the_changes_and_ignores_the_faults(scenario: str,
                                                                target: Target) -> None:

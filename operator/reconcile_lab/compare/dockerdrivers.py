@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from reconcile_lab.compare import driving, processes, scenarios, timeline
-from reconcile_lab.compare.driving import FILE, Context, Mark
+from reconcile_lab.compare.driving import DIR, FILE, Context, Mark
 from reconcile_lab.compare.processes import DriverError
 from reconcile_lab.compare.scenarios import Step, Target
 
@@ -80,6 +80,10 @@ class _DockerDriver(driving.Driver):
                 mark("fault", step.label,
                      [f"kill -9 $(docker inspect -f '{{{{.State.Pid}}}}' {victim})"])
                 os.kill(pid, signal.SIGKILL)
+            case "hand-edit":
+                names = self.running()[1:]
+                mark("fault", step.label, [f"docker rm -f {' '.join(names)}"])
+                self.docker("rm", "-f", *names)
             case "drift":
                 victim = self.victim()
                 # -t 1: the grace the Swarm tasks get too (--stop-grace-period 1s).
@@ -114,8 +118,14 @@ class TwinDriver(_DockerDriver):
     engine = scenarios.TWIN
     child_kinds = 1  # the network NAME
 
+    @property
+    def typed_apply(self) -> str:
+        return (f"reconcile-lab docker apply -f {DIR} --prune" if self.folder is not None
+                else f"reconcile-lab docker apply -f {FILE}")
+
     def apply(self) -> None:
-        self.twin("apply", "-f", str(self.file))
+        prune = ["--prune", "--project", self.app] if self.folder is not None else []
+        self.twin("apply", "-f", self.source, *prune)
 
     def do(self, step: Step, target: Target, mark: Mark) -> None:
         if self.shared(step, mark):
@@ -123,7 +133,11 @@ class TwinDriver(_DockerDriver):
         match step.action:
             case "create" | "scale" | "rollout" | "change":
                 self.write(target)
-                mark("command", step.label, [f"reconcile-lab docker apply -f {FILE}"])
+                mark("command", step.label, [self.typed_apply])
+                self.apply()
+            case "remove-file":
+                self.remove_file(step, target, mark)
+                mark("command", step.label, [self.typed_apply])
                 self.apply()
             case "delete-app":
                 mark("command", step.label, [f"reconcile-lab docker delete {self.app}"])
@@ -133,26 +147,27 @@ class TwinDriver(_DockerDriver):
                 raise DriverError(f"no way to {other} on {self.engine.title}")
 
     def repair(self, scenario: scenarios.Scenario, mark: Mark) -> bool:
-        mark("repair", "repair: apply", [f"reconcile-lab docker apply -f {FILE}"])
+        mark("repair", "repair: apply", [self.typed_apply])
         self.apply()
         return True
 
     def cleanup(self) -> None:
-        self.twin("delete", self.app)
+        self.twin("delete", self.app, *([self.rest] if self.folder is not None else []))
 
 
 class WatchDriver(TwinDriver):
     engine = scenarios.WATCH
 
-    def __init__(self, ctx: Context, app: str, *, probed: bool = True) -> None:
-        super().__init__(ctx, app, probed=probed)
+    def __init__(self, ctx: Context, app: str, *, probed: bool = True,
+                 folder: bool = False) -> None:
+        super().__init__(ctx, app, probed=probed, folder=folder)
         # The loop reaches dockerd through the run's fault proxy, where there is one.
         env = {**ctx.env, "DOCKER_HOST": ctx.docker_host} if ctx.docker_host else ctx.env
         self.loop = processes.Background(ctx.log_file(app), env)
 
     def start_loop(self) -> None:
         self.loop.start([sys.executable, "-m", "reconcile_lab", "docker", "apply", "-f",
-                         str(self.file), "--watch", "--interval", f"{scenarios.WATCH_INTERVAL:g}",
+                         self.source, "--watch", "--interval", f"{scenarios.WATCH_INTERVAL:g}",
                          "--metrics-port", "0", "--log-format", "json"])
 
     def stop_loop(self, sig: int = signal.SIGINT) -> None:
@@ -161,8 +176,10 @@ class WatchDriver(TwinDriver):
     def do(self, step: Step, target: Target, mark: Mark) -> None:
         if self.shared(step, mark):
             return
-        loop = f"reconcile-lab docker apply -f {FILE} --watch"
+        loop = f"reconcile-lab docker apply -f {DIR if self.folder else FILE} --watch"
         match step.action:
+            case "remove-file":  # the loop re-reads the folder: nothing else to type
+                self.remove_file(step, target, mark)
             case "create":
                 self.write(target)
                 mark("command", step.label, [loop])
@@ -200,7 +217,7 @@ class WatchDriver(TwinDriver):
 
     def cleanup(self) -> None:
         self.stop_loop()
-        self.twin("delete", self.app)
+        self.twin("delete", self.app, *([self.rest] if self.folder is not None else []))
 
 
 class RestartDriver(_DockerDriver):

@@ -27,6 +27,7 @@ from reconcile_lab.compare.scenarios import Step, Target
 
 Mark = Callable[[str, str, list[str]], None]  # kind, label, commands (display form)
 FILE = "webapp.yaml"  # how the app's file is shown in typed commands
+DIR = "DIR"  # and the folder, when the app is one file of a folder
 OPERATOR_ACCOUNT = "compare-operator"  # the operator's ServiceAccount, in the run's namespace
 Values = tuple[int | None, int, int, int, int | None]  # a Sample without its time
 
@@ -82,17 +83,41 @@ class Driver:
     child_kinds: ClassVar[int] = 0
     has_traffic: ClassVar[bool] = True  # its instances answer on 127.0.0.1
 
-    def __init__(self, ctx: Context, app: str, *, probed: bool = True) -> None:
+    def __init__(self, ctx: Context, app: str, *, probed: bool = True,
+                 folder: bool = False) -> None:
         self.ctx = ctx
         self.app = app
         self.probed = probed  # its instances have a health check (the scenario's ``probed``)
-        self.file = ctx.work / f"{app}.yaml"
+        # The scenario's ``folder``: the app is one file of a folder that holds the rest of
+        # its project too (an app of no replicas), the folder's name being the project's.
+        self.folder = ctx.work / app if folder else None
+        self.file = (self.folder / f"{app}.yaml") if self.folder else ctx.work / f"{app}.yaml"
         self.want = Target(0, scenarios.V1, gone=True)
+
+    @property
+    def rest(self) -> str:
+        """The other app of the folder's project."""
+        return f"{self.app}-rest"
+
+    @property
+    def source(self) -> str:
+        """What the engines are given: the folder, or the one file."""
+        return str(self.folder or self.file)
 
     def write(self, target: Target) -> None:
         self.want = target
+        if self.folder is not None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            (self.folder / f"{self.rest}.yaml").write_text(yaml.safe_dump(
+                webapp(self.rest, Target(0, scenarios.V1)), sort_keys=False))
         self.file.write_text(yaml.safe_dump(webapp(self.app, target, probed=self.probed),
                                             sort_keys=False))
+
+    def remove_file(self, step: Step, target: Target, mark: Mark) -> None:
+        """`rm DIR/NAME.yaml`: the app is no longer declared."""
+        mark("command", step.label, [f"rm {DIR}/{self.app}.yaml"])
+        self.want = target
+        self.file.unlink()
 
     def wait(self, target: Target, timeout: float = 45) -> None:
         """Until the engine shows ``target`` (set-up only: not measured)."""

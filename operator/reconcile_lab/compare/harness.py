@@ -244,7 +244,8 @@ class Harness:
             if scenario.why_not(engine.id) is not None:
                 results[engine.id] = timeline.Timeline(scenario.id, engine.id, app, (), ())
                 continue
-            driver = DRIVERS[engine.id](ctx, app, probed=scenario.probed)
+            driver = DRIVERS[engine.id](ctx, app, probed=scenario.probed,
+                                        folder=scenario.folder)
             runs[engine.id] = driver
 
             def work(d: driving.Driver = driver) -> None:

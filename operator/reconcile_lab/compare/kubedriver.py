@@ -13,14 +13,15 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from typing import Any
 
 import yaml
 
 from reconcile_lab.cluster import probing, realnode
-from reconcile_lab.compare import driving, probes, scenarios, timeline
-from reconcile_lab.compare.driving import FILE, Mark
+from reconcile_lab.compare import driving, probes, processes, scenarios, timeline
+from reconcile_lab.compare.driving import DIR, FILE, Mark
 from reconcile_lab.compare.processes import DriverError
 from reconcile_lab.compare.scenarios import Step, Target
 from reconcile_lab.declarative import policy
@@ -36,8 +37,11 @@ class OperatorDriver(driving.Driver):
     engine = scenarios.OPERATOR
     child_kinds = 2  # Deployment, Service
 
-    def __init__(self, ctx: driving.Context, app: str, *, probed: bool = True) -> None:
-        super().__init__(ctx, app, probed=probed)
+    def __init__(self, ctx: driving.Context, app: str, *, probed: bool = True,
+                 folder: bool = False) -> None:
+        super().__init__(ctx, app, probed=probed, folder=folder)
+        # The folder's GitOps agent: `reconcile-lab sync DIR --watch`, as the admin.
+        self.sync = processes.Background(ctx.log_file(f"{app}-sync"), ctx.env)
         self.node_port: int | None = None  # the Service's, as last sampled
         self.throttled = False  # its FlowSchema was applied: clean-up deletes it
         self.crowd: list[str] = []  # the other WebApps of "throttled"
@@ -66,8 +70,24 @@ class OperatorDriver(driving.Driver):
         mark("fault", step.label, [f"kill -9 <main process of pod {pod}'s container>"])
         os.kill(pid, signal.SIGKILL)
 
+    def start_sync(self) -> None:
+        assert self.ctx.kubeconfig is not None
+        self.sync.start([sys.executable, "-m", "reconcile_lab", "sync", self.source,
+                         "--watch", "--interval", f"{scenarios.SYNC_INTERVAL:g}",
+                         "--project", self.app, "-n", self.ctx.namespace,
+                         "--kubeconfig", str(self.ctx.kubeconfig)])
+
     def do(self, step: Step, target: Target, mark: Mark) -> None:
         match step.action:
+            case "create" if self.folder is not None:
+                self.write(target)
+                mark("command", step.label, [f"reconcile-lab sync {DIR} --watch"])
+                self.start_sync()
+            case "hand-edit":
+                mark("fault", step.label, [f"kubectl scale webapp {self.app} --replicas=1"])
+                self.kubectl("scale", "webapp", self.app, "--replicas=1")
+            case "remove-file":
+                self.remove_file(step, target, mark)
             case "create" | "scale" | "rollout" | "change":
                 self.write(target)
                 mark("command", step.label, [f"kubectl apply -f {FILE}"])
@@ -173,7 +193,9 @@ class OperatorDriver(driving.Driver):
         return [self.node_port] if self.node_port is not None else []
 
     def cleanup(self) -> None:
-        self.kubectl("delete", "webapp", self.app, *self.crowd, "--ignore-not-found",
+        self.sync.stop()
+        rest = [self.rest] if self.folder is not None else []
+        self.kubectl("delete", "webapp", self.app, *self.crowd, *rest, "--ignore-not-found",
                      "--wait=false", check=False)
         if self.throttled:
             self.kubectl("delete", "-f", "-", "--ignore-not-found", check=False,

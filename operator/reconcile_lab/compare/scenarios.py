@@ -112,6 +112,14 @@ CROWD = 30
 # How long the controller's path stays broken while the spec changes.
 CUT_SECONDS = 10.0
 DELETE_APP = Step("delete-app", "delete app")
+# The app is one file of a folder, and a person changes what runs by hand behind its back: on
+# Kubernetes `kubectl scale webapp` (the WebApp no longer says what the folder says), on Docker
+# `docker rm -f` of two of the three containers (what runs is all Docker knows).
+HAND_EDIT = Step("hand-edit", "hand edit: 1 left", fault=True)
+REMOVE_FILE = Step("remove-file", "file removed")
+# Seconds between two passes of the folder's loops (`reconcile-lab sync --watch`, the twin's
+# `--watch`): the same for both, so neither is faster by its setting.
+SYNC_INTERVAL = WATCH_INTERVAL
 # An admission policy that refuses images outside ``reconcile-lab/`` (deploy/policy.yaml),
 # switched on for the app's namespace; on Docker there is nothing to switch on.
 POLICY_ON = Step("policy-on", "policy on")
@@ -152,7 +160,7 @@ def target_after(initial: Target, steps: tuple[Step, ...]) -> Target:
             current = current._replace(replicas=step.replicas, gone=False)
         if step.action in ("create", "rollout") and step.image is not None:
             current = current._replace(image=step.image)
-        if step.action == "delete-app":
+        if step.action in ("delete-app", "remove-file"):
             current = current._replace(replicas=0, gone=True)
     return current
 
@@ -175,6 +183,9 @@ class Scenario(NamedTuple):
     # A gate: the right outcome is that nothing runs (an image the policy refuses). Measured
     # is whether any instance ran, and when the first did; not a time to converge.
     gate: bool = False
+    # The app is declared by a folder (with another app beside it, the rest of the project):
+    # `reconcile-lab sync DIR --watch` on Kubernetes, `docker apply -f DIR` on Docker.
+    folder: bool = False
     measure_from: int = 0  # which step's time starts the clock for "time to recover"
     not_applicable: tuple[tuple[str, str], ...] = ()  # (engine id, why) pairs
 
@@ -207,6 +218,8 @@ _NO_PATH = ("dockerd restarts the containers itself: no API lies between the eng
 _NO_THROTTLE = ("dockerd has no priority and fairness: it never answers 429 or asks a client "
                 "to wait; a busy engine answers late, and one that does not answer at all is "
                 "the cut-off row")
+_NO_FOLDER = ("no file is its input: what was typed (`docker run`, `docker service create`) "
+              "is the only record of what should run, so there is no folder to drift from")
 _NO_ENGINE_KILL = ("the restart policy is enforced by dockerd itself; stopping the shared "
                    "engine would stop every container on the host, so it is not measured")
 
@@ -264,6 +277,21 @@ SCENARIOS: tuple[Scenario, ...] = (
         "label namespace … reconcile-lab.dev/policy=enforce`), then `kubectl apply`",
         (POLICY_ON, create(image=UNTRUSTED)), window=12, setup=False, gate=True,
         measure_from=1),
+    Scenario(
+        "git-drift", "The folder says 3; a person leaves 1 by hand",
+        "`docker rm -f NAME-2 NAME-3` (the twin applied the folder with `docker apply -f DIR "
+        "--prune`; --watch polls the folder)",
+        "`kubectl scale webapp NAME --replicas=1` (the folder is kept applied by `reconcile-lab "
+        f"sync DIR --watch`, every {SYNC_INTERVAL:g} s)",
+        (HAND_EDIT,), window=14, folder=True,
+        not_applicable=(("restart-always", _NO_FOLDER), ("swarm", _NO_FOLDER))),
+    Scenario(
+        "git-remove", "A file removed from the folder: its app must go",
+        "`rm DIR/NAME.yaml`, then `reconcile-lab docker apply -f DIR --prune`; --watch polls "
+        "the folder",
+        "`rm DIR/NAME.yaml`; `reconcile-lab sync DIR --watch` prunes what no file declares",
+        (REMOVE_FILE,), window=14, folder=True,
+        not_applicable=(("restart-always", _NO_FOLDER), ("swarm", _NO_FOLDER))),
     Scenario(
         "kill-controller", "Controller down while the spec changes (3 → 5)",
         "SIGKILL the --watch loop, edit the file, start the loop again",
