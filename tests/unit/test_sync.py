@@ -39,9 +39,11 @@ def test_every_file_is_applied_whole_with_the_projects_label() -> None:
 
 def test_only_the_projects_webapps_that_left_the_folder_are_pruned() -> None:
     seen = [live("hello"), live("gone"), live("gone", "prod"), live("theirs", project="other"),
-            live("by-hand", project=None)]
-    done = plans.plan([app("hello")], seen, project="apps")
+            live("by-hand", project=None), live("team-b", "elsewhere")]
+    done = plans.plan([app("hello"), app("shop", "prod")], seen, project="apps")
+    # Not in "elsewhere": no file names it, so its project of the same name is another team's.
     assert done.prune == (("default", "gone"), ("prod", "gone"))
+    assert plans.namespaces([app("hello"), app("shop", "prod")]) == ("default", "prod")
 
 
 def test_a_file_without_a_namespace_lands_in_the_one_given() -> None:
@@ -98,5 +100,6 @@ def test_the_twin_prunes_the_projects_apps_that_no_file_declares() -> None:
     engine = _Members({("hello", "default"), ("gone", "default"), ("shop", "prod")})
     files = [app("hello"), app("shop", "prod")]
     assert applying.strays(engine, files, "apps") == [("gone", "default")]  # type: ignore[arg-type]
+    # prod is no file's namespace any more: its app of the same project is left alone.
     assert applying.strays(engine, [app("hello")], "apps") == [  # type: ignore[arg-type]
-        ("gone", "default"), ("shop", "prod")]
+        ("gone", "default")]

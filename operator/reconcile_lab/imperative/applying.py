@@ -119,10 +119,12 @@ def _report(app: spec.WebApp, todo: list[steps.Step], outcomes: list[reports.Out
 
 def strays(eng: engine.Engine, apps: Sequence[spec.WebApp],
            project: str) -> list[tuple[str, str]]:
-    """(app, namespace) of the project's apps in the engine that ``apps`` no longer declare:
-    what ``docker apply --prune`` removes (compose's ``--remove-orphans``)."""
+    """(app, namespace) of the project's apps in the engine that ``apps`` no longer declare,
+    in the namespaces ``apps`` are in (another namespace's project of the same name is not
+    this one): what ``docker apply --prune`` removes (compose's ``--remove-orphans``)."""
     keep = {(a.name, containers.namespace_of(a)) for a in apps}
-    return sorted(eng.members(project) - keep)
+    scope = {namespace for _, namespace in keep}
+    return sorted(m for m in eng.members(project) - keep if m[1] in scope)
 
 
 def delete(eng: engine.Engine, app: str, namespace: str = containers.DEFAULT_NAMESPACE, *,

@@ -27,7 +27,8 @@ DESCRIPTION = """\
 Make the cluster equal to a folder: every WebApp in DIR's *.yaml and *.yml files is applied
 (server-side, field manager reconcile-lab-sync, labelled reconcile-lab.dev/project=PROJECT), and
 every WebApp labelled with the project that no file declares any more is deleted (its
-Deployment and Service go with it, by garbage collection). The folder is the definition of what
+Deployment and Service go with it, by garbage collection), in the namespaces the files name
+(-n for files that name none) and nowhere else. The folder is the definition of what
 runs: change a file to change the app, remove it to remove the app.
 
 Every file is validated first, with the same messages as `kubectl apply` and `reconcile-lab
@@ -73,7 +74,8 @@ def sync_once(paths: Sequence[str], *, project: str, namespace: str, dry_run: bo
     from reconcile_lab.declarative import kube
 
     apps = _files(paths)
-    live = list(kube.list_all(spec.KIND, selector=plans.selector(project)))
+    live = [obj for ns in plans.namespaces(apps, namespace)
+            for obj in kube.list_all(spec.KIND, ns, selector=plans.selector(project))]
     versions = {plans.key(obj): obj["metadata"].get("resourceVersion") for obj in live}
     plan = plans.plan(apps, live, project=project, namespace=namespace)
     counts = {"applied": 0, "unchanged": 0, "pruned": 0, "failed": 0}

@@ -5,7 +5,10 @@ Every WebApp that ``reconcile-lab sync DIR`` applies carries the label
 ``docker compose`` labels what belongs to a project: the label is the record of which WebApps
 the folder owns, kept in the cluster, so a second run of the same folder (from another shell,
 another laptop, a CI job) knows what to prune. A WebApp without the label, or with another
-project's, is never touched. The applied manifest holds the whole spec, defaults filled in: the
+project's, is never touched, and neither is one outside the namespaces the folder's files name
+(or the one given for files that name none): two teams may both call a folder ``apps``.
+
+The applied manifest holds the whole spec, defaults filled in: the
 folder owns every field, so a hand edit of a synced WebApp (`kubectl scale webapp`) is drift
 that the next sync puts back.
 
@@ -46,13 +49,20 @@ def key(obj: Mapping[str, Any]) -> Key:
 
 def plan(apps: Sequence[spec.WebApp], live: Iterable[Mapping[str, Any]], *, project: str,
          namespace: str = DEFAULT_NAMESPACE) -> Plan:
-    """``live``: the WebApps labelled with ``project`` now, in every namespace."""
+    """``live``: the WebApps labelled with ``project`` now, in :func:`namespaces`."""
     wanted = tuple(manifest(a, project=project, namespace=namespace) for a in apps)
     keep = {key(m) for m in wanted}
-    prune = tuple(sorted(k for obj in live if (k := key(obj)) not in keep
+    scope = set(namespaces(apps, namespace))
+    prune = tuple(sorted(k for obj in live if (k := key(obj)) not in keep and k[0] in scope
                          and (obj.get("metadata") or {}).get("labels", {}).get(LABEL_PROJECT)
                          == project))
     return Plan(wanted, prune)
+
+
+def namespaces(apps: Sequence[spec.WebApp], namespace: str = DEFAULT_NAMESPACE) -> tuple[str, ...]:
+    """Where a folder's project lives: the namespaces its files name, and ``namespace`` for
+    those that name none."""
+    return tuple(sorted({a.namespace or namespace for a in apps}))
 
 
 def selector(project: str) -> str:
