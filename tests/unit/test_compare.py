@@ -457,3 +457,10 @@ def test_a_refusal_by_the_kits_policy_is_told_from_any_other_failure() -> None:
     assert policy.refusal(said) == "spec.image untrusted/hello:v1 is not allowed here"
     assert policy.refusal(said.replace(policy.WEBAPPS, "someone-elses")) is None
     assert policy.refusal('error: the server doesn\'t have a resource type "webapps"') is None
+
+
+def test_a_tally_counts_failures_and_the_versions_that_answered_in_its_window() -> None:
+    requests = [Request(0.1, True, "v1"), Request(0.6, False), Request(1.2, True, "v2"),
+                Request(1.7, True, "v1"), Request(2.5, True, "v2")]
+    assert timeline.tally(requests) == timeline.Tally(4, 1, {"v1": 2, "v2": 2})
+    assert timeline.tally(requests, since=1, until=2) == timeline.Tally(2, 0, {"v1": 1, "v2": 1})

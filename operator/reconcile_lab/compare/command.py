@@ -6,6 +6,7 @@ The harness measures, the live view shows; this module parses arguments and call
 from __future__ import annotations
 
 import argparse
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,23 @@ def _compare(args: argparse.Namespace) -> int:
     return harness.main(Path(args.out), quick=args.quick, only=args.scenario or (),
                         engines=args.engine or (), keep_cluster=args.keep_cluster,
                         kubeconfig=Path(args.kubeconfig) if args.kubeconfig else None)
+
+
+def _traffic(args: argparse.Namespace) -> int:
+    from reconcile_lab.cluster import providers
+    from reconcile_lab.compare import traffic
+
+    if args.forget:
+        traffic.forget(args.name, args.namespace)
+        return 0
+    engines = [traffic.KUBERNETES, traffic.DOCKER] if args.engine == "both" else [args.engine]
+    kubeconfig = Path(args.kubeconfig) if args.kubeconfig else providers.kubeconfig()
+    try:
+        return traffic.run(args.name, args.namespace, seconds=args.seconds, rate=args.rate,
+                           engines=engines, during=args.during or (), kubeconfig=kubeconfig)
+    except LookupError as e:
+        print(f"traffic: {e}", file=sys.stderr)
+        return 2
 
 
 def _watch(args: argparse.Namespace) -> int:
@@ -69,6 +87,39 @@ def register(sub: Any) -> None:
                          help="measure on this running cluster (it needs a Ready real node); "
                               "only the comparison's namespace is made and removed")
     compare.set_defaults(func=_compare)
+
+    traffic = sub.add_parser(
+        "traffic", help="steady requests to one app on both engines, counted (during a release)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.dedent("""
+            Send steady requests to one app, on Kubernetes through its Service's NodePort on
+            127.0.0.1 (kube-proxy balances over the ready pods), on Docker round-robin over the
+            twin's containers Docker lists as ready; one at a time per engine, to 127.0.0.1
+            only. --during runs commands meanwhile, so the count says what a release cost.
+            A line a second, a summary at the end; the summary is kept for `exercise check`.
+        """).strip(),
+        epilog=textwrap.dedent("""
+            examples:
+              reconcile-lab traffic hello --seconds 20
+              reconcile-lab traffic hello --during "kubectl apply -f webapp-v2.yaml"
+              reconcile-lab traffic hello -n shop --engine kubernetes
+        """).strip())
+    traffic.add_argument("name", metavar="NAME", help="the app (the WebApp's name)")
+    traffic.add_argument("-n", "--namespace", default="default",
+                         help="the WebApp's namespace (default: default)")
+    traffic.add_argument("--seconds", type=float, default=20.0, metavar="S",
+                         help="how long, at least (default: 20; longer while --during runs)")
+    traffic.add_argument("--rate", type=float, default=scenarios.RELEASE_RATE, metavar="N",
+                         help=f"requests a second per engine (default: "
+                              f"{scenarios.RELEASE_RATE:g})")
+    traffic.add_argument("--engine", choices=("kubernetes", "docker", "both"), default="both")
+    traffic.add_argument("--during", action="append", metavar="CMD",
+                         help="a shell command to run meanwhile, 2 s in (repeatable: one after "
+                              "the other)")
+    traffic.add_argument("--forget", action="store_true",
+                         help="only remove the kept summary of NAME")
+    traffic.add_argument("--kubeconfig", help="cluster to use (default: the kit's own cluster)")
+    traffic.set_defaults(func=_traffic)
 
     watch = sub.add_parser(
         "watch", help="live view of both engines side by side (Ctrl-C to quit)",

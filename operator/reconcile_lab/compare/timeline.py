@@ -202,6 +202,27 @@ def _gate(timeline: Timeline, scenario: scenarios.Scenario) -> Outcome:
         peak=max((s.actual for s in after), default=0))
 
 
+class Tally(NamedTuple):
+    """Requests counted: answered 200, failed, and the answers by the version they named."""
+
+    ok: int
+    failed: int
+    versions: dict[str, int]
+
+
+def tally(requests: Sequence[Request], *, since: float | None = None,
+          until: float | None = None) -> Tally:
+    """The requests sent in [since, until)."""
+    chosen = [r for r in requests if (since is None or r.t >= since)
+              and (until is None or r.t < until)]
+    versions: dict[str, int] = {}
+    for r in chosen:
+        if r.ok and r.version:
+            versions[r.version] = versions.get(r.version, 0) + 1
+    ok = sum(1 for r in chosen if r.ok)
+    return Tally(ok, len(chosen) - ok, dict(sorted(versions.items())))
+
+
 # --- reading what the engines report --------------------------------------------------------
 
 

@@ -21,12 +21,16 @@ import shlex
 from typing import NamedTuple
 
 from reconcile_lab.imperative import containers
+from reconcile_lab.workshop import delivery
 
 APP = "hello"  # the app every exercise's files declare
 WEBAPP = "examples/exercises/01-first-webapp/webapp.yaml"
 WEBAPP_V2 = "examples/exercises/05-rolling-update/webapp-v2.yaml"
 UNTRUSTED = "examples/exercises/09-policy/webapp-untrusted.yaml"
 POLICY = "deploy/policy.yaml"
+RELEASE = "examples/exercises/12-zero-downtime"
+GIT = "examples/exercises/13-git-as-truth"
+WORK = delivery.FOLDER  # exercise 13's working copy of its folder (out/: the kit's scratch)
 SELECTOR = f"app.kubernetes.io/instance={APP}"
 TWIN = "{twin}"  # in a command: the twin's Docker name for APP (``hello`` in default)
 NAMESPACE = "{namespace}"  # in a command: the namespace the exercise is done in
@@ -48,6 +52,9 @@ class Start(NamedTuple):
     operator: bool = True  # the operator runs (in the background: `operator start`)
     enforced: bool | None = None  # the namespace under the admission policy; None: as it is
     proxied: bool = False  # the operator reaches the apiserver through the fault proxy
+    others: tuple[str, ...] = ()  # more apps the exercise makes: none of them, on both engines
+    workdir: str | None = None  # a working copy the exercise makes: not there
+    counted: bool = False  # no count of requests kept by `reconcile-lab traffic` for the app
 
     def describe(self) -> str:
         parts = [f"the WebApp {APP} from `{self.webapp}`, Ready" if self.webapp
@@ -61,6 +68,11 @@ class Start(NamedTuple):
         if self.enforced is not None:
             parts.append("the namespace " + ("under" if self.enforced else "not under")
                          + " the admission policy")
+        parts += [f"no app {name}" for name in self.others]
+        if self.workdir:
+            parts.append(f"no `{self.workdir.replace(NAMESPACE, 'NAMESPACE')}`")
+        if self.counted:
+            parts.append("no requests counted yet")
         return "; ".join(parts)
 
 
@@ -235,6 +247,47 @@ ENTRIES: tuple[Entry, ...] = (
            f"kubectl wait --for=create service/{APP} --timeout=120s",
            "reconcile-lab fault heal"),
           Start(proxied=True)),
+    Entry("12", "zero-downtime", "A release that loses no request", Difficulty.MEDIUM, 15,
+          ("05",), "Release v2 while requests flow, count what fails on each engine, and make "
+          "the Kubernetes side lose none.",
+          ("Count the requests that fail while a release runs: the kit can send steady "
+           "requests to both engines and run your release meanwhile.",
+           "`reconcile-lab traffic hello --during \"COMMAND\"` counts while COMMAND runs. The "
+           "app starts without a healthCheck: nothing tells the Service when a new pod can "
+           f"serve. `{RELEASE}/webapp-probed.yaml` adds one (same v1).",
+           f"`kubectl apply -f {RELEASE}/webapp-probed.yaml`, wait for the rollout, then "
+           f"`reconcile-lab traffic hello --during \"kubectl apply -f {RELEASE}/webapp-v2.yaml\" "
+           f"--during \"reconcile-lab docker apply -f {RELEASE}/webapp-v2.yaml\"`."),
+          (f"kubectl apply -f {RELEASE}/webapp-probed.yaml",
+           f"kubectl rollout status deployment/{APP} --timeout=180s",
+           f"reconcile-lab docker apply -f {RELEASE}/webapp-probed.yaml",
+           f"reconcile-lab traffic {APP} --seconds 15 "
+           f"--during \"kubectl apply -f {RELEASE}/webapp-v2.yaml\" "
+           f"--during \"reconcile-lab docker apply -f {RELEASE}/webapp-v2.yaml\" "
+           f"--during \"kubectl rollout status deployment/{APP} --timeout=180s\""),
+          Start(webapp=f"{RELEASE}/webapp.yaml", counted=True)),
+    Entry("13", "git-as-truth", "A folder defines what runs", Difficulty.MEDIUM, 15, ("01",),
+          "Make a folder of WebApp files the definition of what runs: sync it, change the app "
+          "by hand and see the folder win, remove a file and see its app go, on both engines.",
+          ("The folder is the desired state of both engines: one command makes the cluster "
+           "equal to it, another makes Docker equal to it. Work on a copy of the exercise's "
+           "files.",
+           f"`reconcile-lab sync DIR` and `reconcile-lab docker apply -f DIR --prune`. `mkdir -p "
+           f"{WORK}` and copy `{GIT}/hello.yaml` and `{GIT}/goodbye.yaml` into it; sync it to "
+           "both engines, then `kubectl scale webapp/hello --replicas=1` and sync again.",
+           f"`rm {WORK}/goodbye.yaml`, then `reconcile-lab sync {WORK}` and `reconcile-lab "
+           f"docker apply -f {WORK} --prune`: goodbye goes from both."),
+          (f"mkdir -p {WORK}",
+           f"cp {GIT}/hello.yaml {GIT}/goodbye.yaml {WORK}/",
+           f"reconcile-lab sync {WORK}",
+           f"reconcile-lab docker apply -f {WORK} --prune",
+           f"kubectl scale webapp/{APP} --replicas=1",
+           f"reconcile-lab sync {WORK}",
+           f"rm {WORK}/goodbye.yaml",
+           f"reconcile-lab sync {WORK}",
+           f"reconcile-lab docker apply -f {WORK} --prune",
+           f"kubectl wait --for=jsonpath={{.status.readyReplicas}}=3 webapp/{APP} --timeout=180s"),
+          Start(webapp=None, others=("goodbye",), workdir=WORK)),
 )
 BY_NUMBER = {e.number: e for e in ENTRIES}
 
@@ -291,6 +344,18 @@ FAULTS: dict[str, tuple[Fault, ...]] = {
            Fault("heal", "kubernetes", "reconcile-lab fault heal"),
            Fault("kill a container", "docker", f"docker kill {TWIN}-1"),
            _TWIN_APPLY),
+    "12": (Fault("release v2 under traffic", "kubernetes",
+                 f"reconcile-lab traffic {APP} --during \"kubectl apply -f "
+                 f"{RELEASE}/webapp-v2.yaml\" --during \"reconcile-lab docker apply -f "
+                 f"{RELEASE}/webapp-v2.yaml\""),
+           Fault("add the health check", "kubernetes",
+                 f"kubectl apply -f {RELEASE}/webapp-probed.yaml"),
+           Fault("the twin with a health check", "docker",
+                 f"reconcile-lab docker apply -f {RELEASE}/webapp-probed.yaml")),
+    "13": (Fault("sync the folder", "kubernetes", f"reconcile-lab sync {WORK}"),
+           Fault("scale by hand", "kubernetes", f"kubectl scale webapp/{APP} --replicas=1"),
+           Fault("apply the folder", "docker", f"reconcile-lab docker apply -f {WORK} --prune"),
+           Fault("remove goodbye's file", "kubernetes", f"rm {WORK}/goodbye.yaml")),
 }
 
 
@@ -321,8 +386,8 @@ def in_namespace(command: str, namespace: str, copies: str = "") -> str:
     if namespace == containers.DEFAULT_NAMESPACE:
         return command
     command = re.sub(r"\bkubectl(?= )", f"kubectl -n {namespace}", command)
-    command = re.sub(rf"(reconcile-lab docker (?:status|delete) {APP})\b", rf"\1 -n {namespace}",
-                     command)
+    command = re.sub(r"(reconcile-lab (?:docker (?:status|delete)|traffic) [a-z][-a-z0-9]*)\b",
+                     rf"\1 -n {namespace}", command)
     if copies:
         command = FILE.sub(lambda m: shlex.quote(f"{copies.rstrip('/')}/{m.group(0)}"),
                            command)
@@ -346,10 +411,13 @@ def reset(entry: Entry, namespace: str = containers.DEFAULT_NAMESPACE,
     else:
         commands = ["reconcile-lab operator start" if start.operator
                     else "reconcile-lab operator stop"]
-    commands += [f"kubectl delete webapp {APP} --ignore-not-found",
+    apps = (APP, *start.others)
+    commands += [f"kubectl delete webapp {' '.join(apps)} --ignore-not-found",
                  f"kubectl wait --for=delete deployment/{APP} service/{APP} --timeout=180s",
                  f"kubectl wait --for=delete pod -l {SELECTOR} --timeout=180s",
-                 f"reconcile-lab docker delete {APP}"]
+                 *(f"reconcile-lab docker delete {app}" for app in apps)]
+    commands += [f"rm -rf {start.workdir}"] if start.workdir else []
+    commands += [f"reconcile-lab traffic {APP} --forget"] if start.counted else []
     if start.webapp:
         commands += [f"kubectl apply -f {start.webapp}"]
         commands += [_WAIT_READY] if start.operator else []

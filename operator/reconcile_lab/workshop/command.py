@@ -24,7 +24,8 @@ NEEDS = {
     "04": ("kubernetes",), "05": ("kubernetes",), "06": ("kubernetes", "docker"),
     "07": ("kubernetes", "operator"), "08": ("prometheus",),
     "09": ("kubernetes", "policy", "docker"), "10": ("kubernetes", "operator"),
-    "11": ("kubernetes", "operator", "faults"),
+    "11": ("kubernetes", "operator", "faults"), "12": ("kubernetes", "traffic"),
+    "13": ("kubernetes", "project"),
 }
 SETTLE = 180.0  # seconds `solve` keeps checking until the engines have caught up
 

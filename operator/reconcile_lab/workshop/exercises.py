@@ -17,7 +17,7 @@ from typing import NamedTuple
 from reconcile_lab import ports
 from reconcile_lab.declarative import policy
 from reconcile_lab.declarative import status as statuses
-from reconcile_lab.workshop import catalog, controllers, observed
+from reconcile_lab.workshop import catalog, controllers, delivery, observed
 from reconcile_lab.workshop.observed import INSTANCE, LABEL_APP, Obj, State, Verdict
 
 V1 = "reconcile-lab/hello:v1"
@@ -300,6 +300,7 @@ CHECKS: Mapping[str, Callable[[State], Verdict]] = {
     "04": check_drift_repair, "05": check_rollout, "06": check_garbage_collection,
     "07": check_operator_down, "08": check_metrics, "09": check_policy,
     "10": controllers.check_edge_vs_level, "11": controllers.check_zombie,
+    "12": delivery.check_zero_downtime, "13": delivery.check_git_as_truth,
 }
 EXERCISES: tuple[Exercise, ...] = tuple(Exercise(e.number, e.slug, e.title, CHECKS[e.number])
                                         for e in catalog.ENTRIES)

@@ -17,7 +17,7 @@ from typing import Any
 from reconcile_lab import ports, spec
 from reconcile_lab.cluster import probing
 from reconcile_lab.imperative import containers
-from reconcile_lab.workshop import exercises
+from reconcile_lab.workshop import delivery, exercises
 from reconcile_lab.workshop.observed import INSTANCE, LABEL_APP, State
 
 WHO = ("--show-managed-fields",)  # who wrote a child (exercise 10): kubectl hides it otherwise
@@ -71,6 +71,25 @@ def _admission(kubeconfig: Path, app: str, namespace: str) -> dict[str, Any]:
         "bindings": sorted(b["metadata"]["name"] for b in bindings.get("items", [])),
         "accepted": dry.returncode == 0,
         "answer": (dry.stderr or dry.stdout).strip()[-500:]}}
+
+
+def _project(kubeconfig: Path, namespace: str) -> dict[str, Any]:
+    """The WebApps of exercise 13's project in the namespace, and the twin's apps of it."""
+    selector = f"{delivery.PROJECT_LABEL}={delivery.PROJECT}"
+    try:
+        found = _kubectl(kubeconfig, "get", "webapps", "-n", namespace, "-l", selector) or {}
+    except (probing.ClusterError, subprocess.TimeoutExpired, ValueError) as e:
+        return {"kube_error": str(e)[:300]}
+    label = f"label={containers.LABEL_PROJECT}={delivery.PROJECT}"
+    apps: set[str] = set()
+    for listing in (_docker("ps", "-a", "--filter", label, "--format", "{{json .Labels}}"),
+                    _docker("network", "ls", "--filter", label, "--format",
+                            "{{json .Labels}}")):
+        for line in listing.stdout.splitlines():
+            labels = dict(kv.split("=", 1) for kv in json.loads(line).split(",") if "=" in kv)
+            if labels.get(containers.LABEL_NAMESPACE, containers.DEFAULT_NAMESPACE) == namespace:
+                apps.add(labels.get(containers.LABEL_APP, ""))
+    return {"project": tuple(found.get("items", [])), "project_docker": tuple(sorted(apps))}
 
 
 def _docker(*args: str) -> subprocess.CompletedProcess[str]:
@@ -148,6 +167,8 @@ def state(app: str, namespace: str, *, kubeconfig: Path | None = None,
             parts.update(_kubernetes(kubeconfig, app, namespace))
             if "policy" in need:
                 parts.update(_admission(kubeconfig, app, namespace))
+            if "project" in need:
+                parts.update(_project(kubeconfig, namespace))
     if "docker" in need:
         parts.update(_docker_side(app, namespace))
     if "operator" in need:
@@ -155,6 +176,10 @@ def state(app: str, namespace: str, *, kubeconfig: Path | None = None,
 
         parts["operator_kind"] = command.running_kind()
         parts["operator_running"] = _operator_running(parts["operator_kind"])
+    if "traffic" in need:
+        from reconcile_lab.compare import traffic
+
+        parts["traffic"] = traffic.read_record(app, namespace)
     if "faults" in need:
         parts["fault_proxy"] = _fault_proxy()
     if "prometheus" in need:

@@ -39,6 +39,9 @@ class State(NamedTuple):
     prometheus: tuple[tuple[Mapping[str, str], float], ...] | None = None  # None: unreachable
     # the namespace's labels, the policy bindings, the answer to a dry run of an untrusted image
     admission: Obj | None = None
+    traffic: Obj | None = None  # the last count kept by `reconcile-lab traffic` for the app
+    project: tuple[Obj, ...] = ()  # the namespace's WebApps of the exercise folder's project
+    project_docker: tuple[str, ...] = ()  # the apps Docker has of that project (namespace's)
     kube_error: str = ""
     docker_error: str = ""
     prometheus_url: str = "http://127.0.0.1:9090"
