@@ -104,11 +104,15 @@ def test_app_names_are_dns_labels_unique_per_run_scenario_and_engine() -> None:
 def test_the_unprobed_release_differs_from_the_release_only_in_its_health_check() -> None:
     probed, unprobed = scenarios.BY_SCENARIO["rollout"], scenarios.BY_SCENARIO["rollout-unprobed"]
     assert probed.steps == unprobed.steps and probed.rate == unprobed.rate
-    assert probed.probed and not unprobed.probed
+    assert probed.shape._replace(probed=False) == unprobed.shape
     from reconcile_lab.compare import driving
 
-    assert "healthCheck" in driving.webapp("a", Target(3, scenarios.V1))["spec"]
-    assert "healthCheck" not in driving.webapp("a", Target(3, scenarios.V1), probed=False)["spec"]
+    with_probe = driving.webapp("a", Target(3, scenarios.V1), probed.shape)["spec"]
+    without = driving.webapp("a", Target(3, scenarios.V1), unprobed.shape)["spec"]
+    assert "healthCheck" in with_probe and "healthCheck" not in without
+    # Both take as long to listen: what the probe is for.
+    assert with_probe["env"] == without["env"] == [
+        {"name": "STARTUP_SECONDS", "value": str(scenarios.STARTUP)}]
 
 
 # --- gates: the right outcome is that nothing runs ------------------------------------------

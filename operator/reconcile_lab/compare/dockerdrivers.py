@@ -57,8 +57,11 @@ class _DockerDriver(driving.Driver):
         return names[0]
 
     def health(self) -> list[str]:
-        """``docker run``'s health-check options, or none when the scenario has no probe."""
-        return HEALTH if self.probed else ["--no-healthcheck"]
+        """``docker run``'s health-check options (none when the scenario has no probe) and its
+        environment: what the WebApp file says for the twin."""
+        env = ["--env", f"{driving.STARTUP_ENV}={self.shape.startup}"] if self.shape.startup \
+            else []
+        return [*(HEALTH if self.shape.probed else ["--no-healthcheck"]), *env]
 
     def shared(self, step: Step, mark: Mark) -> bool:
         """The steps every Docker engine takes the same way (the faults, the policy that is not
@@ -158,9 +161,9 @@ class TwinDriver(_DockerDriver):
 class WatchDriver(TwinDriver):
     engine = scenarios.WATCH
 
-    def __init__(self, ctx: Context, app: str, *, probed: bool = True,
-                 folder: bool = False) -> None:
-        super().__init__(ctx, app, probed=probed, folder=folder)
+    def __init__(self, ctx: Context, app: str, *,
+                 shape: scenarios.Shape = scenarios.PLAIN) -> None:
+        super().__init__(ctx, app, shape=shape)
         # The loop reaches dockerd through the run's fault proxy, where there is one.
         env = {**ctx.env, "DOCKER_HOST": ctx.docker_host} if ctx.docker_host else ctx.env
         self.loop = processes.Background(ctx.log_file(app), env)
@@ -245,7 +248,7 @@ class RestartDriver(_DockerDriver):
         while time.monotonic() < deadline:
             state = (self.ctx.docker.inspect(name) or {}).get("State") or {}
             if (state.get("Health") or {}).get("Status") == "healthy" or \
-                    (not self.probed and state.get("Status") == "running"):
+                    (not self.shape.probed and state.get("Status") == "running"):
                 return
             time.sleep(0.2)
 

@@ -59,14 +59,22 @@ class Context:
                              timeout=timeout, input=input)
 
 
-def webapp(name: str, target: Target, *, probed: bool = True) -> dict[str, Any]:
+STARTUP_ENV = "STARTUP_SECONDS"  # the demo image's: seconds before it listens
+
+
+def webapp(name: str, target: Target, shape: scenarios.Shape = scenarios.PLAIN
+           ) -> dict[str, Any]:
     """The one file both engines read (the shape of examples/01-hello/webapp.yaml). A NodePort
     Service: the cluster picks the port, and requests reach it on 127.0.0.1 as they reach a
-    container's published port. ``probed=False`` leaves the health check out."""
-    health = {"healthCheck": {"path": "/healthz", "periodSeconds": scenarios.HEALTH_PERIOD}}
+    container's published port."""
+    extra: dict[str, Any] = {}
+    if shape.probed:
+        extra["healthCheck"] = {"path": "/healthz", "periodSeconds": scenarios.HEALTH_PERIOD}
+    if shape.startup:
+        extra["env"] = [{"name": STARTUP_ENV, "value": str(shape.startup)}]
     return {"apiVersion": spec.API_VERSION, "kind": spec.KIND, "metadata": {"name": name},
             "spec": {"image": target.image, "replicas": target.replicas, "port": 8080,
-                     **(health if probed else {}), "service": {"type": "NodePort"}}}
+                     **extra, "service": {"type": "NodePort"}}}
 
 
 def switch_path(path: processes.FaultProxy | None, step: Step, mark: Mark) -> None:
@@ -83,14 +91,14 @@ class Driver:
     child_kinds: ClassVar[int] = 0
     has_traffic: ClassVar[bool] = True  # its instances answer on 127.0.0.1
 
-    def __init__(self, ctx: Context, app: str, *, probed: bool = True,
-                 folder: bool = False) -> None:
+    def __init__(self, ctx: Context, app: str, *,
+                 shape: scenarios.Shape = scenarios.PLAIN) -> None:
         self.ctx = ctx
         self.app = app
-        self.probed = probed  # its instances have a health check (the scenario's ``probed``)
-        # The scenario's ``folder``: the app is one file of a folder that holds the rest of
-        # its project too (an app of no replicas), the folder's name being the project's.
-        self.folder = ctx.work / app if folder else None
+        self.shape = shape
+        # With ``shape.folder`` the app is one file of a folder that holds the rest of its
+        # project too (an app of no replicas), the folder's name being the project's.
+        self.folder = ctx.work / app if shape.folder else None
         self.file = (self.folder / f"{app}.yaml") if self.folder else ctx.work / f"{app}.yaml"
         self.want = Target(0, scenarios.V1, gone=True)
 
@@ -110,7 +118,7 @@ class Driver:
             self.folder.mkdir(parents=True, exist_ok=True)
             (self.folder / f"{self.rest}.yaml").write_text(yaml.safe_dump(
                 webapp(self.rest, Target(0, scenarios.V1)), sort_keys=False))
-        self.file.write_text(yaml.safe_dump(webapp(self.app, target, probed=self.probed),
+        self.file.write_text(yaml.safe_dump(webapp(self.app, target, self.shape),
                                             sort_keys=False))
 
     def remove_file(self, step: Step, target: Target, mark: Mark) -> None:

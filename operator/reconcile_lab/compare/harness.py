@@ -244,8 +244,7 @@ class Harness:
             if scenario.why_not(engine.id) is not None:
                 results[engine.id] = timeline.Timeline(scenario.id, engine.id, app, (), ())
                 continue
-            driver = DRIVERS[engine.id](ctx, app, probed=scenario.probed,
-                                        folder=scenario.folder)
+            driver = DRIVERS[engine.id](ctx, app, shape=scenario.shape)
             runs[engine.id] = driver
 
             def work(d: driving.Driver = driver) -> None:

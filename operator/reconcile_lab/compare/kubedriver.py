@@ -37,9 +37,9 @@ class OperatorDriver(driving.Driver):
     engine = scenarios.OPERATOR
     child_kinds = 2  # Deployment, Service
 
-    def __init__(self, ctx: driving.Context, app: str, *, probed: bool = True,
-                 folder: bool = False) -> None:
-        super().__init__(ctx, app, probed=probed, folder=folder)
+    def __init__(self, ctx: driving.Context, app: str, *,
+                 shape: scenarios.Shape = scenarios.PLAIN) -> None:
+        super().__init__(ctx, app, shape=shape)
         # The folder's GitOps agent: `reconcile-lab sync DIR --watch`, as the admin.
         self.sync = processes.Background(ctx.log_file(f"{app}-sync"), ctx.env)
         self.node_port: int | None = None  # the Service's, as last sampled

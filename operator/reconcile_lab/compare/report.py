@@ -206,9 +206,11 @@ How to read the rest:
   observation window ended first.
 - *commands typed*: commands a person typed for the change itself (a fault is not counted:
   nobody meant it); *then N commands*: what a person had to type afterwards to repair by hand.
-- *requests failed*: real HTTP requests to 127.0.0.1, one at a time, about
+- *requests failed*: real HTTP requests to 127.0.0.1, one at a time, at most
   {scenarios.RELEASE_RATE:g} a second during the releases and {scenarios.RATE:g} a second
-  otherwise (the controller cut off), in the scenarios that send them. Docker engines:
+  otherwise (the controller cut off): each waits for the answer to the one before, so a slow
+  answer lowers the rate. In the releases the app takes {scenarios.STARTUP} s to listen after
+  it starts (`STARTUP_SECONDS`), as an app that loads before it serves. Docker engines:
   round-robin over the containers Docker listed as ready at most 0.1 s earlier (a load
   balancer with health checks, refreshed ten times a second); a
   container removed between that listing and the request fails it: nothing drains connections

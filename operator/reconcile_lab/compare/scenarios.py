@@ -168,6 +168,23 @@ def target_after(initial: Target, steps: tuple[Step, ...]) -> Target:
 # --- scenarios ------------------------------------------------------------------------------
 
 
+class Shape(NamedTuple):
+    """How a scenario's app is declared, the same on every engine."""
+
+    probed: bool = True  # a healthCheck: a readiness probe; Docker's HEALTHCHECK
+    startup: int = 0  # seconds the app takes before it listens (the demo image's STARTUP_SECONDS)
+    # One file of a folder that holds the rest of its project too: `reconcile-lab sync DIR
+    # --watch` on Kubernetes, `docker apply -f DIR` on Docker.
+    folder: bool = False
+
+
+PLAIN = Shape()  # probed, listening at once, one file
+
+# The release scenarios' app takes this long to listen, as an app that loads before it serves:
+# what a readiness probe is for (the demo image's own server listens at once).
+STARTUP = 2
+
+
 class Scenario(NamedTuple):
     id: str
     title: str  # the table's row header
@@ -179,13 +196,10 @@ class Scenario(NamedTuple):
     quick: bool = False  # part of `compare --quick`
     traffic: bool = False  # send real requests to 127.0.0.1 while it runs
     rate: float = RATE  # requests per second, when ``traffic``
-    probed: bool = True  # the WebApp declares a healthCheck (readiness; Docker's HEALTHCHECK)
+    shape: Shape = PLAIN  # how the app is declared, the same on every engine
     # A gate: the right outcome is that nothing runs (an image the policy refuses). Measured
     # is whether any instance ran, and when the first did; not a time to converge.
     gate: bool = False
-    # The app is declared by a folder (with another app beside it, the rest of the project):
-    # `reconcile-lab sync DIR --watch` on Kubernetes, `docker apply -f DIR` on Docker.
-    folder: bool = False
     measure_from: int = 0  # which step's time starts the clock for "time to recover"
     not_applicable: tuple[tuple[str, str], ...] = ()  # (engine id, why) pairs
 
@@ -256,11 +270,11 @@ SCENARIOS: tuple[Scenario, ...] = (
         "`kubectl scale deployment NAME --replicas=1`",
         (DRIFT,), window=14),
     Scenario(
-        "rollout", f"Release v1 → v2, then roll back to v1 ({RELEASE_RATE:g} requests/s)",
+        "rollout", "Release v1 → v2, then roll back to v1, under steady requests",
         "edit + `apply` / `docker rm -f` + `docker run` per container / `docker service update`",
         "`kubectl apply` with the new image (RollingUpdate maxSurge 1, maxUnavailable 0)",
         (rollout(V2), wait_converged(25), rollout(V1)), window=30, traffic=True,
-        rate=RELEASE_RATE),
+        rate=RELEASE_RATE, shape=Shape(startup=STARTUP)),
     Scenario(
         "rollout-unprobed", "The same release with no health check (no readiness probe)",
         "as *rollout*, the file without `healthCheck`: `--no-healthcheck`, running counts as "
@@ -268,7 +282,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         "as *rollout*, the WebApp without `healthCheck`: no readiness probe, a pod is ready "
         "once its container started",
         (rollout(V2), wait_converged(25), rollout(V1)), window=30, traffic=True,
-        rate=RELEASE_RATE, probed=False),
+        rate=RELEASE_RATE, shape=Shape(probed=False, startup=STARTUP)),
     Scenario(
         "policy", f"Policy: an image from outside the allowed prefix ({UNTRUSTED})",
         f"`docker tag` the demo image as {UNTRUSTED}, then the same commands as *create*: "
@@ -283,14 +297,14 @@ SCENARIOS: tuple[Scenario, ...] = (
         "--prune`; --watch polls the folder)",
         "`kubectl scale webapp NAME --replicas=1` (the folder is kept applied by `reconcile-lab "
         f"sync DIR --watch`, every {SYNC_INTERVAL:g} s)",
-        (HAND_EDIT,), window=14, folder=True,
+        (HAND_EDIT,), window=14, shape=Shape(folder=True),
         not_applicable=(("restart-always", _NO_FOLDER), ("swarm", _NO_FOLDER))),
     Scenario(
         "git-remove", "A file removed from the folder: its app must go",
         "`rm DIR/NAME.yaml`, then `reconcile-lab docker apply -f DIR --prune`; --watch polls "
         "the folder",
         "`rm DIR/NAME.yaml`; `reconcile-lab sync DIR --watch` prunes what no file declares",
-        (REMOVE_FILE,), window=14, folder=True,
+        (REMOVE_FILE,), window=14, shape=Shape(folder=True),
         not_applicable=(("restart-always", _NO_FOLDER), ("swarm", _NO_FOLDER))),
     Scenario(
         "kill-controller", "Controller down while the spec changes (3 → 5)",
