@@ -136,6 +136,14 @@ reliability: deps engine image control-plane ## Run the fault drills (DRILLS), s
 	  rc=$$?; $(PY) bench/report.py reliability --records $(DRILL_RECORD) --data $(RELIABILITY_DATA) \
 	  --doc $(RELIABILITY_DOC) --command "$(strip $(DRILLS) $(PYTEST_ARGS))" && exit $$rc
 
+.PHONY: article
+article: deps engine image control-plane ## Measure the article's claims (one compare run; ARTICLE_ARGS="--kubeconfig F" on a running cluster) and rewrite their table in docs/mapping.md and the workshop guide.
+	$(PY) bench/article.py --write $(if $(ARTICLE_ARGS),--compare-args "$(ARTICLE_ARGS)",)
+
+.PHONY: article-report
+article-report: deps ## Rewrite the article's claims in docs/mapping.md and the workshop guide from docs/data/article.json (measures nothing).
+	$(PY) bench/article.py --report
+
 .PHONY: reliability-report
 reliability-report: deps ## Regenerate the table in RELIABILITY_DOC=docs/reliability.md from RELIABILITY_DATA (measures nothing).
 	$(PY) bench/report.py reliability --data $(RELIABILITY_DATA) --doc $(RELIABILITY_DOC)

@@ -46,9 +46,14 @@ class Claim(NamedTuple):
 CLAIMS: tuple[Claim, ...] = (
     Claim("Failure handling: a manual restart pattern on Docker, self-healing on Kubernetes",
           "kill-one"),
+    Claim("Resilience: host dependent on Docker, rescheduled on Kubernetes when a machine dies",
+          "machine-dies"),
     Claim("Reliable releases: a controlled rollout on Kubernetes", "rollout"),
     Claim("… and what the readiness probe has to do with it", "rollout-unprobed"),
     Claim("Governance: policy-as-code and central controls before anything runs", "policy"),
+    Claim("Repeatable changes: declarative config, the folder (Git) defines what runs",
+          "git-drift"),
+    Claim("… and an app removed from the folder is removed from what runs", "git-remove"),
 )
 
 

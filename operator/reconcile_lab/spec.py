@@ -281,6 +281,12 @@ class WebAppSpec(_Model):
         json_schema_extra={"default": Service().model_dump(mode="json", exclude_none=True)},
         description="How the app is reached.",
     )
+    rescheduleAfterSeconds: int = Field(
+        default=30, ge=0, le=3600,
+        description="Seconds an instance stays on a node that stopped answering (not ready or "
+        "unreachable) before it is evicted and made again on a node that is left. Kubernetes' "
+        "own default is 300.",
+    )
 
     @pydantic.field_validator("env")
     @classmethod

@@ -87,7 +87,18 @@ def crash_and_rollout(cluster: Cluster, operator: Operator, docker_engine: Any,
     """The two scenarios --quick leaves out where the real node shows most: a crash, and
     requests during a rollout; the operator and plain `docker run --restart always`."""
     return _compare(cluster, operator, tmp_path_factory, "--scenario", "crash-one",
-                    "--scenario", "rollout", "--engine", "operator", "--engine", "restart-always")
+                    "--scenario", "rollout", "--scenario", "rollout-unprobed",
+                    "--engine", "operator", "--engine", "restart-always")
+
+
+@pytest.fixture(scope="module")
+def gates_and_folders(cluster: Cluster, operator: Operator, docker_engine: Any,
+                      tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The article's governance and Git rows: an image the admission policy refuses, and a
+    folder as what runs (a hand edit behind its back, a file removed)."""
+    return _compare(cluster, operator, tmp_path_factory, "--scenario", "policy",
+                    "--scenario", "git-drift", "--scenario", "git-remove",
+                    "--engine", "operator", "--engine", "twin", "--engine", "twin-watch")
 
 
 @pytest.mark.cluster
@@ -282,6 +293,45 @@ def test_requests_during_a_rollout_are_counted_on_both_sides(
     assert operator.failed == 0, f"{operator.failed} of {operator.requests} requests failed"
     table = (crash_and_rollout["out"] / "comparison.md").read_text()
     assert "n/a (simulated pods)" not in table
+    # The same release of an app that takes 2 s to listen, without the readiness probe: the
+    # Service sends requests to pods that do not listen yet.
+    unprobed = found[("rollout-unprobed", "operator")]
+    assert unprobed.recovered and unprobed.failed, unprobed
+
+
+@pytest.mark.cluster
+@pytest.mark.docker
+@pytest.mark.slow
+def test_the_policy_refuses_before_anything_runs_and_docker_runs_it(
+        gates_and_folders: dict[str, Any]) -> None:
+    assert gates_and_folders["done"].returncode == 0, gates_and_folders["done"].stderr[-3000:]
+    found = report.outcomes_from_json(gates_and_folders["data"])
+    refused = found[("policy", "operator")]
+    assert refused.recovered and refused.peak == 0, refused
+    assert "is not allowed here" in refused.note  # the apiserver's own words
+    for engine in ("twin", "twin-watch"):
+        ran = found[("policy", engine)]
+        assert not ran.recovered and ran.peak == scenarios.REPLICAS, (engine, ran)
+
+
+@pytest.mark.cluster
+@pytest.mark.docker
+@pytest.mark.slow
+def test_the_folder_wins_where_a_loop_applies_it_and_a_removed_file_removes_its_app(
+        gates_and_folders: dict[str, Any]) -> None:
+    found = report.outcomes_from_json(gates_and_folders["data"])
+    # A hand edit: `sync --watch` and the twin's loop put the folder back by themselves...
+    for engine in ("operator", "twin-watch"):
+        drift = found[("git-drift", engine)]
+        assert drift.recovered and drift.repair_commands == 0, (engine, drift)
+    # ... the one-shot twin waits for a person to apply the folder again.
+    once = found[("git-drift", "twin")]
+    assert not once.recovered and once.repair_commands == 1 and once.repair_seconds is not None
+    # A file removed: sync prunes its WebApp, `apply --prune` its containers; the loop owns
+    # nothing and keeps it running.
+    assert found[("git-remove", "operator")].recovered
+    assert found[("git-remove", "twin")].recovered
+    assert not found[("git-remove", "twin-watch")].recovered
 
 
 # --- the live view --------------------------------------------------------------------------

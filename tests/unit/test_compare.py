@@ -49,7 +49,8 @@ def test_the_quick_subset_is_create_kill_and_delete_a_child() -> None:
 
 def test_every_scenario_is_bounded_and_every_engine_is_covered_or_excused() -> None:
     for s in scenarios.SCENARIOS:
-        assert s.window <= 30
+        # A dead machine is noticed after the node controller's 50 s of grace.
+        assert s.window <= (100 if s.id == "machine-dies" else 30)
         for engine, why in s.not_applicable:
             assert engine in scenarios.BY_ID and len(why) > 20
 
@@ -66,6 +67,7 @@ def test_every_scenario_is_bounded_and_every_engine_is_covered_or_excused() -> N
     ("policy", Target(3, scenarios.UNTRUSTED)),
     ("git-drift", Target(3, scenarios.V1)),  # the folder still says 3
     ("git-remove", Target(0, scenarios.V1, gone=True)),
+    ("machine-dies", Target(3, scenarios.V1)),  # made again elsewhere, or brought back
 ])
 def test_the_target_follows_the_changes_and_ignores_the_faults(scenario: str,
                                                                target: Target) -> None:
@@ -468,3 +470,34 @@ def test_a_tally_counts_failures_and_the_versions_that_answered_in_its_window() 
                 Request(1.7, True, "v1"), Request(2.5, True, "v2")]
     assert timeline.tally(requests) == timeline.Tally(4, 1, {"v1": 2, "v2": 2})
     assert timeline.tally(requests, since=1, until=2) == timeline.Tally(2, 0, {"v1": 1, "v2": 1})
+
+
+def test_a_machine_dies_on_simulated_nodes_with_the_webapps_own_reschedule_time() -> None:
+    s = scenarios.BY_SCENARIO["machine-dies"]
+    assert s.faulty and not s.controller_fault  # a person brings the Docker host back
+    assert s.shape.simulated and not s.traffic  # simulated pods answer no request
+    from reconcile_lab.compare import driving
+
+    app = driving.webapp("a", s.initial, s.shape)
+    assert app["spec"]["rescheduleAfterSeconds"] == scenarios.RESCHEDULE_AFTER
+    from reconcile_lab.cluster import nodeconfig
+
+    # The heartbeat is taken, its renewTime left alone: no renewal after the machine died.
+    patch = nodeconfig.dead_lease()["spec"]
+    assert isinstance(patch, dict) and "renewTime" not in patch
+    assert patch["holderIdentity"] == nodeconfig.DEAD_HOLDER
+
+
+def test_a_silent_fault_is_timed_from_the_fault_and_never_noticed_is_not_recovered() -> None:
+    s = scenarios.BY_SCENARIO["machine-dies"]
+    fault = (Marker(0.0, "the machine dies", "fault", ("…",), 0, end=0.3),)
+    # The node controller takes the node for gone after its grace; the pods come back elsewhere.
+    noticed = steady(-1, 55, 3) + steady(55, 62, 2) + steady(62, 100, 3)
+    outcome = timeline.analyse(Timeline("machine-dies", "operator", "app", tuple(noticed), fault,
+                                        end=100, child_kinds=2), s)
+    assert outcome.recovered and outcome.seconds == 61.7 and not outcome.upper_bound
+    # Nothing ever showed the dead machine: its instances are still taken for serving.
+    blind = steady(-1, 100, 3)
+    outcome = timeline.analyse(Timeline("machine-dies", "operator", "app", tuple(blind), fault,
+                                        end=100, child_kinds=2), s)
+    assert not outcome.recovered and outcome.seconds is None

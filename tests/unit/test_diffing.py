@@ -132,3 +132,14 @@ def test_the_upgrade_turns_our_create_into_our_apply_or_merges_it_into_the_apply
         {"op": "remove", "path": "/metadata/managedFields/1"}]
     d["metadata"]["managedFields"] = [status, _entry("reconcile-lab", "Apply", env={})]
     assert diffing.ownership_upgrade(d) is None
+
+
+def test_tolerations_are_an_atomic_list_compared_item_by_item() -> None:
+    desired = render.deployment(OWNER, _spec())
+    stored = copy.deepcopy(desired)
+    assert diffing.drift(desired, stored) == []
+    tolerations = stored["spec"]["template"]["spec"]["tolerations"]
+    tolerations[0]["tolerationSeconds"] = 300  # `kubectl edit` of how long a pod waits
+    assert diffing.drift(desired, stored) == [".spec.template.spec.tolerations[0].tolerationSeconds"]
+    tolerations.append({"key": "x", "operator": "Exists"})  # one added by hand: the list differs
+    assert ".spec.template.spec.tolerations" in diffing.drift(desired, stored)

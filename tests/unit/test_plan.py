@@ -131,6 +131,16 @@ def test_a_killed_container_is_started_again_not_recreated() -> None:
     assert todo[0].drift and todo[0].reason == "exited with code 137"
 
 
+def test_a_container_the_engine_could_not_start_is_replaced_not_started_again() -> None:
+    app = webapp(replicas=2)
+    seen = running(app)
+    # What `docker start` leaves after a dockerd restart when runc still holds the id.
+    seen[0] = seen[0]._replace(status="exited", exit_code=plan.START_FAILED)
+    todo = plan.plan(app, seen, network_exists=True)
+    assert kinds(todo) == [("Replace", "web-1"), ("WaitReady", "web-1")]
+    assert todo[0].drift and "could not start it" in todo[0].reason
+
+
 def test_an_unhealthy_container_is_restarted_as_a_liveness_probe_would() -> None:
     app = webapp(replicas=1, healthCheck={})
     todo = plan.plan(app, running(app, health="unhealthy"), network_exists=True)

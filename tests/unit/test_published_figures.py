@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bench import cluster_times, drills, results, sections, summaries, targets
+from bench import article, cluster_times, drills, results, sections, summaries, targets
 from tests.conftest import REPO
 from tests.integration.test_makefile import make
 
@@ -37,8 +37,28 @@ def test_the_cluster_times_are_exactly_what_the_committed_data_generates() -> No
         committed
 
 
+@pytest.mark.parametrize("doc", article.DOCS, ids=lambda p: p.name)
+def test_the_articles_claims_are_exactly_what_the_committed_compare_run_generates(
+        doc: Path) -> None:
+    committed = doc.read_text()
+    data = json.loads(article.DATA.read_text())
+    assert article.replace(committed, data, where=str(doc)) == committed
+    # Every claim's scenario was measured, on every engine it applies to.
+    measured = {s["id"]: s for s in data["results"]["scenarios"]}
+    for claim in article.CLAIMS:
+        assert claim.scenario in measured, claim
+        assert not [t["engine"] for t in measured[claim.scenario]["timelines"] if t["error"]]
+
+
+def test_a_claims_table_says_so_when_a_scenario_was_not_measured() -> None:
+    data = json.loads(article.DATA.read_text())
+    data["results"]["scenarios"] = data["results"]["scenarios"][1:]
+    assert "| not measured |" in article.table(data)
+
+
 @pytest.mark.parametrize("path", [*(results.data_file(BENCH, n) for n in results.NAMES),
-                                  RELIABILITY_DATA, cluster_times.DATA], ids=lambda p: p.name)
+                                  RELIABILITY_DATA, cluster_times.DATA, article.DATA],
+                         ids=lambda p: p.name)
 def test_every_committed_data_file_names_its_commit_date_machine_and_command(path: Path) -> None:
     meta = json.loads(path.read_text())["meta"]
     assert {"commit", "dirty", "date", "machine", "cores", "cpu", "python", "argv"} <= set(meta)

@@ -42,14 +42,20 @@ def test_kubelet_config_is_loopback_only_and_not_anonymous() -> None:
 def test_kwokctl_patches_keep_kwok_off_the_real_node_and_node_ports_off_kwokctls() -> None:
     config = yaml.safe_load("componentsPatches:\n- name: kube-apiserver\n  extraArgs:\n"
                             + nodeconfig.kwokctl_patches(LAYOUT.pki))
-    apiserver, kwok = config["componentsPatches"]
+    apiserver, kwok, controllers = config["componentsPatches"]
     args = {a["key"]: a["value"] for a in apiserver["extraArgs"]}
     assert args["kubelet-preferred-address-types"] == "Hostname"
     high = int(args["service-node-port-range"].split("-")[1])
     assert high < 32700  # kwokctl hands out its ports from 32767 downwards
     assert {a["key"]: a["value"] for a in kwok["extraArgs"]} == {
         "manage-all-nodes": "false",
-        "manage-nodes-with-annotation-selector": "kwok.x-k8s.io/node=fake"}
+        "manage-nodes-with-annotation-selector": "kwok.x-k8s.io/node=fake",
+        "node-lease-duration-seconds": "40"}
+    # A node that stops renewing its lease is taken for gone as on any cluster (a renewal every
+    # 10 s, 50 s of grace), not after kwokctl's 3m20s.
+    assert controllers["name"] == "kube-controller-manager"
+    assert {a["key"]: a["value"] for a in controllers["extraArgs"]} == {
+        "node-monitor-grace-period": "50s", "node-monitor-period": "5s"}
 
 
 def test_the_kwok_node_template_is_annotated_and_tainted_only_beside_a_real_node() -> None:

@@ -47,6 +47,23 @@ SIMULATED_NAMESPACE_ANNOTATIONS = {
     "scheduler.alpha.kubernetes.io/defaultTolerations": json.dumps(
         [{"key": FAKE_KEY, "operator": "Equal", "value": FAKE_VALUE, "effect": "NoSchedule"}]),
 }
+# Kubernetes' defaults: the kubelet's lease (renewed every quarter of it), how long the node
+# controller waits for a renewal before it takes the node for gone, how often it looks.
+NODE_LEASE_SECONDS = 40
+NODE_GRACE = "50s"
+NODE_MONITOR_PERIOD = "5s"
+NODE_LEASE_NAMESPACE = "kube-node-lease"
+# Who holds a simulated node's Lease once its machine "died": not kwok, which then renews it no
+# more; for a day, so that kwok does not take it back as expired.
+DEAD_HOLDER = "reconcile-lab-machine-down"
+
+
+def dead_lease() -> dict[str, object]:
+    """The merge patch that takes a simulated node's heartbeat from kwok. Its renewTime stays
+    as it was: the node controller sees no renewal after it, and takes the node for gone."""
+    return {"spec": {"holderIdentity": DEAD_HOLDER, "leaseDurationSeconds": 86400}}
+
+
 # The kwokctl config carries this text once it can host a real node; older clusters lack it.
 REAL_NODE_READY_MARK = "manage-nodes-with-annotation-selector"
 
@@ -111,6 +128,16 @@ def kwokctl_patches(pki: Path) -> str:
     value: "false"
   - key: {REAL_NODE_READY_MARK}
     value: {FAKE_KEY}={FAKE_VALUE}
+  - key: node-lease-duration-seconds
+    value: "{NODE_LEASE_SECONDS}"
+# A node that stops answering is noticed as on any cluster: Kubernetes' own timings. (kwokctl
+# slows heartbeats down for scale: 200 s leases, a node taken for gone only after 3m20s.)
+- name: kube-controller-manager
+  extraArgs:
+  - key: node-monitor-grace-period
+    value: {NODE_GRACE}
+  - key: node-monitor-period
+    value: {NODE_MONITOR_PERIOD}
 """
 
 

@@ -83,6 +83,11 @@ class _DockerDriver(driving.Driver):
                 mark("fault", step.label,
                      [f"kill -9 $(docker inspect -f '{{{{.State.Pid}}}}' {victim})"])
                 os.kill(pid, signal.SIGKILL)
+            case "node-dies":
+                assert self.ctx.host is not None, "no host to stop in this scenario"
+                mark("fault", step.label, ["the host goes down: dockerd and every container "
+                                           "on it stop"])
+                self.ctx.host.stop()
             case "hand-edit":
                 names = self.running()[1:]
                 mark("fault", step.label, [f"docker rm -f {' '.join(names)}"])
@@ -111,10 +116,25 @@ class _DockerDriver(driving.Driver):
         seen = [self.ctx.docker.inspect(str(c["Id"])) for c in self.containers() if c.get("Id")]
         return timeline.container_restarts([s for s in seen if s is not None])
 
+    def host_down(self) -> bool:
+        """The scenario's host is down: nothing runs on it (and its engine cannot say so)."""
+        return self.ctx.host is not None and self.ctx.host.down
+
     def sample(self) -> driving.Values:
+        if self.host_down():
+            return self.want.replicas, 0, 0, 0, None
         counts = timeline.count_containers(self.containers(), self.want.image)
         children = int(self.ctx.snapshot.network_exists(self.app)) if self.child_kinds else None
         return self.want.replicas, counts.actual, counts.ready, counts.current, children
+
+    def host_back(self, mark: Mark) -> bool:
+        """A person starts the host's engine again (the machine-dies scenario's repair)."""
+        if self.ctx.host is None:
+            return False
+        mark("repair", "repair: the host is back", ["dockerd (the machine starts again)"])
+        self.ctx.host.start()
+        self.ctx.snapshot.invalidate()
+        return True
 
 
 class TwinDriver(_DockerDriver):
@@ -150,6 +170,7 @@ class TwinDriver(_DockerDriver):
                 raise DriverError(f"no way to {other} on {self.engine.title}")
 
     def repair(self, scenario: scenarios.Scenario, mark: Mark) -> bool:
+        self.host_back(mark)  # nothing to apply on while the host is down
         mark("repair", "repair: apply", [self.typed_apply])
         self.apply()
         return True
@@ -216,7 +237,7 @@ class WatchDriver(TwinDriver):
                 raise DriverError(f"no way to {other} on {self.engine.title}")
 
     def repair(self, scenario: scenarios.Scenario, mark: Mark) -> bool:
-        return False  # it is a loop: it repairs or it does not
+        return self.host_back(mark)  # else it is a loop: it repairs or it does not
 
     def cleanup(self) -> None:
         self.stop_loop()
@@ -278,6 +299,8 @@ class RestartDriver(_DockerDriver):
                 raise DriverError(f"no way to {other} on {self.engine.title}")
 
     def repair(self, scenario: scenarios.Scenario, mark: Mark) -> bool:
+        if self.host_back(mark):  # dockerd starts what it has a restart policy for
+            return True
         self.ctx.snapshot.invalidate()
         present = {str(c["Names"][0]).lstrip("/"): c for c in self.containers()}
         typed = False
@@ -339,7 +362,12 @@ class SwarmDriver(_DockerDriver):
             case other:
                 raise DriverError(f"no way to {other} on {self.engine.title}")
 
+    def repair(self, scenario: scenarios.Scenario, mark: Mark) -> bool:
+        return self.host_back(mark)  # the swarm puts its tasks back once its manager runs
+
     def sample(self) -> driving.Values:
+        if self.host_down():
+            return self.want.replicas, 0, 0, 0, None
         service = self.ctx.docker.service(self.app)
         desired = 0
         if service is not None:

@@ -47,6 +47,8 @@ class Context:
     kube_path: processes.FaultProxy | None = None
     docker_path: processes.FaultProxy | None = None
     docker_host: str = ""
+    # The one Docker engine every Docker engine's driver shares, in a scenario that stops it.
+    host: processes.Host | None = None
     say: Callable[[str], None] = print
 
     def log_file(self, name: str) -> Path:
@@ -72,6 +74,8 @@ def webapp(name: str, target: Target, shape: scenarios.Shape = scenarios.PLAIN
         extra["healthCheck"] = {"path": "/healthz", "periodSeconds": scenarios.HEALTH_PERIOD}
     if shape.startup:
         extra["env"] = [{"name": STARTUP_ENV, "value": str(shape.startup)}]
+    if shape.reschedule_after is not None:
+        extra["rescheduleAfterSeconds"] = shape.reschedule_after
     return {"apiVersion": spec.API_VERSION, "kind": spec.KIND, "metadata": {"name": name},
             "spec": {"image": target.image, "replicas": target.replicas, "port": 8080,
                      **extra, "service": {"type": "NodePort"}}}

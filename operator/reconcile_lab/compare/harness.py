@@ -41,7 +41,6 @@ from reconcile_lab.compare import (
 from reconcile_lab.compare.scenarios import Scenario, Step, Target
 
 LEAD = 1.0  # seconds sampled before the first step: the plots show the steady state first
-REPAIR_WINDOW = 15.0  # after a repair was typed, how long to wait for it to work
 SETTLED = 2.0  # a recovery held this long ends the observation early
 AFTER_LAST = 8.0  # seconds watched at least after the last step
 REPORT = "comparison.md"
@@ -106,14 +105,17 @@ def run_engine(driver: driving.Driver, scenario: Scenario) -> timeline.Timeline:
         starts = [m.effective for m in markers if m.step == scenario.measure_from] or [0.0]
         # A step that took long (a loop that had to be stopped first) still gets time to act.
         until = max(scenario.window, markers[-1].t + AFTER_LAST if markers else 0.0)
-        settled = _watch(sampler, target, driver.child_kinds, since=starts[0], until=until)
+        since = starts[0]
+        if scenario.silent:  # nothing to settle until the engine has noticed the fault
+            since = _noticed(sampler, target, driver.child_kinds, since=since, until=until)
+        settled = _watch(sampler, target, driver.child_kinds, since=since, until=until)
         if settled is None and scenario.faulty and not scenario.controller_fault:
             def repair_mark(kind: str, label: str, commands: list[str]) -> None:
                 markers.append(timeline.Marker(clock(), label, kind, tuple(commands)))
             if driver.repair(scenario, repair_mark):
                 since = next(m.t for m in markers if m.kind == "repair")
                 _watch(sampler, target, driver.child_kinds, since=since,
-                       until=clock() + REPAIR_WINDOW)
+                       until=clock() + scenario.repair_window)
         end = clock()
         restarts_after = driver.restarts()
         restarts = None if restarts_before is None or restarts_after is None \
@@ -160,6 +162,18 @@ def _do(driver: driving.Driver, scenario: Scenario, i: int, step: Step,
         done = sampler.clock()
         markers[:] = [m._replace(end=done) if m.step == i and m.kind == "fault" else m
                       for m in markers]
+
+
+def _noticed(sampler: Sampler, target: Target, child_kinds: int, *, since: float,
+             until: float) -> float:
+    """When a sample first shows the target missed (a silent fault noticed), or ``until``."""
+    while sampler.clock() < until:
+        found = next((s.t for s in list(sampler.samples)
+                      if s.t >= since and not timeline.matches(s, target, child_kinds)), None)
+        if found is not None:
+            return found
+        time.sleep(0.2)
+    return until
 
 
 def _watch(sampler: Sampler, target: Target, child_kinds: int, *, since: float, until: float,
@@ -252,14 +266,21 @@ class Harness:
             # Daemon threads: Ctrl-C ends the run at once; the final sweep removes what they made.
             threads.append(threading.Thread(target=work, name=f"{scenario.id}-{engine.id}",
                                             daemon=True))
+        docker = [e for e in runs if e != scenarios.OPERATOR.id]
+        ctx.host = processes.Host(len(docker), say=self.say) \
+            if docker and any(s.action == scenarios.NODE_DIES.action for s in scenario.steps) \
+            else None
         self.say(f"scenario {scenario.id}: {scenario.title} — "
                  f"{', '.join(runs)} in parallel (window {scenario.window:g} s)")
         started = time.monotonic()
         for thread in threads:
             thread.start()
-        budget = 60 + scenario.window + REPAIR_WINDOW + 60  # set-up, window, repair, clean-up
+        budget = 60 + scenario.window + scenario.repair_window + 60  # set-up, window, repair…
         for thread in threads:
             thread.join(timeout=max(1.0, budget - (time.monotonic() - started)))
+        if ctx.host is not None:  # whatever happened, the engine runs again for what follows
+            ctx.host.start()
+            ctx.host = None
         timelines = tuple(results.get(e.id) or timeline.Timeline(
             scenario.id, e.id, "", (), (), error="did not finish in time") for e in self.engines)
         outcomes = tuple(timeline.analyse(t, scenario) for t in timelines)

@@ -10,6 +10,7 @@ sample means. An I/O adapter.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -19,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from reconcile_lab.cluster import probing, realnode
+from reconcile_lab.cluster import nodeconfig, probing, realnode
 from reconcile_lab.compare import driving, probes, processes, scenarios, timeline
 from reconcile_lab.compare.driving import DIR, FILE, Mark
 from reconcile_lab.compare.processes import DriverError
@@ -45,6 +46,7 @@ class OperatorDriver(driving.Driver):
         self.node_port: int | None = None  # the Service's, as last sampled
         self.throttled = False  # its FlowSchema was applied: clean-up deletes it
         self.crowd: list[str] = []  # the other WebApps of "throttled"
+        self.dead_node = ""  # the node whose machine "died": clean-up brings it back
         self.enforced = False  # the namespace was labelled for the policy: clean-up unlabels
         self.installed = False  # the policy objects were not there before: clean-up removes them
 
@@ -70,6 +72,32 @@ class OperatorDriver(driving.Driver):
         mark("fault", step.label, [f"kill -9 <main process of pod {pod}'s container>"])
         os.kill(pid, signal.SIGKILL)
 
+    def prepare(self, target: Target) -> None:
+        if self.shape.simulated:  # every pod of the namespace goes to a simulated node
+            self.kubectl("annotate", "--overwrite", "namespace", self.ctx.namespace, *(
+                f"{k}={v}" for k, v in nodeconfig.SIMULATED_NAMESPACE_ANNOTATIONS.items()))
+        super().prepare(target)
+
+    def busiest_node(self) -> str:
+        """The node that runs most of the app's live pods."""
+        nodes = [str(p["spec"].get("nodeName", "")) for p in self.pods()
+                 if not p["metadata"].get("deletionTimestamp")]
+        if not any(nodes):
+            raise DriverError(f"{self.app}: no pod of the app is on a node")
+        return max(sorted(set(nodes) - {""}), key=nodes.count)
+
+    def kill_node(self, step: Step, mark: Mark) -> None:
+        """The machine under a simulated node dies: its heartbeat (the node's Lease) is taken
+        from kwok, which renews it no more, and left as it was last renewed, so the node
+        controller sees no renewal after it. Pods on it are left as they are (kwok acts only
+        for nodes whose Lease it holds)."""
+        node = self.busiest_node()
+        mark("fault", step.label, [f"the machine under node {node} stops (simulated: its "
+                                   "Lease is renewed no more)"])
+        self.dead_node = node
+        self.kubectl("patch", "lease", node, "-n", nodeconfig.NODE_LEASE_NAMESPACE,
+                     "--type", "merge", "-p", json.dumps(nodeconfig.dead_lease()))
+
     def start_sync(self) -> None:
         assert self.ctx.kubeconfig is not None
         self.sync.start([sys.executable, "-m", "reconcile_lab", "sync", self.source,
@@ -83,6 +111,8 @@ class OperatorDriver(driving.Driver):
                 self.write(target)
                 mark("command", step.label, [f"reconcile-lab sync {DIR} --watch"])
                 self.start_sync()
+            case "node-dies":
+                self.kill_node(step, mark)
             case "hand-edit":
                 mark("fault", step.label, [f"kubectl scale webapp {self.app} --replicas=1"])
                 self.kubectl("scale", "webapp", self.app, "--replicas=1")
@@ -193,6 +223,12 @@ class OperatorDriver(driving.Driver):
         return [self.node_port] if self.node_port is not None else []
 
     def cleanup(self) -> None:
+        if self.dead_node:  # its Lease made again by kwok: the node is back
+            self.kubectl("delete", "lease", self.dead_node, "-n",
+                         nodeconfig.NODE_LEASE_NAMESPACE, "--ignore-not-found", check=False)
+        if self.shape.simulated:
+            self.kubectl("annotate", "namespace", self.ctx.namespace, *(
+                f"{k}-" for k in nodeconfig.SIMULATED_NAMESPACE_ANNOTATIONS), check=False)
         self.sync.stop()
         rest = [self.rest] if self.folder is not None else []
         self.kubectl("delete", "webapp", self.app, *self.crowd, *rest, "--ignore-not-found",

@@ -16,9 +16,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from reconcile_lab.cluster import dockerd, probing
 from reconcile_lab.compare import probes
 
 
@@ -80,6 +83,44 @@ class Background:
             self.proc.wait(timeout=timeout)
         self.proc = None
         return pid
+
+
+class Host:
+    """The Docker host every Docker engine of a scenario shares, as a machine that can die:
+    ``stop`` once every engine is ready for it stops the kit's own dockerd, and with it every
+    container on the host; ``start`` starts it again. Each happens once, whichever engine's
+    driver asks first; another engine's (not the kit's own) is never stopped."""
+
+    def __init__(self, engines: int, *, say: Callable[[str], None]) -> None:
+        self._ready = threading.Barrier(engines)
+        self._lock = threading.Lock()
+        self.say = say
+        self.down = False
+        self._refused = ""
+
+    def stop(self) -> None:
+        try:
+            self._ready.wait(timeout=120)  # no engine is still setting up when the host goes
+        except threading.BrokenBarrierError:
+            raise DriverError("the other Docker engines never got ready for the host to "
+                              "stop") from None
+        with self._lock:
+            if self._refused:
+                raise DriverError(self._refused)
+            if self.down:
+                return
+            try:
+                dockerd.stop(progress=self.say)
+            except probing.ClusterError as e:
+                self._refused = f"the host's engine was not stopped: {e}"
+                raise DriverError(self._refused) from None
+            self.down = True
+
+    def start(self) -> None:
+        with self._lock:
+            if self.down:
+                dockerd.ensure(progress=self.say)
+                self.down = False
 
 
 class FaultProxy:

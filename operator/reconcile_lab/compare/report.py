@@ -180,6 +180,14 @@ def _engine_note(scenario: Scenario, engine: str) -> str:
     if engine == scenarios.OPERATOR.id and scenario.id == "throttled":
         return ("time from the change; each request refused is retried no sooner than its "
                 "Retry-After asks")
+    if scenario.id == "machine-dies":
+        return {
+            scenarios.OPERATOR.id: "simulated nodes (kwok): the node's lost heartbeat, the node "
+            "controller's grace period, the eviction after rescheduleAfterSeconds and the new "
+            "pods' placement are real; the containers are not",
+            scenarios.RESTART.id: "dockerd starts what has a restart policy once it runs again",
+            scenarios.SWARM.id: "a single-node swarm has no other node to place its tasks on",
+        }.get(engine, "one host: nothing is left to act until its engine runs again")
     if engine == scenarios.WATCH.id and scenario.id == "cut-off":
         return "time from the heal: the loop tries the engine again on every poll"
     return ""

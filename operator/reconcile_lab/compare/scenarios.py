@@ -120,6 +120,12 @@ REMOVE_FILE = Step("remove-file", "file removed")
 # Seconds between two passes of the folder's loops (`reconcile-lab sync --watch`, the twin's
 # `--watch`): the same for both, so neither is faster by its setting.
 SYNC_INTERVAL = WATCH_INTERVAL
+# The machine under the app goes: on Kubernetes the node that runs most of its pods stops
+# answering (a simulated node whose heartbeat stops), on Docker the host's engine stops and
+# every container on it with it. A person brings the Docker host back (the repair).
+NODE_DIES = Step("node-dies", "the machine dies", fault=True)
+# How long the machine-dies scenario's pods stay on a node that stopped answering.
+RESCHEDULE_AFTER = 10
 # An admission policy that refuses images outside ``reconcile-lab/`` (deploy/policy.yaml),
 # switched on for the app's namespace; on Docker there is nothing to switch on.
 POLICY_ON = Step("policy-on", "policy on")
@@ -176,6 +182,10 @@ class Shape(NamedTuple):
     # One file of a folder that holds the rest of its project too: `reconcile-lab sync DIR
     # --watch` on Kubernetes, `docker apply -f DIR` on Docker.
     folder: bool = False
+    # On Kubernetes the pods go to kwok's simulated nodes (the namespace opts in): scheduling,
+    # node health and eviction are real there, containers are not.
+    simulated: bool = False
+    reschedule_after: int | None = None  # the WebApp's rescheduleAfterSeconds
 
 
 PLAIN = Shape()  # probed, listening at once, one file
@@ -202,6 +212,11 @@ class Scenario(NamedTuple):
     gate: bool = False
     measure_from: int = 0  # which step's time starts the clock for "time to recover"
     not_applicable: tuple[tuple[str, str], ...] = ()  # (engine id, why) pairs
+    repair_window: float = 15.0  # after a repair was typed, how long to wait for it to work
+    # The fault is silent: it happens at once (the machine is gone), an engine learns of it only
+    # later (a node is taken for gone after a grace period). Its clock starts at the fault, not
+    # when a sample first shows it, and no sample showing it means it was never noticed.
+    silent: bool = False
 
     @property
     def initial(self) -> Target:
@@ -306,6 +321,16 @@ SCENARIOS: tuple[Scenario, ...] = (
         "`rm DIR/NAME.yaml`; `reconcile-lab sync DIR --watch` prunes what no file declares",
         (REMOVE_FILE,), window=14, shape=Shape(folder=True),
         not_applicable=(("restart-always", _NO_FOLDER), ("swarm", _NO_FOLDER))),
+    Scenario(
+        "machine-dies", "A machine dies under the app",
+        "the host's Docker engine stops (`dockerd` stopped: every container on it stops with "
+        "it); nothing is left to act until a person starts the engine again",
+        "the node that runs most of the app's pods stops answering (simulated: its heartbeat, "
+        "the node Lease, is no longer renewed); after the node controller's grace period it is "
+        f"NotReady, {RESCHEDULE_AFTER} s later (rescheduleAfterSeconds) its pods are evicted and "
+        "the ReplicaSet makes them on the nodes left. The pods run on kwok's simulated nodes",
+        (NODE_DIES,), window=100, repair_window=40, silent=True,
+        shape=Shape(simulated=True, reschedule_after=RESCHEDULE_AFTER)),
     Scenario(
         "kill-controller", "Controller down while the spec changes (3 → 5)",
         "SIGKILL the --watch loop, edit the file, start the loop again",

@@ -145,14 +145,18 @@ def analyse(timeline: Timeline, scenario: scenarios.Scenario) -> Outcome:
     seen: float | None = None
     if mark is not None and mark.kind == "fault":
         # The clock starts when a sample first shows the fault: the same ≤ 0.1 s lag for every
-        # engine, whatever the time its command takes to start and return.
+        # engine, whatever the time its command takes to start and return. A silent fault's
+        # clock starts at the fault itself: noticing it is part of the time.
         seen = next((s.t for s in timeline.samples
                      if s.t >= mark.t and not matches(s, target, kinds)), None)
-        start = seen if seen is not None else start
+        start = seen if seen is not None and not scenario.silent else start
     first = steps[0].t if steps else 0.0
     # Recovery by itself: judged before any repair command was typed.
     until = repairs[0].t if repairs else timeline.end
-    at = settled_between(timeline.samples, target, since=start, until=until, child_kinds=kinds)
+    at = settled_between(timeline.samples, target, since=start if seen is None else seen,
+                         until=until, child_kinds=kinds)
+    if scenario.silent and seen is None:
+        at = None  # never noticed: the engine still takes the dead instances for serving
     typed = tuple(c for m in steps if m.kind == "command" for c in m.commands)
     repair_typed = tuple(c for m in repairs for c in m.commands)
     repair_seconds = None

@@ -52,7 +52,9 @@ def _item_key(item: Any) -> Any:
         return None
     if "name" in item:
         return item["name"]
-    return (item.get("containerPort", item.get("port")), item.get("protocol", "TCP"))
+    port = item.get("containerPort", item.get("port"))
+    # Entries with neither (tolerations) make an atomic list: compared item by item.
+    return None if port is None else (port, item.get("protocol", "TCP"))
 
 
 def _keyed(items: list[Any]) -> bool:

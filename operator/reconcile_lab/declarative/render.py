@@ -111,6 +111,16 @@ def container(spec: specs.WebAppSpec) -> dict[str, Any]:
     return out
 
 
+# The taints the node controller puts on a node that stopped answering; a pod that tolerates
+# them for N seconds is evicted N seconds after (the apiserver gives pods 300 s by default).
+NODE_GONE_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
+
+
+def tolerations(spec: specs.WebAppSpec) -> list[dict[str, Any]]:
+    return [{"key": key, "operator": "Exists", "effect": "NoExecute",
+             "tolerationSeconds": spec.rescheduleAfterSeconds} for key in NODE_GONE_TAINTS]
+
+
 def deployment(owner: Owner, spec: specs.WebAppSpec) -> Manifest:
     return {
         "apiVersion": "apps/v1",
@@ -136,6 +146,7 @@ def deployment(owner: Owner, spec: specs.WebAppSpec) -> Manifest:
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
                     "containers": [container(spec)],
+                    "tolerations": tolerations(spec),
                 },
             },
         },

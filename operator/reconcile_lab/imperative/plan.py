@@ -23,6 +23,11 @@ from reconcile_lab import spec
 from reconcile_lab.imperative import containers, steps
 
 
+# The exit code Docker gives a container its runtime could not start (runc failed, e.g. "id
+# already in use"), as opposed to the app's own exit.
+START_FAILED = 128
+
+
 def differences(want: containers.Container, seen: containers.Observed) -> list[str]:
     """Why ``seen`` cannot stand for ``want``; empty when it can."""
     found: list[str] = []
@@ -93,6 +98,12 @@ def plan(app: spec.WebApp, observed: Sequence[containers.Observed], *,
             else:  # not serving anyway: replacing it now costs no capacity
                 todo.append(replace)
                 pending.append(want.name)
+        elif current.status == "exited" and current.exit_code == START_FAILED:
+            # A start the engine could not carry out (after an engine restart the runtime may
+            # still hold the container's id): starting it again fails the same way.
+            todo.append(steps.Replace(want, reason=f"exited with code {START_FAILED}: the engine "
+                                      "could not start it", drift=True))
+            pending.append(want.name)
         elif current.status in ("created", "exited"):
             reason = "created, never started" if current.status == "created" else (
                 f"exited with code {current.exit_code}")
