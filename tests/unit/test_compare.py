@@ -50,7 +50,8 @@ def test_the_quick_subset_is_create_kill_and_delete_a_child() -> None:
 def test_every_scenario_is_bounded_and_every_engine_is_covered_or_excused() -> None:
     for s in scenarios.SCENARIOS:
         # A dead machine is noticed after the node controller's 50 s of grace.
-        assert s.window <= (100 if s.id == "machine-dies" else 30)
+        assert s.window <= {"machine-dies": 100, "rollout": 45, "rollout-unprobed": 45}.get(
+            s.id, 30)
         for engine, why in s.not_applicable:
             assert engine in scenarios.BY_ID and len(why) > 20
 

@@ -88,3 +88,38 @@ def test_the_zombie_check_wants_a_repair_made_while_the_connections_were_silent(
     passed = _zombie(fault_proxy={**STALLED, "mode": "pass"},
                      events=(_repaired("2026-12-01T19:40:31Z"),))
     assert passed.passed and "31 s after the stall began" in passed.summary, passed
+
+
+def test_a_dead_machine_counts_once_its_pods_were_evicted_and_run_elsewhere() -> None:
+    from reconcile_lab.workshop import catalog
+    from tests.unit.test_delivery import BASE, _webapp
+
+    def lease(node: str, holder: str = "kwok") -> dict[str, Any]:
+        return {"metadata": {"name": node}, "spec": {"holderIdentity": holder}}
+
+    def pod(name: str, node: str, gone: bool = False) -> dict[str, Any]:
+        meta: dict[str, Any] = {"name": name, **({"deletionTimestamp": "t"} if gone else {})}
+        return {"metadata": meta, "spec": {"nodeName": node}}
+
+    up = (lease("n0"), lease("n1"), lease("n2"))
+    pods = (pod(f"{BASE.app}-a", "n0"), pod(f"{BASE.app}-b", "n1"), pod(f"{BASE.app}-c", "n2"))
+    start = BASE._replace(leases=up, pods=pods, events=())
+
+    def check(state: State) -> Any:
+        return exercises.find("14").check(state)
+
+    assert "no node Lease was taken" in check(start).summary
+    dead = start._replace(leases=(lease("n0", catalog.DEAD_HOLDER), *up[1:]))
+    waiting = check(dead)
+    assert not waiting.passed and "still taken for serving" in waiting.summary
+    assert "rescheduleAfterSeconds" in waiting.hint
+    evicted = {"reason": "TaintManagerEviction",
+               "involvedObject": {"kind": "Pod", "name": f"{BASE.app}-a"}}
+    moved = dead._replace(events=(evicted,), pods=(
+        pod(f"{BASE.app}-a", "n0", gone=True), *pods[1:], pod(f"{BASE.app}-d", "n1")),
+        webapp=_webapp())
+    passed = check(moved)
+    assert passed.passed and passed.summary.startswith("3/3 ready on n1, n2")
+    # A dead machine that ran none of the app's pods proves nothing about the app.
+    elsewhere = start._replace(leases=(*up[:2], lease("n3", catalog.DEAD_HOLDER)))
+    assert "none of" in check(elsewhere).summary

@@ -14,7 +14,7 @@ import re
 import sys
 from collections.abc import Callable
 
-from reconcile_lab import ports, spec
+from reconcile_lab import arguments, ports, spec
 from reconcile_lab.cluster import dockerd
 from reconcile_lab.imperative import (
     applying,
@@ -164,14 +164,17 @@ def _prune(eng: engine.Engine, apps: list[spec.WebApp], project: str, *, dry_run
             continue
         printing.print_text(f"# pruning {containers.docker_name(name, namespace)}: labelled "
                             f"{containers.LABEL_PROJECT}={project}, in no file any more")
-        report = applying.delete(eng, name, namespace, on_step=printing.print_step,
-                                 on_outcome=printing.print_outcome,
-                                 on_wait=printing.print_waiting)
-        printing.print_text(printing.format_deleted(report))
-        recording.record_deleted(name, namespace, report)
-        if steps.changes(report.remaining) or report.failures:
-            status = NOT_CONVERGED
+        status = max(status, _delete_one(eng, name, namespace))
     return status
+
+
+def _delete_one(eng: engine.Engine, name: str, namespace: str) -> int:
+    """Remove what one app owns, say so, count it; the exit status it earns."""
+    report = applying.delete(eng, name, namespace, on_step=printing.print_step,
+                             on_outcome=printing.print_outcome, on_wait=printing.print_waiting)
+    printing.print_text(printing.format_deleted(report))
+    recording.record_deleted(name, namespace, report)
+    return NOT_CONVERGED if steps.changes(report.remaining) or report.failures else OK
 
 
 def _watch(args: argparse.Namespace, apps: list[spec.WebApp]) -> int:
@@ -257,13 +260,7 @@ def run_delete(args: argparse.Namespace) -> int:
     status = OK
     try:
         for name, namespace in targets:
-            report = applying.delete(eng, name, namespace, on_step=printing.print_step,
-                                     on_outcome=printing.print_outcome,
-                                     on_wait=printing.print_waiting)
-            printing.print_text(printing.format_deleted(report))
-            recording.record_deleted(name, namespace, report)
-            if steps.changes(report.remaining) or report.failures:
-                status = NOT_CONVERGED
+            status = max(status, _delete_one(eng, name, namespace))
     except engine.EngineError as e:
         printing.print_text(str(e), file=sys.stderr)
         return NOT_CONVERGED
@@ -278,16 +275,6 @@ def run_delete(args: argparse.Namespace) -> int:
 
 
 # --- argparse -------------------------------------------------------------------------------
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 seconds")
-    return value
 
 
 def _port(text: str) -> int:
@@ -357,13 +344,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                        help="the project's name (default with --prune: the folder's name)")
     apply.add_argument("--dry-run", action="store_true",
                        help="print the plan as a shell script, change nothing")
-    apply.add_argument("--timeout", type=_positive, metavar="S",
+    apply.add_argument("--timeout", type=arguments.seconds, metavar="S",
                        help="seconds to wait for each container to be ready (default: from "
                             "spec.healthCheck, at least 20)")
     apply.add_argument("--watch", action="store_true",
                        help="re-read FILE and re-apply every --interval until Ctrl-C "
                             "(a naive loop: see below what it cannot do)")
-    apply.add_argument("--interval", type=_positive, default=DEFAULT_INTERVAL, metavar="S",
+    apply.add_argument("--interval", type=arguments.seconds, default=DEFAULT_INTERVAL, metavar="S",
                        help=f"seconds between polls with --watch (default: {DEFAULT_INTERVAL:g})")
     apply.add_argument("--metrics-port", type=_port, default=ports.TWIN_METRICS.get(), metavar="PORT",
                        help="with --watch, serve /metrics on 127.0.0.1:PORT "

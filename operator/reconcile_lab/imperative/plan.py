@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from reconcile_lab import spec
 from reconcile_lab.imperative import containers, steps
 
-
 # The exit code Docker gives a container its runtime could not start (runc failed, e.g. "id
 # already in use"), as opposed to the app's own exit.
 START_FAILED = 128

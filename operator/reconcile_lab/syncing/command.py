@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from reconcile_lab import spec
+from reconcile_lab import arguments, spec
 from reconcile_lab.cluster import providers
 from reconcile_lab.imperative import loading
 from reconcile_lab.syncing import plans
@@ -166,16 +166,6 @@ def run(args: argparse.Namespace) -> int:
         return OK
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 seconds")
-    return value
-
-
 def register(sub: Any) -> None:
     p = sub.add_parser("sync", help="make the cluster equal to a folder of WebApp files",
                        description=DESCRIPTION, epilog=EPILOG,
@@ -190,7 +180,7 @@ def register(sub: Any) -> None:
     p.add_argument("--dry-run", action="store_true", help="say what would change, change nothing")
     p.add_argument("--watch", action="store_true",
                    help="sync again every --interval until Ctrl-C (a GitOps agent)")
-    p.add_argument("--interval", type=_positive, default=DEFAULT_INTERVAL, metavar="S",
+    p.add_argument("--interval", type=arguments.seconds, default=DEFAULT_INTERVAL, metavar="S",
                    help=f"seconds between syncs with --watch (default: {DEFAULT_INTERVAL:g})")
     p.add_argument("--kubeconfig", help="cluster to use (default: the kit's own cluster)")
     p.set_defaults(func=run)

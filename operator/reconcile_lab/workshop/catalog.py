@@ -16,10 +16,12 @@ Purely data: no I/O, no clock, no client library.
 from __future__ import annotations
 
 import enum
+import json
 import re
 import shlex
 from typing import NamedTuple
 
+from reconcile_lab.cluster import nodeconfig
 from reconcile_lab.imperative import containers
 from reconcile_lab.workshop import delivery
 
@@ -30,6 +32,13 @@ UNTRUSTED = "examples/exercises/09-policy/webapp-untrusted.yaml"
 POLICY = "deploy/policy.yaml"
 RELEASE = "examples/exercises/12-zero-downtime"
 GIT = "examples/exercises/13-git-as-truth"
+MACHINES = "examples/exercises/14-machine-dies"
+LEASES = "kubectl get leases -n kube-node-lease"
+DEAD_HOLDER = nodeconfig.DEAD_HOLDER
+DEAD_PATCH = json.dumps(nodeconfig.dead_lease(), separators=(",", ":"))
+# Every Lease whose machine "died" deleted: kwok makes a new one, and the node is back.
+REVIVE = (f"{LEASES} -o jsonpath='{{range .items[?(@.spec.holderIdentity==\"{DEAD_HOLDER}\")]}}"
+          "{.metadata.name}{\"\\n\"}{end}' | xargs -r kubectl delete lease -n kube-node-lease")
 WORK = delivery.FOLDER  # exercise 13's working copy of its folder (out/: the kit's scratch)
 SELECTOR = f"app.kubernetes.io/instance={APP}"
 TWIN = "{twin}"  # in a command: the twin's Docker name for APP (``hello`` in default)
@@ -55,6 +64,7 @@ class Start(NamedTuple):
     others: tuple[str, ...] = ()  # more apps the exercise makes: none of them, on both engines
     workdir: str | None = None  # a working copy the exercise makes: not there
     counted: bool = False  # no count of requests kept by `reconcile-lab traffic` for the app
+    simulated: bool = False  # the namespace's pods go to kwok's simulated nodes
 
     def describe(self) -> str:
         parts = [f"the WebApp {APP} from `{self.webapp}`, Ready" if self.webapp
@@ -73,6 +83,8 @@ class Start(NamedTuple):
             parts.append(f"no `{self.workdir.replace(NAMESPACE, 'NAMESPACE')}`")
         if self.counted:
             parts.append("no requests counted yet")
+        if self.simulated:
+            parts.append("the namespace's pods on simulated nodes, every machine up")
         return "; ".join(parts)
 
 
@@ -288,6 +300,23 @@ ENTRIES: tuple[Entry, ...] = (
            f"reconcile-lab docker apply -f {WORK} --prune",
            f"kubectl wait --for=jsonpath={{.status.readyReplicas}}=3 webapp/{APP} --timeout=180s"),
           Start(webapp=None, others=("goodbye",), workdir=WORK)),
+    Entry("14", "machine-dies", "A machine dies", Difficulty.HARD, 15, ("03",),
+          "Stop the heartbeat of the machine under one of the app's pods and watch the cluster "
+          "notice, give up on it and run the pods elsewhere, without anyone typing a command.",
+          ("A node proves it is alive by renewing a Lease in kube-node-lease every 10 s: a "
+           "machine that dies renews it no more.",
+           f"Find the node of one of the app's pods (`kubectl get pods -l {SELECTOR} -o wide`), "
+           "then take its Lease from kwok, which keeps it alive: set its holderIdentity to "
+           f"{DEAD_HOLDER} (and leaseDurationSeconds 86400, so that kwok does not take it back).",
+           f"`kubectl patch lease NODE -n kube-node-lease --type merge -p "
+           f"'{DEAD_PATCH}'`, then `kubectl get nodes -w` (NotReady after 50 s) and `kubectl "
+           f"get pods -l {SELECTOR} -o wide -w` (evicted 10 s later, made again elsewhere)."),
+          (f"kubectl get pods -l {SELECTOR} -o wide",
+           f"NODE=$(kubectl get pods -l {SELECTOR} -o jsonpath='{{.items[0].spec.nodeName}}') && "
+           f"kubectl patch lease \"$NODE\" -n kube-node-lease --type merge -p '{DEAD_PATCH}' && "
+           "kubectl wait --for=condition=Ready=Unknown node/\"$NODE\" --timeout=120s",
+           f"kubectl wait --for=jsonpath={{.status.readyReplicas}}=3 webapp/{APP} --timeout=120s"),
+          Start(webapp=f"{MACHINES}/webapp.yaml", twin=False, simulated=True)),
 )
 BY_NUMBER = {e.number: e for e in ENTRIES}
 
@@ -352,6 +381,12 @@ FAULTS: dict[str, tuple[Fault, ...]] = {
                  f"kubectl apply -f {RELEASE}/webapp-probed.yaml"),
            Fault("the twin with a health check", "docker",
                  f"reconcile-lab docker apply -f {RELEASE}/webapp-probed.yaml")),
+    "14": (Fault("the machine under a pod dies", "kubernetes",
+                 f"kubectl patch lease $(kubectl get pods -l {SELECTOR} -o jsonpath="
+                 f"'{{.items[0].spec.nodeName}}') -n kube-node-lease --type merge -p "
+                 f"'{DEAD_PATCH}'"),
+           Fault("who holds each heartbeat", "kubernetes", LEASES),
+           Fault("bring every machine back", "kubernetes", REVIVE)),
     "13": (Fault("sync the folder", "kubernetes", f"reconcile-lab sync {WORK}"),
            Fault("scale by hand", "kubernetes", f"kubectl scale webapp/{APP} --replicas=1"),
            Fault("apply the folder", "docker", f"reconcile-lab docker apply -f {WORK} --prune"),
@@ -417,6 +452,10 @@ def reset(entry: Entry, namespace: str = containers.DEFAULT_NAMESPACE,
                  f"kubectl wait --for=delete pod -l {SELECTOR} --timeout=180s",
                  *(f"reconcile-lab docker delete {app}" for app in apps)]
     commands += [f"rm -rf {start.workdir}"] if start.workdir else []
+    # Every machine up, and pods on real or simulated nodes as the exercise starts.
+    commands += [REVIVE, f"kubectl annotate --overwrite namespace {NAMESPACE} " + " ".join(
+        f"{k}={shlex.quote(v)}" if start.simulated else f"{k}-"
+        for k, v in nodeconfig.SIMULATED_NAMESPACE_ANNOTATIONS.items())]
     commands += [f"reconcile-lab traffic {APP} --forget"] if start.counted else []
     if start.webapp:
         commands += [f"kubectl apply -f {start.webapp}"]

@@ -25,7 +25,7 @@ NEEDS = {
     "07": ("kubernetes", "operator"), "08": ("prometheus",),
     "09": ("kubernetes", "policy", "docker"), "10": ("kubernetes", "operator"),
     "11": ("kubernetes", "operator", "faults"), "12": ("kubernetes", "traffic"),
-    "13": ("kubernetes", "project"),
+    "13": ("kubernetes", "project"), "14": ("kubernetes", "nodes"),
 }
 SETTLE = 180.0  # seconds `solve` keeps checking until the engines have caught up
 

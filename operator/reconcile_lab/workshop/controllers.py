@@ -107,3 +107,45 @@ def check_zombie(state: State) -> Verdict:
     return Verdict(False, "the operator's connections are silent; nothing is broken yet",
                    f"kubectl delete service {state.app}, and watch: kubectl get service "
                    f"{state.app} -w")
+
+
+def check_machine_dies(state: State) -> Verdict:
+    """Exercise 14: the node controller noticed a machine that died, and the app's pods run on
+    the machines left, without a command."""
+    if (failed := observed.basics(state)) is not None:
+        return failed
+    w = state.webapp
+    assert w is not None
+    dead = {str(lease.get("metadata", {}).get("name")) for lease in state.leases
+            if (lease.get("spec") or {}).get("holderIdentity") == catalog.DEAD_HOLDER}
+    if not dead:
+        return Verdict(False, "every machine still renews its heartbeat (no node Lease was taken)",
+                       f"kubectl get pods -l {observed.INSTANCE}={state.app} -o wide, then "
+                       f"kubectl patch lease NODE -n kube-node-lease --type merge -p "
+                       f"'{catalog.DEAD_PATCH}'")
+    evicted = [e for e in state.events if e.get("reason") == "TaintManagerEviction"
+               and e.get("involvedObject", {}).get("kind") == "Pod"
+               and e.get("involvedObject", {}).get("name", "").startswith(f"{state.app}-")]
+    live = [p for p in state.pods if not p.get("metadata", {}).get("deletionTimestamp")]
+    on_dead = [p for p in live if p.get("spec", {}).get("nodeName") in dead]
+    where = ", ".join(sorted(dead))
+    if not evicted:
+        if not on_dead and not any(p.get("spec", {}).get("nodeName") in dead
+                                   for p in state.pods):
+            return Verdict(False, f"the machine under {where} died, but none of {state.app}'s "
+                           "pods ran there", "take the Lease of a node that runs one of them")
+        return Verdict(False, f"{where} stopped answering; its pods are still taken for serving",
+                       "wait: the node controller gives a node 50 s of grace, then the pods "
+                       f"rescheduleAfterSeconds ({(w.get('spec') or {}).get('rescheduleAfterSeconds', 30)} s)"
+                       " more; kubectl get nodes -w")
+    if on_dead or observed.ready(w) != observed.replicas(w):
+        return Verdict(False, f"the pods of {where} were evicted; "
+                       f"{observed.ready(w)}/{observed.replicas(w)} ready elsewhere so far",
+                       "wait a moment and check again")
+    nodes = sorted({str(p.get("spec", {}).get("nodeName")) for p in live})
+    return Verdict(True, f"{observed.ready(w)}/{observed.replicas(w)} ready on "
+                   f"{', '.join(nodes)}: the pods of {where} were evicted and made again there, "
+                   "and nobody typed a command",
+                   f"bring the machine back: kubectl delete lease {sorted(dead)[0]} -n "
+                   "kube-node-lease (kwok makes a new one); on one Docker host nothing would "
+                   "have moved")

@@ -73,6 +73,15 @@ def _admission(kubeconfig: Path, app: str, namespace: str) -> dict[str, Any]:
         "answer": (dry.stderr or dry.stdout).strip()[-500:]}}
 
 
+def _leases(kubeconfig: Path) -> dict[str, Any]:
+    """Every node's heartbeat: who holds its Lease (exercise 14 takes one away)."""
+    try:
+        found = _kubectl(kubeconfig, "get", "leases", "-n", "kube-node-lease") or {}
+    except (probing.ClusterError, subprocess.TimeoutExpired, ValueError) as e:
+        return {"kube_error": str(e)[:300]}
+    return {"leases": tuple(found.get("items", []))}
+
+
 def _project(kubeconfig: Path, namespace: str) -> dict[str, Any]:
     """The WebApps of exercise 13's project in the namespace, and the twin's apps of it."""
     selector = f"{delivery.PROJECT_LABEL}={delivery.PROJECT}"
@@ -169,6 +178,8 @@ def state(app: str, namespace: str, *, kubeconfig: Path | None = None,
                 parts.update(_admission(kubeconfig, app, namespace))
             if "project" in need:
                 parts.update(_project(kubeconfig, namespace))
+            if "nodes" in need:
+                parts.update(_leases(kubeconfig))
     if "docker" in need:
         parts.update(_docker_side(app, namespace))
     if "operator" in need:

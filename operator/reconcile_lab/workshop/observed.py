@@ -42,6 +42,7 @@ class State(NamedTuple):
     traffic: Obj | None = None  # the last count kept by `reconcile-lab traffic` for the app
     project: tuple[Obj, ...] = ()  # the namespace's WebApps of the exercise folder's project
     project_docker: tuple[str, ...] = ()  # the apps Docker has of that project (namespace's)
+    leases: tuple[Obj, ...] = ()  # the nodes' heartbeats (kube-node-lease)
     kube_error: str = ""
     docker_error: str = ""
     prometheus_url: str = "http://127.0.0.1:9090"
