@@ -365,3 +365,27 @@ def test_watch_stops_cleanly_on_ctrl_c(tmp_path: Path, docker_engine: Any) -> No
     out = watch.output()
     assert "Traceback" not in out and "watch: stopped" in out, out
     assert "no cluster: no kubeconfig" in out
+
+
+@pytest.mark.cluster
+@pytest.mark.docker
+@pytest.mark.slow
+@pytest.mark.chaos  # it stops the kit's own Docker engine, with every container on it
+def test_a_dead_machine_is_replaced_by_the_cluster_and_waited_for_on_docker(
+        cluster: Cluster, operator: Operator, docker_engine: Any,
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    run = _compare(cluster, operator, tmp_path_factory, "--scenario", "machine-dies",
+                   "--engine", "operator", "--engine", "twin", "--engine", "restart-always")
+    assert run["done"].returncode == 0, run["done"].stderr[-3000:]
+    found = report.outcomes_from_json(run["data"])
+    k8s = found[("machine-dies", "operator")]
+    # Noticed after the node controller's grace, evicted rescheduleAfterSeconds later, placed
+    # on the nodes left: all without a command.
+    assert k8s.recovered and k8s.commands == 0 and k8s.repair_commands == 0, k8s
+    assert k8s.seconds is not None and 40 <= k8s.seconds < 100, k8s
+    for engine in ("twin", "restart-always"):
+        outcome = found[("machine-dies", engine)]
+        # One host: nothing acts until a person starts its engine again.
+        assert not outcome.recovered and outcome.repair_commands >= 1, (engine, outcome)
+        assert outcome.repair_seconds is not None, (engine, outcome)
+    assert subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
