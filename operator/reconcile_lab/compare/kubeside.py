@@ -86,7 +86,8 @@ class KubeSide:
                     "  fix: reconcile-lab compare --kubeconfig <that cluster's kubeconfig>, or "
                     "reconcile-lab cluster down there first")
             self.was_running = kwok.is_running()
-            kubeconfig = kwok.up(progress=self.ctx.say, nodes="real")
+            # Simulated nodes beside the real one: where a machine can die (machine-dies).
+            kubeconfig = kwok.up(progress=self.ctx.say, nodes="both")
         if not realnode.node_ready(kubeconfig):
             raise probing.ClusterError(
                 f"the cluster of {kubeconfig} has no Ready real node {nodeconfig.NODE_NAME!r}: "
