@@ -1,5 +1,5 @@
-"""The Docker side's hands: the twin (once and as a ``--watch`` loop), ``docker run --restart
-always`` and a Swarm service, and the single-node swarm the last one needs.
+"""The Docker side's hands: the twin (once and as a ``--watch`` loop) and ``docker run --restart
+always`` (a Swarm service and its swarm are in ``swarming``).
 
 The faults are the same on every Docker engine (``docker kill``, ``kill -9`` of a container's
 main process from the host, ``docker stop``, ``docker rm -f``); sampling is by label from one
@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from reconcile_lab.compare import driving, processes, scenarios, timeline
@@ -24,14 +23,13 @@ from reconcile_lab.compare.scenarios import Step, Target
 
 LABEL_APP = "reconcile-lab/app"  # the twin's label (imperative/plan.py)
 LABEL_COMPARE = "reconcile-lab/compare-app"  # containers the harness makes itself
-LABEL_SWARM = "com.docker.swarm.service.name"
 HEALTH = ["--health-cmd", "wget -q -O /dev/null http://127.0.0.1:8080/healthz",
           "--health-interval", f"{scenarios.HEALTH_PERIOD}s", "--health-timeout", "1s",
           "--health-retries", "3"]
 POSTURE = ["--user", "65532:65532", "--read-only", "--cap-drop", "ALL"]
 
 
-class _DockerDriver(driving.Driver):
+class DockerDriver(driving.Driver):
     """What the Docker engines share: faults on containers, sampling by label."""
 
     label: ClassVar[str] = LABEL_APP
@@ -137,7 +135,7 @@ class _DockerDriver(driving.Driver):
         return True
 
 
-class TwinDriver(_DockerDriver):
+class TwinDriver(DockerDriver):
     engine = scenarios.TWIN
     child_kinds = 1  # the network NAME
 
@@ -244,7 +242,7 @@ class WatchDriver(TwinDriver):
         self.twin("delete", self.app, *([self.rest] if self.folder is not None else []))
 
 
-class RestartDriver(_DockerDriver):
+class RestartDriver(DockerDriver):
     """Plain ``docker run --restart always`` containers: what dockerd alone offers."""
 
     engine = scenarios.RESTART
@@ -322,104 +320,4 @@ class RestartDriver(_DockerDriver):
             self.docker("rm", "-f", *names, check=False)
 
 
-class SwarmDriver(_DockerDriver):
-    """A Docker Swarm service on the single-node swarm the harness made (or found)."""
-
-    engine = scenarios.SWARM
-    label = LABEL_SWARM
-    has_traffic = False  # swarm mode publishes on every interface: no requests from here
-
-    def do(self, step: Step, target: Target, mark: Mark) -> None:
-        if self.shared(step, mark):
-            return
-        match step.action:
-            case "create":
-                self.want = target
-                mark("command", step.label,
-                     [f"docker service create --name {self.app} --replicas {target.replicas} "
-                      f"… {target.image}"])
-                self.docker("service", "create", "-d", "--name", self.app,
-                            "--replicas", str(target.replicas), "--no-resolve-image",
-                            "--container-label", f"{LABEL_COMPARE}={self.app}",
-                            "--stop-grace-period", "1s", "--update-order", "start-first",
-                            "--update-parallelism", "1", *self.health(), *POSTURE,
-                            target.image)
-            case "scale" | "change":
-                self.want = target
-                mark("command", step.label,
-                     [f"docker service scale {self.app}={target.replicas}"])
-                self.docker("service", "scale", "-d", f"{self.app}={target.replicas}")
-            case "rollout":
-                self.want = target
-                mark("command", step.label,
-                     [f"docker service update --image {target.image} {self.app}"])
-                self.docker("service", "update", "-d", "--no-resolve-image", "--image",
-                            target.image, self.app)
-            case "delete-app":
-                self.want = target
-                mark("command", step.label, [f"docker service rm {self.app}"])
-                self.docker("service", "rm", self.app)
-            case other:
-                raise DriverError(f"no way to {other} on {self.engine.title}")
-
-    def repair(self, scenario: scenarios.Scenario, mark: Mark) -> bool:
-        return self.host_back(mark)  # the swarm puts its tasks back once its manager runs
-
-    def sample(self) -> driving.Values:
-        if self.host_down():
-            return self.want.replicas, 0, 0, 0, None
-        service = self.ctx.docker.service(self.app)
-        desired = 0
-        if service is not None:
-            mode = service.get("Spec", {}).get("Mode", {})
-            desired = int((mode.get("Replicated") or {}).get("Replicas", 0))
-        counts = timeline.count_containers(self.containers(), self.want.image)
-        return desired, counts.actual, counts.ready, counts.current, None
-
-    def cleanup(self) -> None:
-        self.docker("service", "rm", self.app, check=False)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and self.ctx.docker.containers(
-                label=[f"{LABEL_SWARM}={self.app}"]):
-            time.sleep(0.3)
-
-
-@dataclass
-class Swarm:
-    """A single-node swarm on 127.0.0.1; left again at the end only if we made it."""
-
-    ctx: Context
-    created: bool = False
-    gwbridge_existed: bool = True
-    notes: list[str] = field(default_factory=list)
-
-    def ensure(self) -> None:
-        state = self.ctx.docker.swarm_state()
-        if state == "active":
-            self.ctx.say("swarm: already active on this engine; using it, leaving it as it is")
-            return
-        self.gwbridge_existed = "docker_gwbridge" in {
-            str(n.get("Name")) for n in self.ctx.docker.networks()}
-        # Both addresses on loopback: the manager's port 2377 is never on another interface.
-        self.ctx.execute(["docker", "swarm", "init", "--advertise-addr", "127.0.0.1",
-                      "--listen-addr", "127.0.0.1:2377"], log="swarm")
-        self.created = True
-        self.ctx.say("swarm: initialised a single-node swarm on 127.0.0.1 (left at the end)")
-
-    def leave(self) -> None:
-        if not self.created:
-            return
-        self.ctx.execute(["docker", "swarm", "leave", "--force"], log="swarm", check=False)
-        if not self.gwbridge_existed:
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                done = self.ctx.execute(["docker", "network", "rm", "docker_gwbridge"], log="swarm",
-                                    check=False)
-                if done.returncode == 0 or "No such network" in done.stderr:
-                    break
-                time.sleep(0.5)
-        self.created = False
-        self.ctx.say("swarm: left")
-
-
-DRIVERS: tuple[type[driving.Driver], ...] = (TwinDriver, WatchDriver, RestartDriver, SwarmDriver)
+DRIVERS: tuple[type[driving.Driver], ...] = (TwinDriver, WatchDriver, RestartDriver)

@@ -36,6 +36,7 @@ from reconcile_lab.compare import (
     processes,
     report,
     scenarios,
+    swarming,
     timeline,
 )
 from reconcile_lab.compare.scenarios import Scenario, Step, Target
@@ -45,7 +46,8 @@ SETTLED = 2.0  # a recovery held this long ends the observation early
 AFTER_LAST = 8.0  # seconds watched at least after the last step
 REPORT = "comparison.md"
 RESULTS = "results.json"
-_ALL: tuple[type[driving.Driver], ...] = (kubedriver.OperatorDriver, *dockerdrivers.DRIVERS)
+_ALL: tuple[type[driving.Driver], ...] = (kubedriver.OperatorDriver, *dockerdrivers.DRIVERS,
+                                          swarming.SwarmDriver)
 DRIVERS = {d.engine.id: d for d in _ALL}
 
 
@@ -207,7 +209,7 @@ class Harness:
         self.say = say
         self.run_id = secrets.token_hex(2)
         self.ctx: driving.Context | None = None
-        self.swarm: dockerdrivers.Swarm | None = None
+        self.swarm: swarming.Swarm | None = None
         self.kube: kubeside.KubeSide | None = None
 
     def _state(self) -> Path:
@@ -239,7 +241,7 @@ class Harness:
                                                    env=env)
             ctx.docker_host = ctx.docker_path.start()
         if any(e.id == scenarios.SWARM.id for e in self.engines):
-            self.swarm = dockerdrivers.Swarm(ctx)
+            self.swarm = swarming.Swarm(ctx)
             self.swarm.ensure()
         return ctx
 
