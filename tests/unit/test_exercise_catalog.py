@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from reconcile_lab import cli
-from reconcile_lab.workshop import catalog, exercises, headers
+from reconcile_lab.workshop import buttons, catalog, exercises, headers
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -154,4 +154,4 @@ def test_the_guides_session_plan_is_the_one_generated_from_the_plan_and_the_cata
     assert sum(b.minutes for b in session.PLAN) == 90
     for block in session.PLAN:
         if block.exercise is not None:  # every exercise in the plan has buttons to press
-            assert catalog.faults(block.exercise), block.exercise
+            assert buttons.faults(block.exercise), block.exercise

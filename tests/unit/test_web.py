@@ -11,7 +11,7 @@ import pytest
 from reconcile_lab.compare import report, scenarios, timeline, view
 from reconcile_lab.compare.timeline import Marker, Request, Sample, Timeline
 from reconcile_lab.web import model, replay
-from reconcile_lab.workshop import catalog
+from reconcile_lab.workshop import buttons, catalog
 
 REPO = Path(__file__).resolve().parents[2]
 NOW = 1_800_000_000.0
@@ -87,11 +87,11 @@ def test_a_button_runs_the_command_of_its_namespace() -> None:
     assert page["readme"] == "examples/exercises/03-self-healing/README.md"
 
 
-@pytest.mark.parametrize("number", sorted(catalog.FAULTS))
+@pytest.mark.parametrize("number", sorted(buttons.FAULTS))
 def test_every_button_is_a_command_its_readme_gives(number: str) -> None:
     entry = catalog.find(number)
     readme = (REPO / entry.directory / "README.md").read_text()
-    for fault in catalog.faults(number):
+    for fault in buttons.faults(number):
         command = fault.command.replace(catalog.TWIN, catalog.APP)
         assert command in readme, f"{entry.directory}/README.md does not give `{command}`"
         assert fault.engine in ("kubernetes", "docker")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from reconcile_lab import paths
-from reconcile_lab.workshop import catalog
+from reconcile_lab.workshop import buttons, catalog
 
 PORT = 8090  # beside the kit's other ports (8000/8001 metrics, 8080 health, 9090 Prometheus)
 REPO = Path(__file__).resolve().parents[3]
@@ -131,7 +131,7 @@ def _web(args: argparse.Namespace) -> int:
     copies = ""
     if namespace != "default":  # the buttons' example files, with metadata.namespace set
         copies = str(paths.state_dir() / "web" / namespace)
-        running.copy_files([f.command for e in catalog.FAULTS.values() for f in e], namespace,
+        running.copy_files([f.command for e in buttons.FAULTS.values() for f in e], namespace,
                            Path(copies))
     state = serving.Live(reader, number=_current(args), namespace=namespace, runner=runner,
                          interval=args.interval, copies=copies)

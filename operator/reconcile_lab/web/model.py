@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from reconcile_lab.compare import view
-from reconcile_lab.workshop import catalog
+from reconcile_lab.workshop import buttons, catalog
 
 WINDOW = 180.0  # seconds of the time axis: the last three minutes
 EVENTS = 40  # at most this many events on the axis and in the list
@@ -91,7 +91,7 @@ def _run(run: Run) -> dict[str, Any]:
 def fault_commands(number: str, namespace: str, copies: str = "") -> list[str]:
     """The commands an exercise's buttons run in ``namespace``, in the buttons' order (example
     files replaced by their copies for that namespace under ``copies``)."""
-    return [catalog.in_namespace(f.command, namespace, copies) for f in catalog.faults(number)]
+    return [catalog.in_namespace(f.command, namespace, copies) for f in buttons.faults(number)]
 
 
 def exercise(number: str, namespace: str, copies: str = "") -> dict[str, Any]:
@@ -101,7 +101,7 @@ def exercise(number: str, namespace: str, copies: str = "") -> dict[str, Any]:
         "number": entry.number, "title": entry.title, "goal": entry.goal,
         "readme": f"{entry.directory}/README.md", "namespace": namespace,
         "faults": [{"index": i, "label": f.label, "engine": f.engine, "command": command}
-                   for i, (f, command) in enumerate(zip(catalog.faults(number),
+                   for i, (f, command) in enumerate(zip(buttons.faults(number),
                                                         fault_commands(number, namespace,
                                                                        copies),
                                                         strict=True))],
@@ -111,7 +111,7 @@ def exercise(number: str, namespace: str, copies: str = "") -> dict[str, Any]:
 def current_exercise(started: dict[str, tuple[float | None, bool]]) -> str:
     """The exercise to show: the one started last and not done; else the first not done (with
     buttons); else the first. ``started``: number → (when it was started, whether it is done)."""
-    with_faults = [e.number for e in catalog.ENTRIES if catalog.faults(e.number)]
+    with_faults = [e.number for e in catalog.ENTRIES if buttons.faults(e.number)]
     open_ = [(t, n) for n, (t, done) in started.items() if t is not None and not done
              and n in with_faults]
     if open_:
@@ -142,6 +142,6 @@ def page(frame: view.Frame, *, number: str, namespace: str, runs: Sequence[Run],
         "events": _events(frame, runs),
         "exercise": exercise(number, namespace, copies),
         "exercises": [{"number": e.number, "title": e.title} for e in catalog.ENTRIES
-                      if catalog.faults(e.number)],
+                      if buttons.faults(e.number)],
         "runs": [_run(r) for r in sorted(runs, key=lambda r: r.id, reverse=True)[:10]],
     }

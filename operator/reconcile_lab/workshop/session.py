@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from reconcile_lab.workshop import catalog
+from reconcile_lab.workshop import buttons, catalog
 
 
 class Block(NamedTuple):
@@ -69,10 +69,10 @@ def rows() -> list[str]:
                          f"{_cell(block.show)} | | |")
             continue
         entry = catalog.find(block.exercise)
-        buttons = ", ".join(f"*{f.label}*" for f in catalog.faults(entry.number))
+        pressed = ", ".join(f"*{f.label}*" for f in buttons.faults(entry.number))
         stuck = entry.hints[1] if len(entry.hints) > 1 else entry.hints[0]
         lines.append(f"| {block.start} ({block.minutes} min) | Exercise {entry.number} · "
-                     f"{_cell(entry.title)} | {_cell(block.show)} | {buttons} | "
+                     f"{_cell(entry.title)} | {_cell(block.show)} | {pressed} | "
                      f"{_cell(stuck)} (`exercise hint {entry.number}`) |")
     return lines
 
