@@ -31,14 +31,23 @@ def _traffic(args: argparse.Namespace) -> int:
     if args.forget:
         traffic.forget(args.name, args.namespace)
         return 0
+    from reconcile_lab.declarative import kube
+
     engines = [traffic.KUBERNETES, traffic.DOCKER] if args.engine == "both" else [args.engine]
     kubeconfig = Path(args.kubeconfig) if args.kubeconfig else providers.kubeconfig()
+    if traffic.KUBERNETES in engines and not kubeconfig.is_file():
+        print(f"traffic: no kubeconfig at {kubeconfig}.\n  fix: run `reconcile-lab cluster up` "
+              "first, pass --kubeconfig PATH, or --engine docker", file=sys.stderr)
+        return 2
     try:
         return traffic.run(args.name, args.namespace, seconds=args.seconds, rate=args.rate,
                            engines=engines, during=args.during or (), kubeconfig=kubeconfig)
     except LookupError as e:
         print(f"traffic: {e}", file=sys.stderr)
         return 2
+    except kube.KubeError as e:
+        print(f"traffic: {e}", file=sys.stderr)
+        return 1
 
 
 def _watch(args: argparse.Namespace) -> int:

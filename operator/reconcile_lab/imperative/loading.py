@@ -32,7 +32,7 @@ def _read(path: str) -> str:
         return Path(path).read_text()
     except OSError as e:
         raise InputError(f"{path}: cannot read it: {e.strerror or e} "
-                         "(fix: check the path given with -f)") from None
+                         "(fix: check the path)") from None
 
 
 def _documents(path: str, text: str) -> list[tuple[int, Any]]:
@@ -86,7 +86,7 @@ def expand(paths: Sequence[str]) -> list[str]:
                        if f.suffix in (".yaml", ".yml") and f.is_file())
         if not found:
             raise InputError(f"{path}: a folder with no *.yaml or *.yml file in it (fix: put "
-                             "the WebApp files there, or name a file with -f)")
+                             "the WebApp files there, or name a file)")
         files += found
     return files
 
