@@ -90,7 +90,9 @@ def test_reset_then_the_check_fails_solve_then_it_passes(
         solve = exercise(env, cluster, "solve", number, *where)
         assert solve.returncode == 0, solve.stdout + solve.stderr
         for command in catalog.solution(catalog.find(number), namespace):
-            assert f"$ {command.split(' -f ')[0]}" in solve.stdout, command
+            # Up to the first example file: solve types the namespace's copy of it.
+            head = catalog.FILE.split(command.split(" -f ")[0])[0]
+            assert f"$ {head}" in solve.stdout, command
         assert f"PASS  exercise {number}: " in solve.stdout
 
         after = exercise(env, cluster, "check", number, *where)
