@@ -368,14 +368,17 @@ def reset(entry: Entry, namespace: str = containers.DEFAULT_NAMESPACE,
     else:
         commands = ["reconcile-lab operator start" if start.operator
                     else "reconcile-lab operator stop"]
+    # Every machine up first: a pod evicted from a machine that "died" is finished (deleted)
+    # only once its node answers again.
+    commands += [REVIVE]
     apps = (APP, *start.others)
     commands += [f"kubectl delete webapp {' '.join(apps)} --ignore-not-found",
                  f"kubectl wait --for=delete deployment/{APP} service/{APP} --timeout=180s",
                  f"kubectl wait --for=delete pod -l {SELECTOR} --timeout=180s",
                  *(f"reconcile-lab docker delete {app}" for app in apps)]
     commands += [f"rm -rf {start.workdir}"] if start.workdir else []
-    # Every machine up, and pods on real or simulated nodes as the exercise starts.
-    commands += [REVIVE, f"kubectl annotate --overwrite namespace {NAMESPACE} " + " ".join(
+    # Pods on real or simulated nodes, as the exercise starts.
+    commands += [f"kubectl annotate --overwrite namespace {NAMESPACE} " + " ".join(
         f"{k}={shlex.quote(v)}" if start.simulated else f"{k}-"
         for k, v in nodeconfig.SIMULATED_NAMESPACE_ANNOTATIONS.items())]
     commands += [f"reconcile-lab traffic {APP} --forget"] if start.counted else []
