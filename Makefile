@@ -15,6 +15,7 @@ IMG ?= reconcile-lab/operator:dev
 PYTEST_ARGS ?=
 OUT ?= out/compare
 COMPARE_ARGS ?=
+ARTICLE_ARGS ?=
 WATCH_ARGS ?=
 WEB_ARGS ?=
 REMOVE_PACKAGES ?=
@@ -137,12 +138,12 @@ reliability: deps engine image control-plane ## Run the fault drills (DRILLS), s
 	  --doc $(RELIABILITY_DOC) --command "$(strip $(DRILLS) $(PYTEST_ARGS))" && exit $$rc
 
 .PHONY: article
-article: deps engine image control-plane ## Measure the article's claims (one compare run; ARTICLE_ARGS="--kubeconfig F" on a running cluster) and rewrite their table in docs/mapping.md and the workshop guide.
-	$(PY) bench/article.py --write $(if $(ARTICLE_ARGS),--compare-args "$(ARTICLE_ARGS)",)
+article: deps engine image control-plane ## Measure the article's claims (one compare run; COMPARE_ARGS="--kubeconfig F" on a running cluster; ARTICLE_ARGS: see bench/article.py --help) and rewrite their table in docs/mapping.md and the workshop guide.
+	$(PY) bench/article.py --write $(if $(COMPARE_ARGS),--compare-args "$(COMPARE_ARGS)",) $(ARTICLE_ARGS)
 
 .PHONY: article-report
-article-report: deps ## Rewrite the article's claims in docs/mapping.md and the workshop guide from docs/data/article.json (measures nothing).
-	$(PY) bench/article.py --report
+article-report: deps ## Rewrite the article's claims in docs/mapping.md and the workshop guide from docs/data/article.json (measures nothing; ARTICLE_ARGS: see bench/article.py --help).
+	$(PY) bench/article.py --report $(ARTICLE_ARGS)
 
 .PHONY: reliability-report
 reliability-report: deps ## Regenerate the table in RELIABILITY_DOC=docs/reliability.md from RELIABILITY_DATA (measures nothing).

@@ -57,11 +57,11 @@ CLAIMS: tuple[Claim, ...] = (
 )
 
 
-def measure(compare_args: Sequence[str]) -> dict[str, Any]:
+def measure(compare_args: Sequence[str], claims: Sequence[Claim] = CLAIMS) -> dict[str, Any]:
     """One `reconcile-lab compare` run of every claim's scenario; its results.json."""
     out = Path(tempfile.mkdtemp(prefix="article-"))
     argv = [sys.executable, "-m", "reconcile_lab", "compare", "--out", str(out),
-            *(a for c in CLAIMS for a in ("--scenario", c.scenario)), *compare_args]
+            *(a for c in claims for a in ("--scenario", c.scenario)), *compare_args]
     print(f"[article] {shlex.join(argv[2:])}", flush=True)
     done = subprocess.run(argv, check=False)
     results = out / "results.json"
@@ -108,10 +108,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--doc", type=Path, action="append", default=None,
                         help="documents to rewrite (default: docs/mapping.md and the guide)")
+    parser.add_argument("--only", action="append", metavar="SCENARIO",
+                        choices=[c.scenario for c in CLAIMS],
+                        help="measure only these claims' scenarios (a trial run: the others "
+                             "say not measured)")
     args = parser.parse_args(argv)
     if args.write:
         started = time.monotonic()
-        results = measure(shlex.split(args.compare_args))
+        claims = [c for c in CLAIMS if not args.only or c.scenario in args.only]
+        results = measure(shlex.split(args.compare_args), claims)
         meta = machines.describe("bench/article.py", sys.argv[1:] if argv is None else argv,
                                  started=started, versions={})
         args.data.parent.mkdir(parents=True, exist_ok=True)

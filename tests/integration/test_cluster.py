@@ -55,8 +55,20 @@ def test_up_runs_a_deployment_and_down_leaves_nothing_behind(tmp_path: Path) -> 
     wait_for(lambda: (cluster.get("deployment", "hello", "default") or {})
              .get("status", {}).get("readyReplicas") == 3, timeout=60, what="3 ready replicas")
 
-    again = _cli("cluster", "up", "--provider", "kwok", "--nodes", "kwok", env=env)  # harmless
+    # A machine that "died" (its node's heartbeat taken, as exercise 14 does) is brought back
+    # by the next up, which is otherwise harmless.
+    from reconcile_lab.cluster import nodeconfig
+
+    cluster.kubectl("patch", "lease", nodes[0]["metadata"]["name"], "-n",
+                    nodeconfig.NODE_LEASE_NAMESPACE, "--type", "merge", "-p",
+                    json.dumps(nodeconfig.dead_lease()))
+    again = _cli("cluster", "up", "--provider", "kwok", "--nodes", "kwok", env=env)
     assert again.returncode == 0 and "already running" in again.stderr
+    assert f"brought back 1 simulated machine(s) whose heartbeat had been taken: " \
+        f"{nodes[0]['metadata']['name']}" in again.stderr
+    holders = cluster.kubectl("get", "leases", "-n", nodeconfig.NODE_LEASE_NAMESPACE, "-o",
+                              "jsonpath={.items[*].spec.holderIdentity}").stdout
+    assert nodeconfig.DEAD_HOLDER not in holders
     status = _cli("cluster", "status", "--json", env=env)
     assert json.loads(status.stdout)["running"] is True
     assert _cli("cluster", "env", env=env).stdout.startswith(f"export KUBECONFIG={kubeconfig}")

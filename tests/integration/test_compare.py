@@ -389,3 +389,30 @@ def test_a_dead_machine_is_replaced_by_the_cluster_and_waited_for_on_docker(
         assert not outcome.recovered and outcome.repair_commands >= 1, (engine, outcome)
         assert outcome.repair_seconds is not None, (engine, outcome)
     assert subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
+
+
+@pytest.mark.cluster
+@pytest.mark.docker
+@pytest.mark.slow
+def test_make_article_measures_the_claims_and_writes_their_table(
+        cluster: Cluster, operator: Operator, docker_engine: Any,
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A trial run of `make article` (one claim, two engines), into files of the test's own."""
+    out = tmp_path_factory.mktemp("article")
+    doc = out / "mapping.md"
+    doc.write_text((ROOT / "docs" / "mapping.md").read_text())
+    operator.kill(signal.SIGTERM)  # one operator per WebApp is measured: compare's own
+    try:
+        compare_args = shlex.join(["--kubeconfig", str(cluster.kubeconfig), "--engine",
+                                   "operator", "--engine", "twin"])
+        done = make("article", f"COMPARE_ARGS={compare_args}",
+                    f"ARTICLE_ARGS=--only policy --data {out / 'article.json'} --doc {doc}",
+                    env=_env(tmp_path_factory.mktemp("article-state")), timeout=300, ok=False)
+    finally:
+        operator.start()
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    data = json.loads((out / "article.json").read_text())
+    assert data["meta"]["argv"][0] == "bench/article.py" and data["meta"]["commit"]
+    row = next(line for line in doc.read_text().splitlines() if "| Policy: " in line)
+    assert "✅ refused: nothing ran" in row and "❌ ran 3 of untrusted/hello:v1" in row, row
+    assert "| not measured |" in doc.read_text()  # the claims it was not asked to measure

@@ -50,6 +50,17 @@ def test_the_articles_claims_are_exactly_what_the_committed_compare_run_generate
         assert not [t["engine"] for t in measured[claim.scenario]["timelines"] if t["error"]]
 
 
+def test_make_article_report_rewrites_the_same_text(tmp_path: Path) -> None:
+    docs = []
+    for doc in article.DOCS:
+        copy = tmp_path / doc.name
+        copy.write_text(doc.read_text().replace("✅", "typed"))
+        docs += ["--doc", str(copy)]
+    make("article-report", f"ARTICLE_ARGS={' '.join(docs)}")
+    for doc in article.DOCS:
+        assert (tmp_path / doc.name).read_text() == doc.read_text()
+
+
 def test_a_claims_table_says_so_when_a_scenario_was_not_measured() -> None:
     data = json.loads(article.DATA.read_text())
     data["results"]["scenarios"] = data["results"]["scenarios"][1:]

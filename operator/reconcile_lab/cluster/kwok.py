@@ -223,6 +223,7 @@ def _ensure_nodes(progress: Progress, *, count: int = NODES, tainted: bool = Fal
     taint = f"{nodeconfig.FAKE_KEY}={nodeconfig.FAKE_VALUE}:NoSchedule"
     probing.kubectl(kubeconfig(), "taint", "nodes", "-l", nodeconfig.FAKE_NODE_LABEL,
                     *([taint, "--overwrite"] if tainted else [f"{nodeconfig.FAKE_KEY}:NoSchedule-"]))
+    _revive(progress)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         ready = [n for n in probing.ready_nodes(kubeconfig()) if n != nodeconfig.NODE_NAME]
@@ -233,6 +234,21 @@ def _ensure_nodes(progress: Progress, *, count: int = NODES, tainted: bool = Fal
         time.sleep(0.5)
     raise ClusterError(f"the {count} kwok nodes did not become Ready within 60s; "
                        f"see {cluster_dir() / 'logs' / 'kwok-controller.log'}")
+
+
+def _revive(progress: Progress) -> None:
+    """Every simulated machine that "died" (its heartbeat, the node Lease, taken from kwok:
+    exercise 14, compare's machine-dies) is brought back: its Lease deleted, kwok makes a new
+    one and renews it."""
+    found = probing.kubectl(kubeconfig(), "get", "leases", "-n", nodeconfig.NODE_LEASE_NAMESPACE,
+                            "-o", "jsonpath={range .items[?(@.spec.holderIdentity==\""
+                            f"{nodeconfig.DEAD_HOLDER}\")]}}{{.metadata.name}}{{\"\\n\"}}{{end}}")
+    dead = found.stdout.split() if found.returncode == 0 else []
+    if dead:
+        probing.kubectl(kubeconfig(), "delete", "lease", "-n", nodeconfig.NODE_LEASE_NAMESPACE,
+                        *dead)
+        progress(f"brought back {len(dead)} simulated machine(s) whose heartbeat had been "
+                 f"taken: {', '.join(dead)}")
 
 
 def _our_pids() -> list[int]:
