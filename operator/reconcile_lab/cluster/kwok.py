@@ -241,8 +241,7 @@ def _revive(progress: Progress) -> None:
     exercise 14, compare's machine-dies) is brought back: its Lease deleted, kwok makes a new
     one and renews it."""
     found = probing.kubectl(kubeconfig(), "get", "leases", "-n", nodeconfig.NODE_LEASE_NAMESPACE,
-                            "-o", "jsonpath={range .items[?(@.spec.holderIdentity==\""
-                            f"{nodeconfig.DEAD_HOLDER}\")]}}{{.metadata.name}}{{\"\\n\"}}{{end}}")
+                            "-o", f"jsonpath={nodeconfig.DEAD_LEASES}")
     dead = found.stdout.split() if found.returncode == 0 else []
     if dead:
         probing.kubectl(kubeconfig(), "delete", "lease", "-n", nodeconfig.NODE_LEASE_NAMESPACE,

@@ -58,6 +58,11 @@ NODE_LEASE_NAMESPACE = "kube-node-lease"
 DEAD_HOLDER = "reconcile-lab-machine-down"
 
 
+# kubectl's jsonpath for the names of the node Leases DEAD_HOLDER holds, one a line.
+DEAD_LEASES = (f'{{range .items[?(@.spec.holderIdentity=="{DEAD_HOLDER}")]}}'
+               '{.metadata.name}{"\\n"}{end}')
+
+
 def dead_lease() -> dict[str, object]:
     """The merge patch that takes a simulated node's heartbeat from kwok. Its renewTime stays
     as it was: the node controller sees no renewal after it, and takes the node for gone."""

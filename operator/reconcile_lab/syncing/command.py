@@ -68,12 +68,11 @@ def _files(paths: Sequence[str]) -> list[spec.WebApp]:
     return loading.load(loading.expand(paths))
 
 
-def sync_once(paths: Sequence[str], *, project: str, namespace: str, dry_run: bool = False,
-              quiet: bool = False) -> Done:
-    """One pass; raises ``loading.InputError`` (nothing changed) on a bad file."""
+def sync_once(apps: Sequence[spec.WebApp], *, project: str, namespace: str,
+              dry_run: bool = False, quiet: bool = False) -> Done:
+    """One pass over the folder's validated WebApps."""
     from reconcile_lab.declarative import kube
 
-    apps = _files(paths)
     live = [obj for ns in plans.namespaces(apps, namespace)
             for obj in kube.list_all(spec.KIND, ns, selector=plans.selector(project))]
     versions = {plans.key(obj): obj["metadata"].get("resourceVersion") for obj in live}
@@ -124,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         project = loading.project(args.paths, args.project)
-        _files(args.paths)  # refuse a bad folder before anything else
+        apps = _files(args.paths)  # a bad folder is refused before anything else
     except loading.InputError as e:
         print(f"sync: {e}", file=sys.stderr)
         return INVALID
@@ -140,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
         return FAILED
     if not args.watch:
         try:
-            done = sync_once(args.paths, project=project, namespace=args.namespace,
+            done = sync_once(apps, project=project, namespace=args.namespace,
                              dry_run=args.dry_run)
         except kube.KubeError as e:
             print(f"sync: {e}", file=sys.stderr)
@@ -152,8 +151,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         while True:
             try:
-                done = sync_once(args.paths, project=project, namespace=args.namespace,
-                                 quiet=True)
+                done = sync_once(_files(args.paths), project=project,
+                                 namespace=args.namespace, quiet=True)
                 if done.applied or done.pruned or done.failed:
                     _say(_summary(done, project))
             except loading.InputError as e:  # a bad edit changes nothing; the last good stays

@@ -37,8 +37,8 @@ LEASES = "kubectl get leases -n kube-node-lease"
 DEAD_HOLDER = nodeconfig.DEAD_HOLDER
 DEAD_PATCH = json.dumps(nodeconfig.dead_lease(), separators=(",", ":"))
 # Every Lease whose machine "died" deleted: kwok makes a new one, and the node is back.
-REVIVE = (f"{LEASES} -o jsonpath='{{range .items[?(@.spec.holderIdentity==\"{DEAD_HOLDER}\")]}}"
-          "{.metadata.name}{\"\\n\"}{end}' | xargs -r kubectl delete lease -n kube-node-lease")
+REVIVE = (f"{LEASES} -o jsonpath='{nodeconfig.DEAD_LEASES}' | xargs -r kubectl delete lease "
+          "-n kube-node-lease")
 WORK = delivery.FOLDER  # exercise 13's working copy of its folder (out/: the kit's scratch)
 SELECTOR = f"app.kubernetes.io/instance={APP}"
 TWIN = "{twin}"  # in a command: the twin's Docker name for APP (``hello`` in default)
