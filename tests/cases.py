@@ -65,6 +65,11 @@ INVALID: list[Invalid] = [
     Invalid("nodeport-out-of-range", "spec.service.nodePort",
             {"service": {"type": "NodePort", "nodePort": 80}}),
     Invalid("nodeport-without-type", "spec.service.nodePort", {"service": {"nodePort": 30080}}),
+    Invalid("autoscale-min-above-max", "spec.autoscale.minReplicas",
+            {"autoscale": {"minReplicas": 5, "maxReplicas": 2}}),
+    Invalid("autoscale-without-max", "spec.autoscale.maxReplicas", {"autoscale": {}}),
+    Invalid("autoscale-without-cpu-request", "spec.autoscale",
+            {"resources": {"requests": {"memory": "32Mi"}}, "autoscale": {"maxReplicas": 3}}),
     Invalid("name-not-dns1035", "metadata.name", {}, name="9lives"),
     Invalid("name-too-long", "metadata.name", {}, name="a" * 64),
 ]

@@ -97,13 +97,16 @@ _PATTERN_FIXES = {
     spec.IMAGE: "write an image reference such as reconcile-lab/hello:v1",
     spec.TEXT: "remove control characters from the value",
 }
-_RULES_BY_MESSAGE = {r.message: r for m in (spec.Resources, spec.Rollout, spec.Service)
+_RULES_BY_MESSAGE = {r.message: r for m in (spec.Resources, spec.Rollout, spec.Service,
+                                                         spec.Autoscale, spec.WebAppSpec)
                      for r in m.RULES}
 _RULE_FIXES = {
     spec.Resources.RULES[0].message: "lower requests.cpu or raise limits.cpu",
     spec.Resources.RULES[1].message: "lower requests.memory or raise limits.memory",
     spec.Rollout.RULES[0].message: "set maxSurge ≥ 1 (add instances first) or maxUnavailable ≥ 1",
     spec.Service.RULES[0].message: "set service.type: NodePort or remove service.nodePort",
+    spec.Autoscale.RULES[0].message: "lower autoscale.minReplicas or raise autoscale.maxReplicas",
+    spec.WebAppSpec.RULES[0].message: "add resources.requests.cpu (e.g. 50m), or remove autoscale",
 }
 
 

@@ -242,8 +242,47 @@ class Service(_Model):
     )
 
 
+class Autoscale(_Model):
+    """Let the cluster choose the number of instances from their CPU use, between two bounds."""
+
+    RULES: ClassVar[tuple[Rule, ...]] = (
+        Rule("self.minReplicas <= self.maxReplicas",
+             "minReplicas must be less than or equal to maxReplicas", ".minReplicas",
+             lambda a: a.minReplicas <= a.maxReplicas),
+    )
+    model_config = ConfigDict(json_schema_extra=_rules_extra(RULES))
+
+    minReplicas: int = Field(default=1, ge=1, le=1000,
+                             description="Fewest instances, however idle the app is.")
+    maxReplicas: int = Field(ge=1, le=1000,
+                             description="Most instances, however busy the app is.")
+    targetCPUUtilizationPercentage: int = Field(
+        default=70, ge=1, le=1000,
+        description="Average CPU use to aim for, in percent of each instance's CPU request: "
+        "above it instances are added, below it (for scaleInAfterSeconds) removed.",
+    )
+    scaleInAfterSeconds: int = Field(
+        default=60, ge=0, le=3600,
+        description="Seconds the load must stay low before instances are removed, so that a "
+        "short lull does not shrink the app. Kubernetes' own default is 300.",
+    )
+
+
+def _cpu_requested(spec: Any) -> bool:
+    requests = spec.resources.requests
+    return spec.autoscale is None or (requests is not None and requests.cpu is not None)
+
+
 class WebAppSpec(_Model):
     """Desired state of a stateless HTTP app: what runs, how many, and how it is reached."""
+
+    RULES: ClassVar[tuple[Rule, ...]] = (
+        Rule("!has(self.autoscale) || (has(self.resources.requests) "
+             "&& has(self.resources.requests.cpu))",
+             "autoscale needs resources.requests.cpu: CPU use is measured in percent of it",
+             ".autoscale", _cpu_requested),
+    )
+    model_config = ConfigDict(json_schema_extra=_rules_extra(RULES))
 
     image: str = Field(
         min_length=1, max_length=512, pattern=IMAGE,
@@ -251,7 +290,9 @@ class WebAppSpec(_Model):
     )
     replicas: int = Field(
         default=1, ge=0, le=1000,
-        description="How many instances should run. 0 stops the app but keeps its definition.",
+        description="How many instances should run. 0 stops the app but keeps its definition. "
+        "With autoscale the autoscaler sets it (through the scale subresource): leave it out "
+        "of the file, or every apply of the file undoes the autoscaler's choice.",
     )
     port: int = Field(
         default=8080, ge=1, le=65535,
@@ -286,6 +327,12 @@ class WebAppSpec(_Model):
         description="Seconds an instance stays on a node that stopped answering (not ready or "
         "unreachable) before it is evicted and made again on a node that is left. Kubernetes' "
         "own default is 300.",
+    )
+
+    autoscale: Autoscale | None = Field(
+        default=None,
+        description="Scale on CPU use: the operator makes a HorizontalPodAutoscaler that sets "
+        "replicas between minReplicas and maxReplicas. Without it, replicas is the count.",
     )
 
     @pydantic.field_validator("env")

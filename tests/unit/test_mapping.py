@@ -51,9 +51,10 @@ def sample(**extra: Any) -> spec.WebApp:
 
 
 def rendered() -> dict[str, Any]:
-    app = sample()
-    deployment, service = render.children(render.Owner("web", "default", "uid-1"), app.spec)
-    return {"Deployment": deployment, "Service": service,
+    app = sample(autoscale={"maxReplicas": 5})
+    deployment, service, autoscaler = render.children(render.Owner("web", "default", "uid-1"),
+                                                      app.spec)
+    return {"Deployment": deployment, "Service": service, "HorizontalPodAutoscaler": autoscaler,
             "pod": deployment["spec"]["template"]["spec"],
             "container": deployment["spec"]["template"]["spec"]["containers"][0]}
 

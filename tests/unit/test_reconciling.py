@@ -7,7 +7,8 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from reconcile_lab.declarative import reconciling
+from reconcile_lab import spec
+from reconcile_lab.declarative import reconciling, render
 from tests import cases
 
 
@@ -117,6 +118,14 @@ class FakeCluster:
         found = self.objects.get((kind, name))
         return copy.deepcopy(found) if found is not None else None
 
+    async def delete(self, kind: str, namespace: str, name: str, *, uid: str) -> bool:
+        if (kind, name) not in self.objects:
+            return False
+        self._current(kind, name, uid)
+        del self.objects[(kind, name)]
+        self.writes.append(f"delete {kind}")
+        return True
+
     async def patch_status(self, namespace: str, name: str,
                            status: Mapping[str, Any]) -> dict[str, Any]:
         self.writes.append("status")
@@ -140,6 +149,8 @@ def _run(webapp: dict[str, Any], cluster: FakeCluster,
          observed: dict[str, Any] | None = None) -> reconciling.Outcome:
     if not cluster.webapp_set:
         cluster.webapp = copy.deepcopy(webapp)
+    if observed:  # a cache that knows the Deployment and Service knows the autoscaler too
+        observed = {"HorizontalPodAutoscaler": None, **observed}
     return asyncio.run(reconciling.reconcile(webapp, observed or {}, cluster, now="T"))
 
 
@@ -172,7 +183,7 @@ def test_a_cache_that_knows_the_children_are_absent_saves_the_reads() -> None:
     assert cluster.writes == ["create Deployment", "create Service", "status"]
     unknown = FakeCluster()
     _run(_webapp(), unknown)  # a kind the cache cannot speak for is read by name first
-    assert unknown.reads == ["Deployment", "Service"]
+    assert unknown.reads == ["Deployment", "Service", "HorizontalPodAutoscaler"]
 
 
 def test_a_second_reconcile_of_an_unchanged_webapp_writes_nothing() -> None:
@@ -438,3 +449,49 @@ def test_a_throttled_write_is_reported_with_the_wait_asked() -> None:
 
     outcome = _run(_webapp(), Throttled(), {"Deployment": None, "Service": None})
     assert outcome.result == "error" and outcome.retry_after == 3.0
+
+
+AUTOSCALE = {"minReplicas": 2, "maxReplicas": 6, "targetCPUUtilizationPercentage": 50}
+
+
+def test_autoscale_makes_an_autoscaler_on_the_webapp_and_removing_it_deletes_it() -> None:
+    cluster = FakeCluster()
+    _run(_webapp(autoscale=AUTOSCALE), cluster)
+    assert "create HorizontalPodAutoscaler" in cluster.writes
+    hpa = cluster.objects[("HorizontalPodAutoscaler", "web")]
+    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": spec.API_VERSION, "kind": spec.KIND,
+                                             "name": "web"}
+    assert render.controlled_by(hpa, "uid-1")
+
+    cluster.writes.clear()
+    outcome = _run(_webapp(generation=2), cluster, _observed(cluster))
+    assert cluster.writes[:1] == ["delete HorizontalPodAutoscaler"]
+    assert ("HorizontalPodAutoscaler", "web") not in cluster.objects
+    assert reconciling.Write("HorizontalPodAutoscaler", "deleted") in outcome.writes
+    assert ("Normal", "Deleted") in cluster.events
+
+    cluster.writes.clear()  # gone: nothing more to do
+    _run(_webapp(generation=2, status=cluster.status), cluster, _observed(cluster))
+    assert not any(w.startswith("delete") for w in cluster.writes)
+
+
+def test_someone_elses_autoscaler_of_the_same_name_is_never_deleted() -> None:
+    theirs = {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+              "metadata": {"name": "web", "namespace": "shop", "uid": "theirs"}, "spec": {}}
+    cluster = FakeCluster({("HorizontalPodAutoscaler", "web"): theirs})
+    _run(_webapp(), cluster)
+    assert cluster.objects[("HorizontalPodAutoscaler", "web")] is theirs
+    assert not any(w.startswith("delete") for w in cluster.writes)
+
+
+def test_a_hand_edited_autoscaler_is_put_back() -> None:
+    cluster = FakeCluster()
+    _run(_webapp(autoscale=AUTOSCALE), cluster)
+    _ready(cluster)
+    cluster.objects[("HorizontalPodAutoscaler", "web")]["spec"]["maxReplicas"] = 50
+    cluster.writes.clear()
+    outcome = _run(_webapp(status=cluster.status, autoscale=AUTOSCALE), cluster,
+                   _observed(cluster))
+    assert cluster.writes[0] == "apply HorizontalPodAutoscaler"
+    assert cluster.objects[("HorizontalPodAutoscaler", "web")]["spec"]["maxReplicas"] == 6
+    assert [w.kind for w in outcome.drift_repairs] == ["HorizontalPodAutoscaler"]

@@ -21,10 +21,11 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from reconcile_lab import spec as specs
+from reconcile_lab.declarative import render
 
 Key = tuple[str, str]  # namespace, name of the WebApp (and of its children)
 Slot = tuple[str, str, str]  # kind, namespace, name
-KINDS = (specs.KIND, "Deployment", "Service")
+KINDS = (specs.KIND, *render.KINDS)
 
 
 def version(obj: Mapping[str, Any] | None) -> int:

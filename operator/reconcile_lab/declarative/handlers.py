@@ -128,6 +128,12 @@ class _Kube:
     async def read(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         return await _call(kube.read, kind, namespace, name)
 
+    async def delete(self, kind: str, namespace: str, name: str, *, uid: str) -> bool:
+        deleted: bool = await _call(kube.delete, kind, namespace, name, uid=uid)
+        if deleted:
+            metrics.writes.labels(metrics.KUBERNETES, kind, "delete").inc()
+        return deleted
+
     async def patch_status(self, namespace: str, name: str,
                            status: Mapping[str, Any]) -> dict[str, Any]:
         answer = await _call(kube.patch_status, namespace, name, status)
@@ -303,3 +309,9 @@ async def deployment_changed(event: Mapping[str, Any], namespace: str, name: str
 async def service_changed(event: Mapping[str, Any], namespace: str, name: str,
                           body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     _child_changed("Service", event, namespace, name, body, memo)
+
+
+@kopf.on.event("autoscaling", "v2", "horizontalpodautoscalers")
+async def autoscaler_changed(event: Mapping[str, Any], namespace: str, name: str,
+                             body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    _child_changed(render.AUTOSCALER, event, namespace, name, body, memo)

@@ -144,6 +144,8 @@ def _fail(what: str, e: ApiException) -> KubeError:
 def _api_for(kind: str) -> tuple[Any, str]:
     if kind == "Deployment":
         return client.AppsV1Api(_client()), "deployment"
+    if kind == render.AUTOSCALER:
+        return client.AutoscalingV2Api(_client()), "horizontal_pod_autoscaler"
     return client.CoreV1Api(_client()), "service"
 
 
@@ -190,6 +192,21 @@ def patch(kind: str, namespace: str, name: str, ops: list[dict[str, Any]]) -> di
             raise KubeError(f"patching {kind} {namespace}/{name}: it changed since it was "
                             "compared", 409) from None
         raise _fail(f"patching {kind} {namespace}/{name}", e) from None
+
+
+def delete(kind: str, namespace: str, name: str, *, uid: str) -> bool:
+    """Delete the object of that uid, and no other; False when it is gone already (or another
+    object of that name stands there now: a KubeError with ``conflict``)."""
+    api, noun = _api_for(kind)
+    try:
+        getattr(api, f"delete_namespaced_{noun}")(
+            name, namespace, body=client.V1DeleteOptions(preconditions=client.V1Preconditions(
+                uid=uid)), _preload_content=False)
+    except ApiException as e:
+        if e.status == 404:
+            return False
+        raise _fail(f"deleting {kind} {namespace}/{name}", e) from None
+    return True
 
 
 def read(kind: str, namespace: str, name: str) -> dict[str, Any] | None:
@@ -243,7 +260,8 @@ PAGE = 250  # objects per page of a LIST
 
 
 _PATHS = {spec.KIND: f"/apis/{spec.GROUP}/{spec.VERSION}{{scope}}/{spec.PLURAL}",
-          "Deployment": "/apis/apps/v1{scope}/deployments", "Service": "/api/v1{scope}/services"}
+          "Deployment": "/apis/apps/v1{scope}/deployments", "Service": "/api/v1{scope}/services",
+          render.AUTOSCALER: "/apis/autoscaling/v2{scope}/horizontalpodautoscalers"}
 
 
 def typed(page: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
@@ -275,8 +293,8 @@ def owned_children(namespace: str | None = None) -> set[tuple[str, str, str]]:
     selector = f"{render.MANAGED_BY}={render.FIELD_MANAGER}"
     scope = f"/namespaces/{namespace}" if namespace else ""
     found: set[tuple[str, str, str]] = set()
-    for kind, path in (("Deployment", f"/apis/apps/v1{scope}/deployments"),
-                       ("Service", f"/api/v1{scope}/services")):
+    for kind in render.KINDS:
+        path = _PATHS[kind].format(scope=scope)
         query = {"labelSelector": selector, "limit": str(PAGE)}
         while True:
             page = _get(path, query, _METADATA) or {}

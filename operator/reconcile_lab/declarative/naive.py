@@ -34,8 +34,8 @@ FIELD_MANAGER = render.EDGE_TRIGGERED_MANAGER  # in the children's managedFields
 @kopf.on.create(specs.GROUP, specs.VERSION, specs.PLURAL)  # type: ignore[arg-type]
 def create_fn(spec: kopf.Spec, name: str, namespace: str, uid: str,
               logger: kopf.Logger, **_: Any) -> dict[str, Any]:
-    deployment, service = render.children(render.Owner(name, namespace, uid),
-                                          parsing.parse_spec(dict(spec), name=name))
+    owner, parsed = render.Owner(name, namespace, uid), parsing.parse_spec(dict(spec), name=name)
+    deployment, service = render.deployment(owner, parsed), render.service(owner, parsed)
     for child in (deployment, service):
         del child["metadata"]["ownerReferences"]
     kopf.adopt([deployment, service])

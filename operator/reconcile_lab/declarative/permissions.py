@@ -2,8 +2,9 @@
 
 Least privilege, written next to the code that needs it: the operator reads WebApps and writes
 their status; reads and server-side applies (patch, and create for a first apply) its
-Deployments and Services; posts Events. It never deletes (garbage collection does) and never
-reads Secrets. ``make manifests`` writes these to ``deploy/``; a test fails when they are stale.
+Deployments, Services and HorizontalPodAutoscalers; posts Events. It deletes only an autoscaler
+the spec stopped asking for (everything else of a deleted WebApp goes by garbage collection),
+and never reads Secrets. ``make manifests`` writes these to ``deploy/``; a test fails when they are stale.
 
 Purely data: no I/O.
 """
@@ -34,6 +35,8 @@ NAMESPACED_RULES: list[dict[str, Any]] = [
      "verbs": ["get", "list", "watch", "create", "patch"]},
     {"apiGroups": [""], "resources": ["services"],
      "verbs": ["get", "list", "watch", "create", "patch"]},
+    {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"],
+     "verbs": ["get", "list", "watch", "create", "patch", "delete"]},
     {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
 ]
 RULES: list[dict[str, Any]] = [

@@ -23,7 +23,7 @@ from reconcile_lab import parsing
 from reconcile_lab import spec as specs
 from reconcile_lab.declarative import diffing, render, status
 
-KINDS = ("Deployment", "Service")
+KINDS = render.KINDS
 KIND = specs.KIND  # the owner, read back before a repair
 
 
@@ -37,14 +37,15 @@ class Cluster(Protocol):
     async def patch(self, kind: str, namespace: str, name: str,
                     ops: list[dict[str, Any]]) -> dict[str, Any]: ...
     async def read(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None: ...
+    async def delete(self, kind: str, namespace: str, name: str, *, uid: str) -> bool: ...
     async def patch_status(self, namespace: str, name: str,
                            status: Mapping[str, Any]) -> dict[str, Any]: ...
     def event(self, webapp: Mapping[str, Any], *, type: str, reason: str, message: str) -> None: ...
 
 
 class Write(NamedTuple):
-    kind: str  # Deployment, Service, status
-    verb: str  # created, updated, repaired, status
+    kind: str  # Deployment, Service, HorizontalPodAutoscaler, status
+    verb: str  # created, updated, repaired, deleted, status
     fields: tuple[str, ...] = ()
 
 
@@ -212,6 +213,24 @@ async def reconcile(
             verb = "repaired" if not spec_changed else ("created" if child is None else "updated")
             writes.append(Write(kind, verb, fields))
 
+    for kind in KINDS:
+        if kind in current:
+            continue
+        # A kind the spec no longer asks for (autoscale removed): ours goes, by its uid.
+        try:
+            child = (observed[kind] if kind in observed
+                     else await cluster.read(kind, namespace, name))
+            if child is not None and render.controlled_by(child, uid) \
+                    and await cluster.delete(kind, namespace, name, uid=_meta(child)["uid"]):
+                writes.append(Write(kind, "deleted"))
+        except Exception as e:
+            if getattr(e, "permanent", False):
+                return Outcome("gone", tuple(writes), None, str(e), retry=False)
+            if not getattr(e, "stale", False):  # gone or replaced meanwhile: nothing to do
+                error = str(e)
+                wait = _longest(wait, getattr(e, "retry_after", None))
+                problems.append(_failed(e, kind, name, namespace))
+
     new = status.compute(name=name, generation=generation, desired_replicas=spec.replicas,
                          deployment=current.get("Deployment"), problems=problems,
                          selector=render.selector_string(name))
@@ -252,7 +271,7 @@ def _announce(cluster: Cluster, webapp: Mapping[str, Any], writes: list[Write]) 
     """A Normal event for what was done to the children: it happened, whatever follows. One
     per kind of action, not per child: every event is a write too."""
     reasons = {"created": status.EventReason.CREATED, "updated": status.EventReason.UPDATED,
-               "repaired": status.EventReason.REPAIRED}
+               "repaired": status.EventReason.REPAIRED, "deleted": status.EventReason.DELETED}
     for verb, reason in reasons.items():
         done = [f"{w.kind} {_meta(webapp)['name']}"
                 + (f" ({', '.join(w.fields[:4])})" if w.fields else "")

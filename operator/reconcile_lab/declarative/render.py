@@ -166,8 +166,35 @@ def service(owner: Owner, spec: specs.WebAppSpec) -> Manifest:
     }
 
 
-def children(owner: Owner, spec: specs.WebAppSpec) -> tuple[Manifest, Manifest]:
-    return deployment(owner, spec), service(owner, spec)
+AUTOSCALER = "HorizontalPodAutoscaler"
+KINDS = ("Deployment", "Service", AUTOSCALER)  # every kind of child, in the order made
+
+
+def autoscaler(owner: Owner, autoscale: specs.Autoscale) -> Manifest:
+    """A HorizontalPodAutoscaler on the WebApp's scale subresource: it sets the WebApp's
+    ``spec.replicas``, and the operator carries that to the Deployment as any other change."""
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": AUTOSCALER,
+        "metadata": _metadata(owner),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": specs.API_VERSION, "kind": specs.KIND,
+                               "name": owner.name},
+            "minReplicas": autoscale.minReplicas,
+            "maxReplicas": autoscale.maxReplicas,
+            "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {
+                "type": "Utilization",
+                "averageUtilization": autoscale.targetCPUUtilizationPercentage}}}],
+            "behavior": {"scaleDown": {
+                "stabilizationWindowSeconds": autoscale.scaleInAfterSeconds}},
+        },
+    }
+
+
+def children(owner: Owner, spec: specs.WebAppSpec) -> tuple[Manifest, ...]:
+    """What the spec asks for; a kind of :data:`KINDS` left out must not exist."""
+    made = (deployment(owner, spec), service(owner, spec))
+    return made if spec.autoscale is None else (*made, autoscaler(owner, spec.autoscale))
 
 
 # --- ownership: the one answer to "whose child is this?" -------------------------------------

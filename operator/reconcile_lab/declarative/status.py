@@ -39,6 +39,7 @@ class EventReason:
     CREATED = "Created"
     UPDATED = "Updated"
     REPAIRED = "DriftRepaired"
+    DELETED = "Deleted"
     CONFLICT = "ChildConflict"
     FAILED = "ApplyFailed"
     READY = "Ready"

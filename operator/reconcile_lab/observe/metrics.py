@@ -100,10 +100,13 @@ _working: dict[object, float] = {}  # reconciles in progress → when they start
 
 # Every label value an engine can produce, created at zero on start-up: a series that appears
 # at its first increment hides that increment from rate() and increase().
-DRIFT_KINDS = {KUBERNETES: ("Deployment", "Service"), DOCKER: ("Container", "Network")}
+DRIFT_KINDS = {KUBERNETES: ("Deployment", "Service", "HorizontalPodAutoscaler"),
+               DOCKER: ("Container", "Network")}
 WRITE_KINDS = {
     KUBERNETES: (*((kind, verb) for kind in ("Deployment", "Service")
-                   for verb in ("create", "apply", "patch")), ("WebApp", "status")),
+                   for verb in ("create", "apply", "patch")),
+                 *(("HorizontalPodAutoscaler", verb) for verb in ("create", "apply", "delete")),
+                 ("WebApp", "status")),
     DOCKER: (*(("Container", verb) for verb in ("create", "start", "restart", "delete", "replace")),
              ("Network", "create"), ("Network", "delete")),
 }
