@@ -56,6 +56,8 @@ Docker engine, step by step, printing every step as the `docker` command a perso
   healthCheck    HEALTHCHECK options (wget inside the container); none: running is ready
   rollout        replace one container at a time, each ready before the next (no surge:
                  a Docker name is unique, so NAME-i goes before its successor starts)
+  autoscale      nothing: Docker has no autoscaler; the twin runs `replicas` containers,
+                 and more under load take a person who edits the file and applies it again
   security       --user 65532:65532 --read-only --cap-drop ALL
                  --security-opt no-new-privileges
 """
