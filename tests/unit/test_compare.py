@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from reconcile_lab.compare import report, scenarios, timeline, view
+from reconcile_lab import parsing
+from reconcile_lab.compare import driving, report, scenarios, timeline, view
 from reconcile_lab.compare.scenarios import Target
 from reconcile_lab.compare.timeline import Marker, Request, Sample, Timeline
 
@@ -49,11 +50,28 @@ def test_the_quick_subset_is_create_kill_and_delete_a_child() -> None:
 
 def test_every_scenario_is_bounded_and_every_engine_is_covered_or_excused() -> None:
     for s in scenarios.SCENARIOS:
-        # A dead machine is noticed after the node controller's 50 s of grace.
-        assert s.window <= {"machine-dies": 100, "rollout": 45, "rollout-unprobed": 45}.get(
-            s.id, 30)
+        # A dead machine is noticed after the node controller's 50 s of grace; CPU use reaches
+        # the autoscaler through the kubelet's and metrics-server's 10-15 s periods, each way.
+        assert s.window <= {"machine-dies": 100, "rollout": 45, "rollout-unprobed": 45,
+                            "autoscale-out": 90, "autoscale-in": 200}.get(s.id, 30)
         for engine, why in s.not_applicable:
             assert engine in scenarios.BY_ID and len(why) > 20
+
+
+def test_under_load_the_target_is_the_most_instances_and_without_it_the_fewest() -> None:
+    out, back = scenarios.BY_SCENARIO["autoscale-out"], scenarios.BY_SCENARIO["autoscale-in"]
+    assert out.initial == back.initial == Target(scenarios.AUTOSCALE_MIN, scenarios.V1)
+    assert out.target == Target(scenarios.AUTOSCALE_MAX, scenarios.V1)
+    assert back.target == Target(scenarios.AUTOSCALE_MIN, scenarios.V1)
+    assert out.load and back.load and not scenarios.BY_SCENARIO["rollout"].load
+    # scale-in is measured from the load's end, and only where something scaled out by itself
+    assert back.steps[back.measure_from] == scenarios.LOAD_OFF
+    assert {e for e, _ in back.not_applicable} == {e.id for e in scenarios.ENGINES
+                                                   if e != scenarios.OPERATOR}
+    doc = driving.webapp("app", out.initial, out.shape)
+    parsed = parsing.parse_document(doc)
+    assert parsed.spec.autoscale is not None
+    assert parsed.spec.autoscale.maxReplicas == scenarios.AUTOSCALE_MAX
 
 
 @pytest.mark.parametrize(("scenario", "target"), [

@@ -168,6 +168,8 @@ class TwinDriver(DockerDriver):
                 raise DriverError(f"no way to {other} on {self.engine.title}")
 
     def repair(self, scenario: scenarios.Scenario, mark: Mark) -> bool:
+        if scenario.load:
+            return self.scale_by_hand(scenario.target, mark)
         self.host_back(mark)  # nothing to apply on while the host is down
         mark("repair", "repair: apply", [self.typed_apply])
         self.apply()
@@ -235,6 +237,8 @@ class WatchDriver(TwinDriver):
                 raise DriverError(f"no way to {other} on {self.engine.title}")
 
     def repair(self, scenario: scenarios.Scenario, mark: Mark) -> bool:
+        if scenario.load:  # a loop keeps the file true, and the file says nothing of load
+            return self.scale_by_hand(scenario.target, mark)
         return self.host_back(mark)  # else it is a loop: it repairs or it does not
 
     def cleanup(self) -> None:
@@ -297,6 +301,8 @@ class RestartDriver(DockerDriver):
                 raise DriverError(f"no way to {other} on {self.engine.title}")
 
     def repair(self, scenario: scenarios.Scenario, mark: Mark) -> bool:
+        if scenario.load:
+            return self.scale_by_hand(scenario.target, mark)
         if self.host_back(mark):  # dockerd starts what it has a restart policy for
             return True
         self.ctx.snapshot.invalidate()

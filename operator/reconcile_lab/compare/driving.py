@@ -76,6 +76,11 @@ def webapp(name: str, target: Target, shape: scenarios.Shape = scenarios.PLAIN
         extra["env"] = [{"name": STARTUP_ENV, "value": str(shape.startup)}]
     if shape.reschedule_after is not None:
         extra["rescheduleAfterSeconds"] = shape.reschedule_after
+    if shape.autoscaled:
+        extra["autoscale"] = {"minReplicas": scenarios.AUTOSCALE_MIN,
+                              "maxReplicas": scenarios.AUTOSCALE_MAX,
+                              "targetCPUUtilizationPercentage": scenarios.AUTOSCALE_TARGET,
+                              "scaleInAfterSeconds": scenarios.SCALE_IN_AFTER}
     return {"apiVersion": spec.API_VERSION, "kind": spec.KIND, "metadata": {"name": name},
             "spec": {"image": target.image, "replicas": target.replicas, "port": 8080,
                      **extra, "service": {"type": "NodePort"}}}
@@ -155,6 +160,13 @@ class Driver:
     def repair(self, scenario: scenarios.Scenario, mark: Mark) -> bool:
         """Type what a person would type to put things right by hand; False: nothing to do."""
         return False
+
+    def scale_by_hand(self, target: Target, mark: Mark) -> bool:
+        """The repair of a load nothing answered: a person scales to what the load needs."""
+        step = scenarios.scale(target.replicas)
+        self.do(step, target, lambda kind, label, commands: mark(
+            "repair", f"repair: {label} by hand", commands))
+        return True
 
     def sample(self) -> Values:
         raise NotImplementedError

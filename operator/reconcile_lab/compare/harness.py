@@ -98,11 +98,13 @@ def run_engine(driver: driving.Driver, scenario: Scenario) -> timeline.Timeline:
         sampler.start()
         clock = sampler.clock
         if scenario.traffic and driver.has_traffic:
-            traffic = probes.Traffic(driver.ports, clock, rate=scenario.rate)
+            traffic = probes.Traffic(
+                driver.ports, clock, rate=scenario.rate, paused=scenario.load,
+                path=scenarios.LOAD_PATH if scenario.load else "/")
             traffic.start()
         time.sleep(LEAD)
         for i, step in enumerate(scenario.steps):
-            _do(driver, scenario, i, step, markers, sampler)
+            _do(driver, scenario, i, step, markers, sampler, traffic)
         target = scenario.target
         starts = [m.effective for m in markers if m.step == scenario.measure_from] or [0.0]
         # A step that took long (a loop that had to be stopped first) still gets time to act.
@@ -144,7 +146,8 @@ def run_engine(driver: driving.Driver, scenario: Scenario) -> timeline.Timeline:
 
 
 def _do(driver: driving.Driver, scenario: Scenario, i: int, step: Step,
-        markers: list[timeline.Marker], sampler: Sampler) -> None:
+        markers: list[timeline.Marker], sampler: Sampler,
+        traffic: probes.Traffic | None) -> None:
     target = scenarios.target_after(scenario.initial, scenario.steps[: i + 1])
 
     def mark(kind: str, label: str, commands: list[str]) -> None:
@@ -157,8 +160,20 @@ def _do(driver: driving.Driver, scenario: Scenario, i: int, step: Step,
         since = markers[-1].t if markers else 0.0
         at = _watch(sampler, target, driver.child_kinds, since=since,
                     until=sampler.clock() + step.seconds, hold=scenarios.HOLD)
-        mark("note", f"{target.image.rsplit(':', 1)[-1]} everywhere" if at is not None
-             else "gave up waiting", [])
+        if scenario.load:  # how long the load took to be answered: a figure of the outcome
+            mark("figure", f"scaled out to {target.replicas} in {at - since:.1f} s"
+                 if at is not None else f"not at {target.replicas} after {step.seconds:g} s",
+                 [])
+        else:
+            mark("note", f"{target.image.rsplit(':', 1)[-1]} everywhere" if at is not None
+                 else "gave up waiting", [])
+    elif step.action in (scenarios.LOAD_ON.action, scenarios.LOAD_OFF.action):
+        # The world, not a command: clients start (or stop) sending requests that cost CPU.
+        on = step.action == scenarios.LOAD_ON.action
+        mark("fault" if step.fault else "note", step.label,
+             [f"{scenario.rate:g} requests/s to {scenarios.LOAD_PATH}"] if on else [])
+        if traffic is not None:
+            (traffic.resume if on else traffic.pause)()
     else:
         driver.do(step, target, mark)
         done = sampler.clock()

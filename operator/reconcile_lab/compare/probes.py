@@ -138,10 +138,10 @@ def kube_connect(kubeconfig: Path) -> None:
     kube.connect(str(kubeconfig), pool_size=8)
 
 
-def http_get(port: int, *, timeout: float = 1.0) -> tuple[bool, str]:
+def http_get(port: int, *, path: str = "/", timeout: float = 1.0) -> tuple[bool, str]:
     """One request to 127.0.0.1:port; (answered 200, the version it says it runs)."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=timeout) as r:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as r:
             body = r.read()
             ok = r.status == 200
     except (OSError, http.client.HTTPException):
@@ -157,14 +157,19 @@ class Traffic:
     """Real requests to 127.0.0.1, about ``rate`` a second (each one forks a CGI script in a
     container: more would load the 2 cores the engines share), round-robin over the instances
     Docker listed as ready at most 0.1 s earlier (``targets()``): a load balancer with health
-    checks, refreshed ten times a second. With no ready instance, a request counts as failed."""
+    checks, refreshed ten times a second. With no ready instance, a request counts as failed.
+    ``paused``: nothing is sent until :meth:`resume` (a load that a scenario's step starts)."""
 
     def __init__(self, targets: Callable[[], list[int]], clock: Callable[[], float],
-                 rate: float = 10.0) -> None:
+                 rate: float = 10.0, *, path: str = "/", paused: bool = False) -> None:
         self.targets = targets
         self.clock = clock
         self.period = 1.0 / rate
+        self.path = path
         self.requests: list[timeline.Request] = []
+        self._sending = threading.Event()
+        if not paused:
+            self._sending.set()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="traffic", daemon=True)
         self._next = 0
@@ -174,10 +179,20 @@ class Traffic:
 
     def stop(self) -> None:
         self._stop.set()
+        self._sending.set()
         self._thread.join(timeout=5)
+
+    def resume(self) -> None:
+        self._sending.set()
+
+    def pause(self) -> None:
+        self._sending.clear()
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            self._sending.wait()
+            if self._stop.is_set():
+                return
             began = time.monotonic()
             t = self.clock()
             try:
@@ -186,7 +201,7 @@ class Traffic:
                 ports = []
             if ports:
                 self._next = (self._next + 1) % len(ports)
-                ok, version = http_get(ports[self._next])
+                ok, version = http_get(ports[self._next], path=self.path)
             else:
                 ok, version = False, ""
             self.requests.append(timeline.Request(t, ok, version))

@@ -129,6 +129,17 @@ RESCHEDULE_AFTER = 10
 # An admission policy that refuses images outside ``reconcile-lab/`` (deploy/policy.yaml),
 # switched on for the app's namespace; on Docker there is nothing to switch on.
 POLICY_ON = Step("policy-on", "policy on")
+# Autoscaling: the app declares a range of instances and a CPU target; requests that each cost
+# CPU arrive (the demo image's /cgi-bin/work: about 40 ms of one core each) and later stop.
+# Under that load the right number is the most the range allows, without it the fewest.
+AUTOSCALE_MIN, AUTOSCALE_MAX = 1, 4
+AUTOSCALE_TARGET = 50  # percent of each instance's CPU request
+SCALE_IN_AFTER = 20  # the WebApp's autoscale.scaleInAfterSeconds (Kubernetes' default: 300)
+LOAD_RATE = 4.0  # requests per second: ~0.2 of a core in all, whatever the instance count
+LOAD_PATH = "/cgi-bin/work"
+LOAD_ON = Step("load-on", f"load: {LOAD_RATE:g} req/s of CPU work", fault=True,
+               replicas=AUTOSCALE_MAX)
+LOAD_OFF = Step("load-off", "load ends", replicas=AUTOSCALE_MIN)
 
 
 def change(replicas: int) -> Step:
@@ -162,7 +173,8 @@ def target_after(initial: Target, steps: tuple[Step, ...]) -> Target:
     """The desired state once ``steps`` have all happened (faults change no desired state)."""
     current = initial
     for step in steps:
-        if step.action in ("create", "scale", "change") and step.replicas is not None:
+        if step.action in ("create", "scale", "change", "load-on", "load-off") \
+                and step.replicas is not None:
             current = current._replace(replicas=step.replicas, gone=False)
         if step.action in ("create", "rollout") and step.image is not None:
             current = current._replace(image=step.image)
@@ -186,6 +198,9 @@ class Shape(NamedTuple):
     # node health and eviction are real there, containers are not.
     simulated: bool = False
     reschedule_after: int | None = None  # the WebApp's rescheduleAfterSeconds
+    # autoscale: AUTOSCALE_MIN to AUTOSCALE_MAX instances at AUTOSCALE_TARGET % CPU (Docker
+    # engines are given the same file, and have nothing that reads it)
+    autoscaled: bool = False
 
 
 PLAIN = Shape()  # probed, listening at once, one file
@@ -221,10 +236,16 @@ class Scenario(NamedTuple):
     # later (a node is taken for gone after a grace period). Its clock starts at the fault, not
     # when a sample first shows it, and no sample showing it means it was never noticed.
     silent: bool = False
+    replicas: int = REPLICAS  # how many instances the app starts from
 
     @property
     def initial(self) -> Target:
-        return Target(0, V1, gone=True) if not self.setup else Target(REPLICAS, V1)
+        return Target(0, V1, gone=True) if not self.setup else Target(self.replicas, V1)
+
+    @property
+    def load(self) -> bool:
+        """Its traffic is CPU work that a step starts (and another may stop)."""
+        return any(s.action == LOAD_ON.action for s in self.steps)
 
     @property
     def target(self) -> Target:
@@ -253,6 +274,9 @@ _NO_THROTTLE = ("dockerd has no priority and fairness: it never answers 429 or a
                 "the cut-off row")
 _NO_FOLDER = ("no file is its input: what was typed (`docker run`, `docker service create`) "
               "is the only record of what should run, so there is no folder to drift from")
+_NO_AUTOSCALER = ("it never scaled out by itself (see *autoscale-out*): whoever scaled it out by "
+                  "hand has to notice the load is gone and scale it back by hand, the same "
+                  "commands with the old count")
 _NO_ENGINE_KILL = ("the restart policy is enforced by dockerd itself; stopping the shared "
                    "engine would stop every container on the host, so it is not measured")
 
@@ -335,6 +359,28 @@ SCENARIOS: tuple[Scenario, ...] = (
         "the ReplicaSet makes them on the nodes left. The pods run on kwok's simulated nodes",
         (NODE_DIES,), window=100, repair_window=40, silent=True,
         shape=Shape(simulated=True, reschedule_after=RESCHEDULE_AFTER)),
+    Scenario(
+        "autoscale-out", f"Load arrives: {LOAD_RATE:g} requests/s of CPU work "
+        f"(autoscale {AUTOSCALE_MIN}–{AUTOSCALE_MAX} instances)",
+        f"the same requests to `{LOAD_PATH}` on the containers' ports; Docker measures CPU "
+        "(docker stats) and nothing acts on it: a person who notices scales by hand",
+        f"the same requests through the NodePort; the WebApp's `autoscale` (CPU target "
+        f"{AUTOSCALE_TARGET} % of the request) is a HorizontalPodAutoscaler; metrics-server reads "
+        "the pods' CPU from the real node's kubelet",
+        (LOAD_ON,), window=90, repair_window=30, traffic=True, rate=LOAD_RATE,
+        replicas=AUTOSCALE_MIN, shape=Shape(autoscaled=True),
+        not_applicable=(("swarm", "a swarm publishes on every interface, so no requests are "
+                                  "sent to it from here (loopback only); it has no autoscaler "
+                                  "either: `docker service scale` by hand, as the twin"),)),
+    Scenario(
+        "autoscale-in", f"The load ends: back to {AUTOSCALE_MIN} instance",
+        "n/a",
+        f"the requests stop after the app scaled out; {SCALE_IN_AFTER} s of low CPU "
+        "(autoscale.scaleInAfterSeconds) before instances are removed",
+        (LOAD_ON, wait_converged(80), LOAD_OFF), window=200, measure_from=2, traffic=True,
+        rate=LOAD_RATE, replicas=AUTOSCALE_MIN, shape=Shape(autoscaled=True),
+        not_applicable=tuple((e, _NO_AUTOSCALER) for e in ("twin", "twin-watch",
+                                                           "restart-always", "swarm"))),
     Scenario(
         "kill-controller", "Controller down while the spec changes (3 → 5)",
         "SIGKILL the --watch loop, edit the file, start the loop again",
