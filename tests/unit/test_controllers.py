@@ -123,3 +123,39 @@ def test_a_dead_machine_counts_once_its_pods_were_evicted_and_run_elsewhere() ->
     # A dead machine that ran none of the app's pods proves nothing about the app.
     elsewhere = start._replace(leases=(*up[:2], lease("n3", catalog.DEAD_HOLDER)))
     assert "none of" in check(elsewhere).summary
+
+
+def test_autoscaling_counts_once_the_autoscaler_itself_scaled_out_this_very_object() -> None:
+    from tests.unit.test_delivery import BASE, _webapp
+
+    def check(state: State) -> Any:
+        return exercises.find("15").check(state)
+
+    scaled = _webapp(replicas=1, ready=1)
+    scaled["spec"]["autoscale"] = {"minReplicas": 1, "maxReplicas": 4,
+                                   "scaleInAfterSeconds": 20}
+    owner = {"apiVersion": "reconcile-lab.dev/v1alpha1", "kind": "WebApp", "name": BASE.app,
+             "uid": "w1", "controller": True}
+    hpa = {"metadata": {"name": BASE.app, "uid": "h2", "ownerReferences": [owner]}}
+    twin = ({"State": {"Running": True}},)
+    start = BASE._replace(webapp=scaled, autoscaler=hpa, events=(), containers=twin)
+
+    assert "has no autoscale" in check(BASE._replace(autoscaler=hpa)).summary
+    assert "no HorizontalPodAutoscaler" in check(start._replace(autoscaler=None)).summary
+    idle = check(start)
+    assert not idle.passed and "nothing has asked for more" in idle.summary
+    assert "--path /cgi-bin/work" in idle.hint
+
+    def rescale(uid: str, why: str) -> dict[str, Any]:
+        return {"reason": "SuccessfulRescale", "message": f"New size: 4; reason: {why}",
+                "involvedObject": {"kind": "HorizontalPodAutoscaler", "name": BASE.app,
+                                   "uid": uid}}
+
+    above = "cpu resource utilization (percentage of request) above target"
+    # An earlier autoscaler of the same name (before a reset) proves nothing; nor does a
+    # scale-in, nor one to the minimum.
+    assert not check(start._replace(events=(rescale("h1", above),))).passed
+    assert not check(start._replace(events=(rescale("h2", "All metrics below target"),))).passed
+    passed = check(start._replace(events=(rescale("h2", above),)))
+    assert passed.passed and "by itself" in passed.summary
+    assert "twin still runs 1 container" in passed.hint

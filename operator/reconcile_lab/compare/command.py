@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from reconcile_lab import arguments
 from reconcile_lab.compare import scenarios
 
 DEFAULT_OUT = Path("out") / "compare"
@@ -41,7 +42,8 @@ def _traffic(args: argparse.Namespace) -> int:
         return 2
     try:
         return traffic.run(args.name, args.namespace, seconds=args.seconds, rate=args.rate,
-                           engines=engines, during=args.during or (), kubeconfig=kubeconfig)
+                           engines=engines, during=args.during or (), kubeconfig=kubeconfig,
+                           path=args.path)
     except LookupError as e:
         print(f"traffic: {e}", file=sys.stderr)
         return 2
@@ -112,15 +114,19 @@ def register(sub: Any) -> None:
               reconcile-lab traffic hello --seconds 20
               reconcile-lab traffic hello --during "kubectl apply -f webapp-v2.yaml"
               reconcile-lab traffic hello -n shop --engine kubernetes
+              reconcile-lab traffic hello --path /cgi-bin/work --rate 4 --seconds 90
         """).strip())
     traffic.add_argument("name", metavar="NAME", help="the app (the WebApp's name)")
     traffic.add_argument("-n", "--namespace", default="default",
                          help="the WebApp's namespace (default: default)")
     traffic.add_argument("--seconds", type=float, default=20.0, metavar="S",
                          help="how long, at least (default: 20; longer while --during runs)")
-    traffic.add_argument("--rate", type=float, default=scenarios.RELEASE_RATE, metavar="N",
+    traffic.add_argument("--rate", type=arguments.rate, default=scenarios.RELEASE_RATE, metavar="N",
                          help=f"requests a second per engine (default: "
                               f"{scenarios.RELEASE_RATE:g})")
+    traffic.add_argument("--path", default="/", metavar="PATH",
+                         help="what each request asks for (default: /; the demo image's "
+                              "/cgi-bin/work costs about 40 ms of CPU: load for an autoscaler)")
     traffic.add_argument("--engine", choices=("kubernetes", "docker", "both"), default="both")
     traffic.add_argument("--during", action="append", metavar="CMD",
                          help="a shell command to run meanwhile, 2 s in (repeatable: one after "

@@ -67,7 +67,8 @@ def cell(outcome: Outcome, scenario: Scenario, *, marks: tuple[str, str] = ("✅
     if scenario.target.gone:
         verb = "all gone"
     if scenario.load:  # what the load asks for is an instance count
-        verb = f"at {scenario.target.replicas}" = _typed(outcome.commands) + " typed"
+        verb = f"at {scenario.target.replicas}"
+    typed = _typed(outcome.commands) + " typed"
     if outcome.recovered:
         text = f"{marks[0]} {verb} in {_time(outcome)} · {typed}"
     else:

@@ -74,7 +74,8 @@ def _line(t: float, tallies: dict[str, timeline.Tally]) -> str:
 
 
 def run(app: str, namespace: str, *, seconds: float, rate: float, engines: Sequence[str],
-        during: Sequence[str], kubeconfig: Path | None, say: Callable[[str], None] = print) -> int:
+        during: Sequence[str], kubeconfig: Path | None, say: Callable[[str], None] = print,
+        path: str = "/") -> int:
     targets: dict[str, Callable[[], list[int]]] = {}
     if KUBERNETES in engines:
         assert kubeconfig is not None
@@ -85,8 +86,9 @@ def run(app: str, namespace: str, *, seconds: float, rate: float, engines: Seque
 
     def clock() -> float:
         return time.monotonic() - began
-    senders = {e: probes.Traffic(target, clock, rate=rate) for e, target in targets.items()}
-    say(f"traffic: {rate:g} requests/s to {app} ({namespace}) on "
+    senders = {e: probes.Traffic(target, clock, rate=rate, path=path)
+               for e, target in targets.items()}
+    say(f"traffic: {rate:g} requests/s to {app}{path if path != '/' else ''} ({namespace}) on "
         f"{', '.join(senders)} for {seconds:g} s, to 127.0.0.1 only")
     for sender in senders.values():
         sender.start()
@@ -112,16 +114,16 @@ def run(app: str, namespace: str, *, seconds: float, rate: float, engines: Seque
             sender.stop()
     total = {e: timeline.tally(s.requests) for e, s in senders.items()}
     record = {"app": app, "namespace": namespace, "finished": time.time(),
-              "seconds": round(clock(), 1), "rate": rate, "during": list(during),
+              "seconds": round(clock(), 1), "rate": rate, "path": path, "during": list(during),
               "failed_commands": failed_commands,
               "engines": {e: t._asdict() for e, t in total.items()}}
-    path = record_path(app, namespace)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=1) + "\n")
+    kept = record_path(app, namespace)
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.write_text(json.dumps(record, indent=1) + "\n")
     for engine, t in total.items():
         say(f"traffic: {engine}: {t.failed} of {t.ok + t.failed} requests failed; versions "
             f"answering: {', '.join(f'{v} ({n})' for v, n in t.versions.items()) or 'none'}")
-    say(f"traffic: kept in {path}")
+    say(f"traffic: kept in {kept}")
     return 1 if failed_commands else 0
 
 

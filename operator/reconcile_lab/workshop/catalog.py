@@ -33,6 +33,9 @@ POLICY = "deploy/policy.yaml"
 RELEASE = "examples/exercises/12-zero-downtime"
 GIT = "examples/exercises/13-git-as-truth"
 MACHINES = "examples/exercises/14-machine-dies"
+AUTOSCALE = "examples/exercises/15-autoscale/webapp.yaml"
+# CPU work for the app (the demo image's /cgi-bin/work, ~40 ms of a core per request), bounded.
+LOAD = "reconcile-lab traffic hello --path /cgi-bin/work --rate 4"
 LEASES = "kubectl get leases -n kube-node-lease"
 DEAD_HOLDER = nodeconfig.DEAD_HOLDER
 DEAD_PATCH = json.dumps(nodeconfig.dead_lease(), separators=(",", ":"))
@@ -317,6 +320,21 @@ ENTRIES: tuple[Entry, ...] = (
            "kubectl wait --for=condition=Ready=Unknown node/\"$NODE\" --timeout=120s",
            f"kubectl wait --for=jsonpath={{.status.readyReplicas}}=3 webapp/{APP} --timeout=120s"),
           Start(webapp=f"{MACHINES}/webapp.yaml", twin=False, simulated=True)),
+    Entry("15", "autoscale", "Load arrives: who adds instances?", Difficulty.MEDIUM, 15, ("02",),
+          "Send the app requests that cost CPU and watch the cluster add instances by itself, "
+          "then take them away when the load ends; on Docker, count what you would have to do.",
+          ("The file gives a range (autoscale), not a count: something must measure what the "
+           "instances use and choose the count. Look at what the operator made of the range, "
+           "and at the pods' CPU.",
+           f"An idle app needs one instance. Make it busy: `{LOAD} --seconds 90`, and meanwhile "
+           f"`kubectl get hpa {APP} -w` in a second terminal.",
+           f"`{LOAD} --seconds 10 --during \"kubectl wait --for=jsonpath={{.status.readyReplicas}}"
+           f"=4 webapp/{APP} --timeout=180s\"`; then `kubectl describe hpa {APP}` and "
+           f"`reconcile-lab docker status {APP}`."),
+          (f"kubectl get hpa {APP}",
+           f"{LOAD} --seconds 10 --during \"kubectl wait --for=jsonpath={{.status.readyReplicas}}"
+           f"=4 webapp/{APP} --timeout=180s\""),
+          Start(webapp=AUTOSCALE, counted=True)),
 )
 BY_NUMBER = {e.number: e for e in ENTRIES}
 

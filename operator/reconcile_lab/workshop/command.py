@@ -26,6 +26,7 @@ NEEDS = {
     "09": ("kubernetes", "policy", "docker"), "10": ("kubernetes", "operator"),
     "11": ("kubernetes", "operator", "faults"), "12": ("kubernetes", "traffic"),
     "13": ("kubernetes", "project"), "14": ("kubernetes", "nodes"),
+    "15": ("kubernetes", "autoscaler", "docker"),
 }
 SETTLE = 180.0  # seconds `solve` keeps checking until the engines have caught up
 

@@ -149,3 +149,39 @@ def check_machine_dies(state: State) -> Verdict:
                    f"bring the machine back: kubectl delete lease {sorted(dead)[0]} -n "
                    "kube-node-lease (kwok makes a new one); on one Docker host nothing would "
                    "have moved")
+
+
+def check_autoscale(state: State) -> Verdict:
+    """Exercise 15: the autoscaler added instances because of the load, by itself; the twin
+    still runs what its file says."""
+    if (failed := observed.basics(state)) is not None:
+        return failed
+    w = state.webapp
+    assert w is not None
+    scale = (w.get("spec") or {}).get("autoscale")
+    if not scale:
+        return Verdict(False, f"WebApp {state.app} has no autoscale: it runs a fixed count",
+                       f"kubectl apply -f {catalog.AUTOSCALE}")
+    hpa = state.autoscaler
+    if hpa is None or render.controlling_webapp(hpa) is None:
+        return Verdict(False, f"no HorizontalPodAutoscaler {state.app} made by the operator",
+                       "is the operator running? reconcile-lab operator start")
+    # The autoscaler's own account of a scale-out: an Event on this very object.
+    out = [e for e in observed.events_for(state, render.AUTOSCALER, state.app, hpa)
+           if e.get("reason") == "SuccessfulRescale" and "above target" in str(e.get("message"))]
+    low, high = scale.get("minReplicas", 1), scale.get("maxReplicas")
+    if not out:
+        return Verdict(False, f"{state.app} runs {observed.replicas(w)} (its range is "
+                       f"{low}–{high}); nothing has asked for more yet",
+                       f"make it busy: {catalog.LOAD} --seconds 90, and kubectl get hpa "
+                       f"{state.app} -w")
+    running = [c for c in state.containers if (c.get("State") or {}).get("Running")]
+    twin = (f"the twin still runs {len(running)} container(s) from the same file: on Docker a "
+            "person would have to notice the load, edit replicas and apply again"
+            if state.containers else "now run the twin on the same file: "
+            f"reconcile-lab docker apply -f {catalog.AUTOSCALE}")
+    return Verdict(True, f"the autoscaler scaled {state.app} out by itself: "
+                   f"{str(out[-1].get('message'))[:120]}; "
+                   f"{observed.ready(w)}/{observed.replicas(w)} ready now",
+                   f"{twin}. Stop the load and watch it go back to {low} after "
+                   f"scaleInAfterSeconds ({scale.get('scaleInAfterSeconds', 60)} s)")

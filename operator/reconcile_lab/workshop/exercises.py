@@ -301,7 +301,7 @@ CHECKS: Mapping[str, Callable[[State], Verdict]] = {
     "07": check_operator_down, "08": check_metrics, "09": check_policy,
     "10": controllers.check_edge_vs_level, "11": controllers.check_zombie,
     "12": delivery.check_zero_downtime, "13": delivery.check_git_as_truth,
-    "14": controllers.check_machine_dies,
+    "14": controllers.check_machine_dies, "15": controllers.check_autoscale,
 }
 EXERCISES: tuple[Exercise, ...] = tuple(Exercise(e.number, e.slug, e.title, CHECKS[e.number])
                                         for e in catalog.ENTRIES)

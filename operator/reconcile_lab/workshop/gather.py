@@ -82,6 +82,14 @@ def _leases(kubeconfig: Path) -> dict[str, Any]:
     return {"leases": tuple(found.get("items", []))}
 
 
+def _autoscaler(kubeconfig: Path, app: str, namespace: str) -> dict[str, Any]:
+    """The app's HorizontalPodAutoscaler (exercise 15), its status included."""
+    try:
+        return {"autoscaler": _kubectl(kubeconfig, "get", "hpa", app, "-n", namespace)}
+    except (probing.ClusterError, subprocess.TimeoutExpired, ValueError) as e:
+        return {"kube_error": str(e)[:300]}
+
+
 def _project(kubeconfig: Path, namespace: str) -> dict[str, Any]:
     """The WebApps of exercise 13's project in the namespace, and the twin's apps of it."""
     selector = f"{delivery.PROJECT_LABEL}={delivery.PROJECT}"
@@ -180,6 +188,8 @@ def state(app: str, namespace: str, *, kubeconfig: Path | None = None,
                 parts.update(_project(kubeconfig, namespace))
             if "nodes" in need:
                 parts.update(_leases(kubeconfig))
+            if "autoscaler" in need:
+                parts.update(_autoscaler(kubeconfig, app, namespace))
     if "docker" in need:
         parts.update(_docker_side(app, namespace))
     if "operator" in need:

@@ -43,6 +43,7 @@ class State(NamedTuple):
     project: tuple[Obj, ...] = ()  # the namespace's WebApps of the exercise folder's project
     project_docker: tuple[str, ...] = ()  # the apps Docker has of that project (namespace's)
     leases: tuple[Obj, ...] = ()  # the nodes' heartbeats (kube-node-lease)
+    autoscaler: Obj | None = None  # the HorizontalPodAutoscaler of the app's name
     kube_error: str = ""
     docker_error: str = ""
     prometheus_url: str = "http://127.0.0.1:9090"
