@@ -37,6 +37,15 @@ def test_every_file_is_applied_whole_with_the_projects_label() -> None:
     assert done.prune == ()
 
 
+def test_an_autoscaled_apps_count_is_left_to_its_autoscaler() -> None:
+    scaled = app("hello")
+    scaled = scaled._replace(spec=scaled.spec.model_copy(update={
+        "autoscale": spec.Autoscale(maxReplicas=4)}))
+    applied = plans.plan([scaled], [], project="apps").apply[0]
+    assert "replicas" not in applied["spec"]
+    assert applied["spec"]["autoscale"]["maxReplicas"] == 4
+
+
 def test_only_the_projects_webapps_that_left_the_folder_are_pruned() -> None:
     seen = [live("hello"), live("gone"), live("gone", "prod"), live("theirs", project="other"),
             live("by-hand", project=None), live("team-b", "elsewhere")]

@@ -10,7 +10,9 @@ project's, is never touched, and neither is one outside the namespaces the folde
 
 The applied manifest holds the whole spec, defaults filled in: the
 folder owns every field, so a hand edit of a synced WebApp (`kubectl scale webapp`) is drift
-that the next sync puts back.
+that the next sync puts back. All but one: with ``autoscale`` the count is the autoscaler's
+(it writes ``replicas`` through the scale subresource), so the manifest leaves ``replicas``
+out, or every pass would undo the autoscaler's choice.
 
 Purely data: no I/O, no client library.
 """
@@ -35,11 +37,15 @@ class Plan(NamedTuple):
 
 
 def manifest(app: spec.WebApp, *, project: str, namespace: str) -> dict[str, Any]:
-    """The WebApp as sync applies it: every spec field (defaults filled in) and the label."""
+    """The WebApp as sync applies it: every spec field (defaults filled in; no replicas when
+    an autoscaler chooses them) and the label."""
+    body = spec.spec_to_dict(app.spec)
+    if app.spec.autoscale is not None:
+        del body["replicas"]
     return {"apiVersion": spec.API_VERSION, "kind": spec.KIND,
             "metadata": {"name": app.name, "namespace": app.namespace or namespace,
                          "labels": {LABEL_PROJECT: project}},
-            "spec": spec.spec_to_dict(app.spec)}
+            "spec": body}
 
 
 def key(obj: Mapping[str, Any]) -> Key:
