@@ -17,6 +17,7 @@ from reconcile_lab.cluster import building, versions
     (building.KWOK, "sigs.k8s.io/kwok"),
     (building.CONTAINERD, "github.com/containerd/containerd/v2"),
     (building.COREDNS, "github.com/coredns/coredns"),
+    (building.METRICS_SERVER, "sigs.k8s.io/metrics-server"),
 ])
 def test_wrapper_modules_require_the_pinned_versions(component: building.Component,
                                                      module: str) -> None:
@@ -24,8 +25,24 @@ def test_wrapper_modules_require_the_pinned_versions(component: building.Compone
     assert re.search(rf"^require {re.escape(module)} {component.version}$", gomod.read_text(), re.M)
 
 
+def test_every_component_has_a_wrapper_module() -> None:
+    wrappers = {p.name for p in (resources.files("reconcile_lab") / "assets" / "go").iterdir()}
+    assert {c.name for c in building.ALL} == wrappers
+
+
+@pytest.mark.parametrize("component", building.ALL, ids=lambda c: c.name)
+def test_the_wrapper_module_imports_every_package_that_is_built(
+        component: building.Component) -> None:
+    # `go mod tidy` keeps only what tools.go imports: a package it does not import fails a
+    # cold build (a warm module cache would hide that).
+    tools = (resources.files("reconcile_lab") / "assets" / "go" / component.name / "tools.go")
+    imported = set(re.findall(r'_ "([^"]+)"', tools.read_text()))
+    assert {package for package, _ in component.packages} <= imported
+
+
 def test_kubernetes_versions_are_stamped_into_the_binaries() -> None:
     assert f"gitVersion={versions.KUBERNETES}" in building.KUBERNETES.ldflags
+    assert f"version.gitVersion={versions.METRICS_SERVER}" in building.METRICS_SERVER.ldflags
 
 
 def test_no_go_toolchain_is_named_with_the_fix(tmp_path: Path,

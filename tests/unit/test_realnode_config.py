@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -52,10 +54,81 @@ def test_kwokctl_patches_keep_kwok_off_the_real_node_and_node_ports_off_kwokctls
         "manage-nodes-with-annotation-selector": "kwok.x-k8s.io/node=fake",
         "node-lease-duration-seconds": "40"}
     # A node that stops renewing its lease is taken for gone as on any cluster (a renewal every
-    # 10 s, 50 s of grace), not after kwokctl's 3m20s.
+    # 10 s, 50 s of grace), not after kwokctl's 3m20s; the HPA looks every 5 s, not every 15 s.
     assert controllers["name"] == "kube-controller-manager"
     assert {a["key"]: a["value"] for a in controllers["extraArgs"]} == {
-        "node-monitor-grace-period": "50s", "node-monitor-period": "5s"}
+        "node-monitor-grace-period": "50s", "node-monitor-period": "5s",
+        "horizontal-pod-autoscaler-sync-period": "5s"}
+
+
+def test_the_apiserver_tells_aggregated_apis_who_asks_and_the_mark_says_so() -> None:
+    text = nodeconfig.kwokctl_patches(LAYOUT.pki)
+    config = yaml.safe_load("componentsPatches:\n- name: kube-apiserver\n  extraArgs:\n" + text)
+    args = {a["key"]: a["value"] for a in config["componentsPatches"][0]["extraArgs"]}
+    # kwokctl's proxy client certificate (its admin's) is the only one allowed to say who asks.
+    assert args["requestheader-client-ca-file"] == str(LAYOUT.pki / "ca.crt")
+    assert args["requestheader-allowed-names"] == nodeconfig.KWOK_ADMIN
+    assert args["requestheader-username-headers"] == "X-Remote-User"
+    assert args["requestheader-group-headers"] == "X-Remote-Group"
+    # A cluster made before these settings lacks the mark, and is made again.
+    assert nodeconfig.REAL_NODE_READY_MARK in text
+    assert nodeconfig.REAL_NODE_READY_MARK in args
+
+
+def _flags(args: list[str]) -> dict[str, str]:
+    pairs = [a.removeprefix("--").split("=", 1) for a in args]
+    assert all(len(p) == 2 for p in pairs), args
+    return dict(pairs)
+
+
+def test_metrics_server_listens_on_loopback_and_scrapes_the_real_kubelet_only() -> None:
+    flags = _flags(nodeconfig.metrics_server_args(LAYOUT))
+    assert flags["bind-address"] == "127.0.0.1"
+    assert int(flags["secure-port"]) == nodeconfig.METRICS_SERVER_PORT
+    assert nodeconfig.METRICS_SERVER_PORT in nodeconfig.PORTS  # checked free before a start
+    assert flags["node-selector"] == f"{nodeconfig.NODE_LABEL}=real"
+    # Where the apiserver reaches the kubelet, checked against the cluster's CA, as the admin.
+    assert flags["kubelet-preferred-address-types"] == "Hostname"
+    assert int(flags["kubelet-port"]) == nodeconfig.KUBELET_PORT
+    assert flags["kubelet-certificate-authority"] == str(LAYOUT.pki / "ca.crt")
+    assert "kubelet-insecure-tls" not in flags
+    assert flags["kubelet-client-certificate"] == str(LAYOUT.pki / "admin.crt")
+    for kubeconfig in ("kubeconfig", "authentication-kubeconfig", "authorization-kubeconfig"):
+        assert flags[kubeconfig] == str(LAYOUT.kubeconfig)
+    # metrics-server refuses a resolution under 10 s, and a kubelet timeout over 90 % of it.
+    resolution = int(flags["metric-resolution"].removesuffix("s"))
+    assert resolution == 10
+    assert int(flags["kubelet-request-timeout"].removesuffix("s")) <= resolution * 0.9
+    serving = nodeconfig.certificates(LAYOUT)[-1]
+    assert flags["tls-cert-file"] == f"{serving.path}.crt"
+
+
+def test_metrics_server_certificate_names_what_the_apiserver_checks() -> None:
+    certs = {c.path: c for c in nodeconfig.certificates(LAYOUT)}
+    serving = certs[LAYOUT.metrics_server_pki / "serving"]
+    # The aggregator checks <service>.<namespace>.svc; the node probes it on 127.0.0.1.
+    assert "subjectAltName=DNS:metrics-server.kube-system.svc,DNS:localhost,IP:127.0.0.1" \
+        in serving.extensions
+    assert "extendedKeyUsage=serverAuth" in serving.extensions
+    assert "extendedKeyUsage=clientAuth" in certs[LAYOUT.kubelet_pki / "node"].extensions
+    assert certs[LAYOUT.kubelet_pki / "node"].subject == "/O=system:nodes/CN=system:node:localhost"
+
+
+def test_the_metrics_api_leads_to_this_host_and_checks_its_certificate() -> None:
+    service, apiservice = nodeconfig.metrics_api_objects(ca_crt=b"-----CA-----\n")
+    # Endpoints may not hold loopback addresses; the aggregator dials an ExternalName itself.
+    assert service["kind"] == "Service"
+    assert service["spec"] == {"type": "ExternalName", "externalName": "localhost"}
+    assert apiservice["kind"] == "APIService"
+    assert apiservice["metadata"]["name"] == "v1beta1.metrics.k8s.io"  # type: ignore[index]
+    spec: dict[str, Any] = apiservice["spec"]  # type: ignore[assignment]
+    assert (spec["group"], spec["version"]) == ("metrics.k8s.io", "v1beta1")
+    assert spec["service"] == {"name": "metrics-server", "namespace": "kube-system",
+                               "port": nodeconfig.METRICS_SERVER_PORT}
+    assert base64.b64decode(spec["caBundle"]) == b"-----CA-----\n"
+    assert "insecureSkipTLSVerify" not in spec
+    name = f"{spec['service']['name']}.{spec['service']['namespace']}.svc"
+    assert name == nodeconfig.METRICS_SERVER_NAME
 
 
 def test_the_kwok_node_template_is_annotated_and_tainted_only_beside_a_real_node() -> None:

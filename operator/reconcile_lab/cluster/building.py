@@ -83,8 +83,15 @@ CONTAINERD = Component(
 )
 COREDNS = Component("coredns", versions.COREDNS, (("github.com/coredns/coredns", "coredns"),),
                     note="about 3 min cold")
+# Its version is stamped where its own release build puts it (`metrics-server --version`).
+METRICS_SERVER = Component(
+    "metrics-server", versions.METRICS_SERVER,
+    (("sigs.k8s.io/metrics-server/cmd/metrics-server", "metrics-server"),),
+    f"-s -w -X k8s.io/client-go/pkg/version.gitVersion={versions.METRICS_SERVER}",
+    note="about 3 min cold",
+)
 CONTROL_PLANE = (ETCD, KWOK, KUBERNETES)
-NODE = (CONTAINERD, COREDNS)
+NODE = (CONTAINERD, COREDNS, METRICS_SERVER)
 ALL = CONTROL_PLANE + NODE
 
 

@@ -86,6 +86,10 @@ def up(*, progress: Progress, apiserver_port: int | None = None, nodes: str = "b
         _create(progress, apiserver_port, extra)
     elif not exists():
         _create(progress, apiserver_port, extra)
+    if not realnode.is_running():
+        # A node that was killed (a reboot, say) left its metrics API registered, with nobody
+        # serving it: every client's API discovery would fail on it until the node is back.
+        realnode.withdraw_metrics_api(kubeconfig())
     real = realnode.wanted(nodes, kwokctl_config=workdir() / "kwokctl-config.yaml",
                            progress=progress)
     _ensure_nodes(progress, count=0 if nodes == "real" else NODES, tainted=real)

@@ -2,12 +2,14 @@
 
 One real kubelet runs beside kwok's simulated nodes (see ``realnode.py``). Everything it needs to
 be told lives here: the kwokctl patches that make the control plane accept it, containerd's
-config, the CNI network, the kubelet's and kube-proxy's configs, and the kwok node template.
+config, the CNI network, the kubelet's and kube-proxy's configs, the kwok node template, its
+certificates, and metrics-server's arguments and API registration.
 Nothing here reads or writes a file, starts a process or asks the host anything.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import NamedTuple
@@ -26,9 +28,11 @@ KUBELET_HEALTHZ_PORT = 10348
 PROXY_HEALTHZ_PORT = 10356
 PROXY_METRICS_PORT = 10349
 DNS_READY_PORT = 10347
+METRICS_SERVER_PORT = 10351
 PORTS = {KUBELET_PORT: "kubelet API", KUBELET_HEALTHZ_PORT: "kubelet healthz",
          PROXY_HEALTHZ_PORT: "kube-proxy healthz", PROXY_METRICS_PORT: "kube-proxy metrics",
-         DNS_READY_PORT: "CoreDNS readiness"}
+         DNS_READY_PORT: "CoreDNS readiness",
+         METRICS_SERVER_PORT: "metrics-server (the metrics.k8s.io API)"}
 PAUSE_IMAGE = "reconcile-lab/pause:1"
 NODE_LABEL = "reconcile-lab.dev/node"  # =real on the kubelet's node
 
@@ -53,6 +57,9 @@ NODE_LEASE_SECONDS = 40
 NODE_GRACE = "50s"
 NODE_MONITOR_PERIOD = "5s"
 NODE_LEASE_NAMESPACE = "kube-node-lease"
+# kwokctl's admin certificate's name (it serves the apiserver, signs into it as system:masters,
+# and is the apiserver's proxy client certificate for aggregated APIs).
+KWOK_ADMIN = "kwok-admin"
 # Who holds a simulated node's Lease once its machine "died": not kwok, which then renews it no
 # more; for a day, so that kwok does not take it back as expired.
 DEAD_HOLDER = "reconcile-lab-machine-down"
@@ -69,8 +76,27 @@ def dead_lease() -> dict[str, object]:
     return {"spec": {"holderIdentity": DEAD_HOLDER, "leaseDurationSeconds": 86400}}
 
 
-# The kwokctl config carries this text once it can host a real node; older clusters lack it.
-REAL_NODE_READY_MARK = "manage-nodes-with-annotation-selector"
+# metrics-server: the API `kubectl top` and the HorizontalPodAutoscaler read, served by a process
+# on this host and reached through the apiserver's aggregation layer.
+METRICS_API_GROUP = "metrics.k8s.io"
+METRICS_API_VERSION = "v1beta1"
+METRICS_APISERVICE = f"{METRICS_API_VERSION}.{METRICS_API_GROUP}"
+METRICS_SERVICE = "metrics-server"
+METRICS_NAMESPACE = "kube-system"
+# The name the apiserver checks metrics-server's certificate against: <service>.<namespace>.svc.
+METRICS_SERVER_NAME = f"{METRICS_SERVICE}.{METRICS_NAMESPACE}.svc"
+# How often it scrapes the kubelet: its minimum (it refuses less), so that a workshop sees a
+# busy pod in `kubectl top` and in an HPA's decision within seconds, not after its default 60 s.
+METRIC_RESOLUTION = "10s"
+# metrics-server refuses a kubelet timeout above 90 % of the resolution (its default is 10 s).
+METRICS_KUBELET_TIMEOUT = "5s"
+# How often the HPA controller looks at the metrics (Kubernetes' default 15 s): a workshop sees
+# a busy Deployment scale out within one resolution plus a few seconds.
+HPA_SYNC_PERIOD = "5s"
+
+# The kwokctl config carries this text once it has every setting a real node needs; clusters
+# made by an earlier reconcile-lab lack it and are made again (cluster down, cluster up).
+REAL_NODE_READY_MARK = "requestheader-client-ca-file"
 
 
 class Layout(NamedTuple):
@@ -101,6 +127,10 @@ class Layout(NamedTuple):
         return self.node / "runc"
 
     @property
+    def metrics_server_pki(self) -> Path:
+        return self.node / "metrics-server" / "pki"
+
+    @property
     def logs(self) -> Path:
         return self.node / "logs"
 
@@ -126,12 +156,26 @@ def kwokctl_patches(pki: Path) -> str:
     value: {BRIDGE_ADDRESS}
   - key: enable-admission-plugins
     value: PodNodeSelector,PodTolerationRestriction
+  # The aggregation layer (metrics-server's API): kwokctl gives the apiserver a proxy client
+  # certificate (its admin's) but no request-header CA. With one, the apiserver tells
+  # metrics-server who is asking (X-Remote-User), and metrics-server believes only that
+  # certificate's name; without, every request would reach it as the admin.
+  - key: {REAL_NODE_READY_MARK}
+    value: {pki / "ca.crt"}
+  - key: requestheader-allowed-names
+    value: {KWOK_ADMIN}
+  - key: requestheader-username-headers
+    value: X-Remote-User
+  - key: requestheader-group-headers
+    value: X-Remote-Group
+  - key: requestheader-extra-headers-prefix
+    value: X-Remote-Extra-
 # kwok must leave the real kubelet's node alone: only nodes annotated as fake are simulated.
 - name: kwok-controller
   extraArgs:
   - key: manage-all-nodes
     value: "false"
-  - key: {REAL_NODE_READY_MARK}
+  - key: manage-nodes-with-annotation-selector
     value: {FAKE_KEY}={FAKE_VALUE}
   - key: node-lease-duration-seconds
     value: "{NODE_LEASE_SECONDS}"
@@ -143,6 +187,8 @@ def kwokctl_patches(pki: Path) -> str:
     value: {NODE_GRACE}
   - key: node-monitor-period
     value: {NODE_MONITOR_PERIOD}
+  - key: horizontal-pod-autoscaler-sync-period
+    value: {HPA_SYNC_PERIOD}
 """
 
 
@@ -415,10 +461,88 @@ def kubelet_args(layout: Layout, config: Path, kubeconfig: Path) -> list[str]:
     ]
 
 
-def openssl_extensions(*, client: bool) -> str:
-    """x509v3 extensions for the node's client and the kubelet's serving certificate."""
+def openssl_extensions(*, client: bool, names: tuple[str, ...] = ("localhost",)) -> str:
+    """x509v3 extensions: a client certificate, or a serving one for ``names`` and 127.0.0.1."""
     if client:
         return "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n" \
                "extendedKeyUsage=clientAuth\n"
+    sans = ",".join([*(f"DNS:{n}" for n in names), "IP:127.0.0.1"])
     return "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n" \
-           "extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n"
+           f"extendedKeyUsage=serverAuth\nsubjectAltName={sans}\n"
+
+
+class Certificate(NamedTuple):
+    """A key pair signed by kwokctl's CA: ``path``.crt and ``path``.key."""
+
+    path: Path
+    subject: str      # openssl's -subj
+    extensions: str   # openssl's -extfile
+
+
+def certificates(layout: Layout) -> tuple[Certificate, ...]:
+    """The node's client certificate (the Node authorizer's system:node:localhost), the
+    kubelet's serving certificate for localhost, and metrics-server's for the name the
+    apiserver checks (and 127.0.0.1, where the node probes it)."""
+    p = layout.kubelet_pki
+    return (
+        Certificate(p / "node", f"/O=system:nodes/CN=system:node:{NODE_NAME}",
+                    openssl_extensions(client=True)),
+        Certificate(p / "serving", f"/CN={NODE_NAME}", openssl_extensions(client=False)),
+        Certificate(layout.metrics_server_pki / "serving", f"/CN={METRICS_SERVER_NAME}",
+                    openssl_extensions(client=False, names=(METRICS_SERVER_NAME, "localhost"))),
+    )
+
+
+def metrics_server_args(layout: Layout) -> list[str]:
+    """metrics-server on 127.0.0.1, scraping the real kubelet only, as kwokctl's admin."""
+    serving = layout.metrics_server_pki / "serving"
+    return [
+        f"--kubeconfig={layout.kubeconfig}",
+        # Who asks (the request-header CA, the names it may carry) and may they: from the
+        # apiserver, through the same kubeconfig (there is no in-cluster config off-cluster).
+        f"--authentication-kubeconfig={layout.kubeconfig}",
+        f"--authorization-kubeconfig={layout.kubeconfig}",
+        "--bind-address=127.0.0.1",
+        f"--secure-port={METRICS_SERVER_PORT}",
+        f"--tls-cert-file={serving}.crt",
+        f"--tls-private-key-file={serving}.key",
+        # The kubelet as the apiserver reaches it: Hostname=localhost, port 10350, its serving
+        # certificate checked against the cluster's CA, kwokctl's admin certificate presented
+        # (the kubelet authenticates it with clientCAFile and asks the apiserver whether it may).
+        "--kubelet-preferred-address-types=Hostname",
+        f"--kubelet-port={KUBELET_PORT}",
+        f"--kubelet-certificate-authority={layout.pki / 'ca.crt'}",
+        f"--kubelet-client-certificate={layout.pki / 'admin.crt'}",
+        f"--kubelet-client-key={layout.pki / 'admin.key'}",
+        f"--kubelet-request-timeout={METRICS_KUBELET_TIMEOUT}",
+        # kwok's simulated nodes have no kubelet to scrape: every scrape of them would fail.
+        f"--node-selector={NODE_LABEL}=real",
+        f"--metric-resolution={METRIC_RESOLUTION}",
+    ]
+
+
+def metrics_api_objects(*, ca_crt: bytes) -> list[dict[str, object]]:
+    """The Service and APIService that make the apiserver serve metrics.k8s.io from
+    metrics-server on this host.
+
+    The apiserver runs on this host too, and a Service's endpoints may not be loopback
+    addresses. An ExternalName Service is the way: without --enable-aggregator-routing the
+    aggregator dials an ExternalName Service's name itself (k8s.io/apiserver's
+    proxy.ResolveCluster), at the APIService's port, and checks the certificate against
+    ``caBundle`` for the name <service>.<namespace>.svc.
+    """
+    labels = {"app.kubernetes.io/name": "metrics-server",
+              "app.kubernetes.io/managed-by": "reconcile-lab"}
+    return [
+        {"apiVersion": "v1", "kind": "Service",
+         "metadata": {"name": METRICS_SERVICE, "namespace": METRICS_NAMESPACE,
+                      "labels": labels},
+         "spec": {"type": "ExternalName", "externalName": "localhost"}},
+        {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+         "metadata": {"name": METRICS_APISERVICE, "labels": labels},
+         "spec": {"group": METRICS_API_GROUP, "version": METRICS_API_VERSION,
+                  "service": {"name": METRICS_SERVICE, "namespace": METRICS_NAMESPACE,
+                              "port": METRICS_SERVER_PORT},
+                  "caBundle": base64.b64encode(ca_crt).decode(),
+                  "groupPriorityMinimum": 100, "versionPriority": 100}},
+    ]

@@ -5,7 +5,8 @@
   package database is never changed for them);
 - the pause image: a tiny static Go program (``assets/pause``) in an image FROM scratch,
   written as a docker-archive tar without any Docker engine;
-- the node's certificates, signed by kwokctl's CA with openssl;
+- the node's certificates (the kubelet's, metrics-server's), signed by kwokctl's CA with
+  openssl;
 - the images a node's containerd serves: pause, the demo images and whatever
   ``reconcile-lab image load`` names (``docker save``).
 
@@ -171,18 +172,15 @@ def _openssl(*args: str, cwd: Path) -> None:
 
 
 def certificates(layout: nodeconfig.Layout) -> None:
-    """The node's client certificate (the Node authorizer's system:node:localhost) and the
-    kubelet's serving certificate for localhost, both signed by kwokctl's CA."""
-    out = layout.kubelet_pki
-    out.mkdir(parents=True, exist_ok=True)
-    for name, subject, client in (
-            ("node", f"/O=system:nodes/CN=system:node:{nodeconfig.NODE_NAME}", True),
-            ("serving", f"/CN={nodeconfig.NODE_NAME}", False)):
+    """The node's certificates (``nodeconfig.certificates``), each signed by kwokctl's CA."""
+    for cert in nodeconfig.certificates(layout):
+        out, name = cert.path.parent, cert.path.name
+        out.mkdir(parents=True, exist_ok=True)
         if (out / f"{name}.crt").is_file():
             continue
-        (out / f"{name}.ext").write_text(nodeconfig.openssl_extensions(client=client))
+        (out / f"{name}.ext").write_text(cert.extensions)
         _openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                 "-nodes", "-keyout", f"{name}.key", "-subj", subject, "-out", f"{name}.csr",
+                 "-nodes", "-keyout", f"{name}.key", "-subj", cert.subject, "-out", f"{name}.csr",
                  cwd=out)
         _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", str(layout.pki / "ca.crt"),
                  "-CAkey", str(layout.pki / "ca.key"), "-set_serial",

@@ -3,9 +3,15 @@
 Pods scheduled to it run as runc containers with a CNI bridge, answer HTTP on 127.0.0.1
 through NodePorts, crash and restart for real. Start order: certificates and config files,
 a record of the host's state (``hostchanges``), the cgroup root, containerd with the pause and
-demo images, the kubelet (until its node is Ready), kube-proxy. ``down`` stops every process
-it started (the containers by their cgroups, the shims by PID) and undoes every host-wide
-change, also after a run that was killed halfway; ``up`` runs it first.
+demo images, the kubelet (until its node is Ready), kube-proxy, metrics-server and its
+APIService (``kubectl top``, CPU-based HPAs). ``down`` first withdraws that APIService, then
+stops every process it started (the containers by their cgroups, the shims by PID) and undoes
+every host-wide change, also after a run that was killed halfway; ``up`` runs it first.
+
+An APIService whose server does not answer breaks API discovery for every client (kubectl,
+the operator, the namespace controller: namespaces stay Terminating), so it exists only while
+metrics-server runs: registered last, withdrawn first, and withdrawn by ``kwok.up`` when a
+cluster comes back without this node (after a reboot, say).
 
 Only 127.0.0.1 is ever listened on. It never touches the Docker engine's containerd, rules or
 processes; the control plane itself is kwok.py's.
@@ -41,7 +47,7 @@ from reconcile_lab.cluster import (
 from reconcile_lab.cluster.probing import ClusterError, Progress
 
 NODES = ("real", "kwok", "both")
-PROCESSES = ("apiproxy", "containerd", "coredns", "kubelet", "kube-proxy")
+PROCESSES = ("apiproxy", "containerd", "coredns", "kubelet", "kube-proxy", "metrics-server")
 
 
 def node_dir() -> Path:
@@ -104,9 +110,10 @@ def wanted(nodes: str, *, kwokctl_config: Path, progress: Progress) -> bool:
         problems.append(str(e))
     with contextlib.suppress(OSError):
         if nodeconfig.REAL_NODE_READY_MARK not in kwokctl_config.read_text():
-            problems.append(f"the cluster was created without a real node's settings "
-                            f"({kwokctl_config}).\n  fix: reconcile-lab cluster down, then "
-                            "reconcile-lab cluster up.")
+            problems.append(f"the cluster was made by an earlier reconcile-lab, without every "
+                            f"setting a real node needs now ({kwokctl_config}).\n  fix: "
+                            "reconcile-lab cluster down, then reconcile-lab cluster up (a new, "
+                            "empty cluster: apply your files again).")
     report = hostcheck.check(runc=runc, port_free=lambda p: probing.port_is_free(p)
                              or p in _own_ports())
     problems += report.problems
@@ -186,6 +193,8 @@ def up(*, cluster_dir: Path, progress: Progress) -> None:
     """Start the real node (harmless when it runs); on any failure undo what was started."""
     kubeconfig = cluster_dir / "kubeconfig.yaml"
     if is_running() and node_ready(kubeconfig):
+        if not metrics_api_available(kubeconfig)[0]:  # deleted by hand, say: registered again
+            _register_metrics_api(kubeconfig, cluster_dir / "pki", proc=None)
         progress(f"real node {nodeconfig.NODE_NAME!r} already running")
         return
     if down(progress=progress, leftovers=True):
@@ -204,7 +213,8 @@ def up(*, cluster_dir: Path, progress: Progress) -> None:
         if main:
             signal.signal(signal.SIGTERM, previous)
     progress(f"real node {nodeconfig.NODE_NAME!r} Ready in {time.monotonic() - started:.1f}s "
-             f"(containerd, CoreDNS, kubelet, kube-proxy; logs: {node_dir() / 'logs'})")
+             f"(containerd, CoreDNS, kubelet, kube-proxy, metrics-server; logs: "
+             f"{node_dir() / 'logs'})")
 
 
 def _write(path: Path, text: str) -> Path:
@@ -260,6 +270,17 @@ def _start(layout: nodeconfig.Layout, *, progress: Progress) -> None:
     nodeprocs.wait("kube-proxy", proxy, lambda: nodeprocs.http_ok(
         f"http://127.0.0.1:{nodeconfig.PROXY_HEALTHZ_PORT}/healthz"), 30, node=n)
 
+    # Last: it scrapes a kubelet that answers, and its API is registered only once it serves.
+    port = nodeconfig.METRICS_SERVER_PORT
+    progress(f"starting metrics-server {building.METRICS_SERVER.version} (127.0.0.1:{port}, "
+             f"scraping every {nodeconfig.METRIC_RESOLUTION})")
+    metrics = nodeprocs.spawn("metrics-server", [
+        str(building.METRICS_SERVER.binary("metrics-server")),
+        *nodeconfig.metrics_server_args(layout)], node=n)
+    nodeprocs.wait("metrics-server", metrics, lambda: nodeprocs.http_ok(
+        f"https://127.0.0.1:{port}/healthz", ca=layout.pki / "ca.crt"), 30, node=n)
+    _register_metrics_api(layout.kubeconfig, layout.pki, proc=metrics)
+
 
 def _bridge() -> None:
     """The pods' bridge with the gateway address the CNI plugin would give it."""
@@ -298,6 +319,84 @@ def _prepare_cgroups(cgroups: hostcheck.Cgroups) -> None:
     (root / nodeconfig.CGROUP_ROOT).mkdir(exist_ok=True)
 
 
+# --- the metrics API -------------------------------------------------------------------------
+
+METRICS_API_WAIT = 30.0
+
+
+def _metrics_record() -> Path:
+    """The cluster the metrics API was registered with: ``down`` withdraws it from there."""
+    return node_dir() / "metrics-server" / "registered.json"
+
+
+def metrics_api_available(kubeconfig: Path) -> tuple[bool, str]:
+    """Whether the apiserver serves metrics.k8s.io through metrics-server, and why not."""
+    result = probing.kubectl(kubeconfig, "get", "apiservices.apiregistration.k8s.io",
+                             nodeconfig.METRICS_APISERVICE, "-o", "json")
+    if result.returncode != 0:
+        return False, result.stderr.strip() or "no answer"
+    for condition in json.loads(result.stdout).get("status", {}).get("conditions", []):
+        if condition.get("type") == "Available":
+            return (condition.get("status") == "True",
+                    f"{condition.get('reason')}: {condition.get('message')}")
+    return False, "the apiserver has not checked it yet"
+
+
+def _register_metrics_api(kubeconfig: Path, pki: Path,
+                          proc: subprocess.Popen[bytes] | None) -> None:
+    """The Service and APIService, then until the apiserver finds metrics-server answering.
+    On failure they are withdrawn again: an unavailable APIService breaks discovery."""
+    manifest = {"apiVersion": "v1", "kind": "List",
+                "items": nodeconfig.metrics_api_objects(ca_crt=(pki / "ca.crt").read_bytes())}
+    path = _write(node_dir() / "metrics-server" / "api.json", json.dumps(manifest, indent=2))
+    _write(_metrics_record(), json.dumps({"kubeconfig": str(kubeconfig)}) + "\n")
+    applied = probing.kubectl(kubeconfig, "apply", "--server-side", "--force-conflicts",
+                              "--field-manager=reconcile-lab", "-f", str(path))
+    why = applied.stderr.strip()
+    deadline = time.monotonic() + METRICS_API_WAIT
+    while applied.returncode == 0 and time.monotonic() < deadline \
+            and (proc is None or proc.poll() is None):
+        available, why = metrics_api_available(kubeconfig)
+        if available:
+            return
+        time.sleep(0.2)
+    withdraw_metrics_api(kubeconfig)
+    log = node_dir() / "logs" / "metrics-server.log"
+    raise ClusterError(
+        f"the apiserver does not reach metrics-server: APIService {nodeconfig.METRICS_APISERVICE}"
+        f" is not Available within {METRICS_API_WAIT:.0f}s ({why}); it was removed again so "
+        f"that API discovery keeps working. Last lines of {log}:\n{nodeprocs.tail(log)}\n"
+        "  fix: reconcile-lab cluster down, then reconcile-lab cluster up; if it happens again, "
+        f"the apiserver's side is in {kubeconfig.parent / 'logs' / 'kube-apiserver.log'}.")
+
+
+def withdraw_metrics_api(kubeconfig: Path) -> bool:
+    """Delete the metrics APIService and its Service (harmless when absent); whether the
+    apiserver answered. Never waits long: a cluster that is gone has no discovery to break."""
+    try:
+        result = probing.kubectl(
+            kubeconfig, "delete", f"apiservices.apiregistration.k8s.io/{nodeconfig.METRICS_APISERVICE}",
+            f"services/{nodeconfig.METRICS_SERVICE}", "-n", nodeconfig.METRICS_NAMESPACE,
+            "--ignore-not-found", "--request-timeout=5s", timeout=15)
+    except (ClusterError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0
+
+
+def _withdraw_recorded(progress: Progress) -> None:
+    try:
+        kubeconfig = Path(json.loads(_metrics_record().read_text())["kubeconfig"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if not kubeconfig.is_file() or withdraw_metrics_api(kubeconfig):
+        return
+    server = probing.server_of(kubeconfig)
+    if server is not None and probing.apiserver_ready(server):  # else the cluster is down too
+        progress(f"could not remove APIService {nodeconfig.METRICS_APISERVICE} (see "
+                 f"`reconcile-lab cluster kubectl -- get apiservice`); until it is gone, "
+                 "namespaces cannot be deleted. The next cluster up removes it first.")
+
+
 # --- down -----------------------------------------------------------------------------------
 
 
@@ -314,6 +413,7 @@ def down(*, progress: Progress, leftovers: bool = False, sweep: bool = True) -> 
             f"/sys/class/net/{nodeconfig.BRIDGE}").exists()))
     if not there:
         return False
+    _withdraw_recorded(progress)  # while metrics-server still answers: see the module's doc
     # The kubelet and kube-proxy first, so that nobody restarts a container while it goes.
     agents = [p for p in (_running_pid("kubelet"), _running_pid("kube-proxy")) if p]
     nodeprocs.signal_all(agents, signal.SIGTERM)

@@ -9,9 +9,11 @@ KUBERNETES = "v1.36.3"
 ETCD = "v3.6.16"
 KWOK = "v0.8.0"
 # The real node: containerd built from source (1.6 lacks the CRI RuntimeConfig call), CoreDNS
-# for Service names. runc and the CNI plugins come from Debian.
+# for Service names, metrics-server for `kubectl top` and CPU-based HorizontalPodAutoscalers.
+# runc and the CNI plugins come from Debian.
 CONTAINERD = "v2.4.2"
 COREDNS = "v1.14.7"
+METRICS_SERVER = "v0.8.0"
 KIND_NODE_IMAGE = f"kindest/node:{KUBERNETES}"
 
 # kubectl is supported within one minor version of the apiserver.
