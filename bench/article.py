@@ -48,6 +48,9 @@ CLAIMS: tuple[Claim, ...] = (
           "kill-one"),
     Claim("Resilience: host dependent on Docker, rescheduled on Kubernetes when a machine dies",
           "machine-dies"),
+    Claim("Scaling: manual or external tooling on Docker, native automated scaling on "
+          "Kubernetes", "autoscale-out"),
+    Claim("… and back down once the load is gone", "autoscale-in"),
     Claim("Reliable releases: a controlled rollout on Kubernetes", "rollout"),
     Claim("… and what the readiness probe has to do with it", "rollout-unprobed"),
     Claim("Governance: policy-as-code and central controls before anything runs", "policy"),

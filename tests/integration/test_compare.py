@@ -48,7 +48,7 @@ def _swarm_state() -> str:
 
 
 def _compare(cluster: Cluster, operator: Operator, tmp_path_factory: pytest.TempPathFactory,
-             *args: str, quick: bool = False) -> dict[str, Any]:
+             *args: str, quick: bool = False, timeout: float = 400) -> dict[str, Any]:
     """One `reconcile-lab compare` run on the test run's cluster, whose own operator (it
     watches every namespace) is stopped meanwhile: one operator per WebApp is measured."""
     if not realnode.node_ready(cluster.kubeconfig):
@@ -63,7 +63,7 @@ def _compare(cluster: Cluster, operator: Operator, tmp_path_factory: pytest.Temp
         started = time.monotonic()
         compare_args = shlex.join(["--kubeconfig", str(cluster.kubeconfig), *args])
         done = make("compare", *(["QUICK=1"] if quick else []), f"OUT={out}",
-                    f"COMPARE_ARGS={compare_args}", env=_env(state), timeout=400, ok=False)
+                    f"COMPARE_ARGS={compare_args}", env=_env(state), timeout=timeout, ok=False)
         seconds = time.monotonic() - started
     finally:
         operator.start()
@@ -389,6 +389,31 @@ def test_a_dead_machine_is_replaced_by_the_cluster_and_waited_for_on_docker(
         assert not outcome.recovered and outcome.repair_commands >= 1, (engine, outcome)
         assert outcome.repair_seconds is not None, (engine, outcome)
     assert subprocess.run(["docker", "info"], capture_output=True, timeout=30).returncode == 0
+
+
+@pytest.mark.cluster
+@pytest.mark.docker
+@pytest.mark.slow
+def test_load_scales_the_operators_app_out_and_back_in_and_docker_waits_for_a_person(
+        cluster: Cluster, operator: Operator, docker_engine: Any,
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    run = _compare(cluster, operator, tmp_path_factory, "--scenario", "autoscale-out",
+                   "--scenario", "autoscale-in", "--engine", "operator", "--engine", "twin",
+                   timeout=900)
+    assert run["done"].returncode == 0, run["done"].stderr[-3000:]
+    found = report.outcomes_from_json(run["data"])
+    out, back = found[("autoscale-out", "operator")], found[("autoscale-in", "operator")]
+    # The HPA, fed by metrics-server from the real kubelet, scaled out and in: no command.
+    assert out.recovered and out.commands == 0 and out.repair_commands == 0, out
+    assert back.recovered and back.commands == 0, back
+    assert f"scaled out to {scenarios.AUTOSCALE_MAX} in" in back.note, back
+    assert back.seconds is not None and back.seconds >= scenarios.SCALE_IN_AFTER, back
+    assert out.requests and back.requests, (out, back)  # the load was real
+    twin = found[("autoscale-out", "twin")]
+    # Nothing read autoscale on Docker: a person scaled it, and that worked.
+    assert not twin.recovered and twin.repair_commands >= 1, twin
+    assert twin.repair_seconds is not None, twin
+    assert not found[("autoscale-in", "twin")].applicable
 
 
 @pytest.mark.cluster

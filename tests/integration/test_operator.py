@@ -209,6 +209,32 @@ def test_scale_subresource_serves_kubectl_scale_and_an_hpa(
              what="the HPA to scale the WebApp")
 
 
+def test_autoscale_is_an_hpa_of_the_operators_kept_against_hand_edits_and_removed_with_it(
+        cluster: Cluster, operator: Operator, namespace: str) -> None:
+    scale = {"minReplicas": 2, "maxReplicas": 5, "targetCPUUtilizationPercentage": 60}
+    cluster.apply(cases.webapp("auto", namespace, autoscale=scale))
+    webapp = _ready(cluster, "auto", namespace)
+    hpa = wait_for(lambda: cluster.get("hpa", "auto", namespace), timeout=10,
+                   what="the operator's HPA")
+    assert render.controlled_by(hpa, webapp["metadata"]["uid"])
+    assert hpa["spec"]["scaleTargetRef"]["kind"] == "WebApp"
+    # The HPA writes the WebApp's replicas (min 2 > 1), the operator carries it to the
+    # Deployment.
+    wait_for(lambda: _deployment(cluster, "auto", namespace)["spec"]["replicas"] == 2,
+             timeout=60, interval=1, what="the HPA's count to reach the Deployment")
+    # A hand edit of the autoscaler is put back.
+    cluster.kubectl("patch", "hpa", "auto", "-n", namespace, "--type", "merge", "-p",
+                    '{"spec":{"maxReplicas":9}}')
+    wait_for(lambda: (cluster.get("hpa", "auto", namespace) or {}).get("spec", {})
+             .get("maxReplicas") == 5, timeout=10, what="maxReplicas put back")
+    # autoscale taken out of the spec: the autoscaler goes, the count stays the WebApp's.
+    cluster.apply(cases.webapp("auto", namespace, replicas=1))
+    wait_for(lambda: cluster.get("hpa", "auto", namespace) is None, timeout=10,
+             what="the HPA to go with autoscale")
+    wait_for(lambda: _deployment(cluster, "auto", namespace)["spec"]["replicas"] == 1,
+             timeout=10, what="replicas from the WebApp again")
+
+
 def test_a_same_named_child_it_does_not_own_is_left_alone(
         cluster: Cluster, operator: Operator, namespace: str) -> None:
     cluster.kubectl("create", "service", "clusterip", "taken", "--tcp=80:80", "-n", namespace)
