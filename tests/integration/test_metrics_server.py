@@ -19,13 +19,13 @@ from typing import Any
 
 import pytest
 
-from reconcile_lab.cluster import kwok, nodeconfig, nodeprocs, realnode
+from reconcile_lab.cluster import kwok, metricsconfig, nodeconfig, nodeprocs, realnode
 from tests.conftest import Cluster, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.realnode, pytest.mark.slow]
 
 BUSY = "sh -c 'while :; do :; done' >/dev/null 2>&1 &"
-METRICS = f"/apis/{nodeconfig.METRICS_API_GROUP}/{nodeconfig.METRICS_API_VERSION}"
+METRICS = f"/apis/{metricsconfig.API_GROUP}/{metricsconfig.API_VERSION}"
 
 
 def busy_deployment(namespace: str, *, cpu: str = "100m") -> dict[str, Any]:
@@ -90,7 +90,7 @@ def pod_cpu(cluster: Cluster, namespace: str, pod: str) -> float | None:
 
 
 def apiservice(cluster: Cluster) -> dict[str, Any] | None:
-    return cluster.get("apiservices.apiregistration.k8s.io", nodeconfig.METRICS_APISERVICE)
+    return cluster.get("apiservices.apiregistration.k8s.io", metricsconfig.APISERVICE)
 
 
 def available(cluster: Cluster) -> bool:
@@ -199,7 +199,7 @@ def test_the_metrics_api_goes_before_metrics_server_and_comes_back_with_the_node
     assert wrong == []
     assert not nodeprocs.alive(pid)
     assert apiservice(cluster) is None, "still registered, with nobody serving it"
-    assert cluster.get("service", nodeconfig.METRICS_SERVICE, nodeconfig.METRICS_NAMESPACE) is None
+    assert cluster.get("service", metricsconfig.SERVICE, metricsconfig.NAMESPACE) is None
     assert a_namespace_can_be_deleted(cluster)
 
     kwok.up(progress=say, nodes="both")
@@ -223,7 +223,7 @@ def test_a_killed_node_leaves_no_metrics_api_once_the_cluster_comes_back_without
     cluster.kubectl("delete", "namespace", stuck, "--wait=false")
     why = wait_for(lambda: discovery_failure(cluster, stuck), timeout=30,
                    what="the namespace controller's discovery to fail")
-    assert nodeconfig.METRICS_API_GROUP in why
+    assert metricsconfig.API_GROUP in why
     # Nor any record of it: a cluster without a running node has no metrics API, whatever the
     # node left behind.
     shutil.rmtree(realnode.node_dir() / "metrics-server")

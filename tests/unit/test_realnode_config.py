@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from reconcile_lab.cluster import hostchanges, hostcheck, nodeconfig, nodeparts
+from reconcile_lab.cluster import hostchanges, hostcheck, metricsconfig, nodeconfig, nodeparts
 
 LAYOUT = nodeconfig.Layout(node=Path("/s/realnode"), run=Path("/run/reconcile-lab/abc"),
                            pki=Path("/s/kwok/pki"), kubeconfig=Path("/s/kwok/kubeconfig.yaml"),
@@ -82,7 +82,7 @@ def _flags(args: list[str]) -> dict[str, str]:
 
 
 def test_metrics_server_listens_on_loopback_and_scrapes_the_real_kubelet_only() -> None:
-    flags = _flags(nodeconfig.metrics_server_args(LAYOUT))
+    flags = _flags(metricsconfig.args(LAYOUT))
     assert flags["bind-address"] == "127.0.0.1"
     assert int(flags["secure-port"]) == nodeconfig.METRICS_SERVER_PORT
     assert nodeconfig.METRICS_SERVER_PORT in nodeconfig.PORTS  # checked free before a start
@@ -99,12 +99,13 @@ def test_metrics_server_listens_on_loopback_and_scrapes_the_real_kubelet_only() 
     resolution = int(flags["metric-resolution"].removesuffix("s"))
     assert resolution == 10
     assert int(flags["kubelet-request-timeout"].removesuffix("s")) <= resolution * 0.9
-    serving = nodeconfig.certificates(LAYOUT)[-1]
+    serving = metricsconfig.certificate(LAYOUT)
     assert flags["tls-cert-file"] == f"{serving.path}.crt"
 
 
 def test_metrics_server_certificate_names_what_the_apiserver_checks() -> None:
-    certs = {c.path: c for c in nodeconfig.certificates(LAYOUT)}
+    certs = {c.path: c for c in (*nodeconfig.certificates(LAYOUT),
+                                  metricsconfig.certificate(LAYOUT))}
     serving = certs[LAYOUT.metrics_server_pki / "serving"]
     # The aggregator checks <service>.<namespace>.svc; the node probes it on 127.0.0.1.
     assert "subjectAltName=DNS:metrics-server.kube-system.svc,DNS:localhost,IP:127.0.0.1" \
@@ -115,7 +116,7 @@ def test_metrics_server_certificate_names_what_the_apiserver_checks() -> None:
 
 
 def test_the_metrics_api_leads_to_this_host_and_checks_its_certificate() -> None:
-    service, apiservice = nodeconfig.metrics_api_objects(ca_crt=b"-----CA-----\n")
+    service, apiservice = metricsconfig.api_objects(ca_crt=b"-----CA-----\n")
     # Endpoints may not hold loopback addresses; the aggregator dials an ExternalName itself.
     assert service["kind"] == "Service"
     assert service["spec"] == {"type": "ExternalName", "externalName": "localhost"}
@@ -128,7 +129,7 @@ def test_the_metrics_api_leads_to_this_host_and_checks_its_certificate() -> None
     assert base64.b64decode(spec["caBundle"]) == b"-----CA-----\n"
     assert "insecureSkipTLSVerify" not in spec
     name = f"{spec['service']['name']}.{spec['service']['namespace']}.svc"
-    assert name == nodeconfig.METRICS_SERVER_NAME
+    assert name == metricsconfig.SERVER_NAME
 
 
 def test_the_kwok_node_template_is_annotated_and_tainted_only_beside_a_real_node() -> None:

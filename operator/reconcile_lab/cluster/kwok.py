@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from reconcile_lab.cluster import building, nodeconfig, probing, realnode
+from reconcile_lab.cluster import building, metricsapi, nodeconfig, probing, realnode
 from reconcile_lab.cluster.kwokconfig import (
     APISERVER_ARGS,
     AUDIT_POLICY,
@@ -89,7 +89,7 @@ def up(*, progress: Progress, apiserver_port: int | None = None, nodes: str = "b
     if not realnode.is_running():
         # A node that was killed (a reboot, say) left its metrics API registered, with nobody
         # serving it: every client's API discovery would fail on it until the node is back.
-        realnode.withdraw_metrics_api(kubeconfig())
+        metricsapi.withdraw(kubeconfig())
     real = realnode.wanted(nodes, kwokctl_config=workdir() / "kwokctl-config.yaml",
                            progress=progress)
     _ensure_nodes(progress, count=0 if nodes == "real" else NODES, tainted=real)

@@ -2,14 +2,13 @@
 
 One real kubelet runs beside kwok's simulated nodes (see ``realnode.py``). Everything it needs to
 be told lives here: the kwokctl patches that make the control plane accept it, containerd's
-config, the CNI network, the kubelet's and kube-proxy's configs, the kwok node template, its
-certificates, and metrics-server's arguments and API registration.
+config, the CNI network, the kubelet's and kube-proxy's configs, the kwok node template and its
+certificates (metrics-server's arguments and API registration: ``metricsconfig``).
 Nothing here reads or writes a file, starts a process or asks the host anything.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
 from typing import NamedTuple
@@ -76,20 +75,6 @@ def dead_lease() -> dict[str, object]:
     return {"spec": {"holderIdentity": DEAD_HOLDER, "leaseDurationSeconds": 86400}}
 
 
-# metrics-server: the API `kubectl top` and the HorizontalPodAutoscaler read, served by a process
-# on this host and reached through the apiserver's aggregation layer.
-METRICS_API_GROUP = "metrics.k8s.io"
-METRICS_API_VERSION = "v1beta1"
-METRICS_APISERVICE = f"{METRICS_API_VERSION}.{METRICS_API_GROUP}"
-METRICS_SERVICE = "metrics-server"
-METRICS_NAMESPACE = "kube-system"
-# The name the apiserver checks metrics-server's certificate against: <service>.<namespace>.svc.
-METRICS_SERVER_NAME = f"{METRICS_SERVICE}.{METRICS_NAMESPACE}.svc"
-# How often it scrapes the kubelet: its minimum (it refuses less), so that a workshop sees a
-# busy pod in `kubectl top` and in an HPA's decision within seconds, not after its default 60 s.
-METRIC_RESOLUTION = "10s"
-# metrics-server refuses a kubelet timeout above 90 % of the resolution (its default is 10 s).
-METRICS_KUBELET_TIMEOUT = "5s"
 # How often the HPA controller looks at the metrics (Kubernetes' default 15 s): a workshop sees
 # a busy Deployment scale out within one resolution plus a few seconds.
 HPA_SYNC_PERIOD = "5s"
@@ -480,69 +465,11 @@ class Certificate(NamedTuple):
 
 
 def certificates(layout: Layout) -> tuple[Certificate, ...]:
-    """The node's client certificate (the Node authorizer's system:node:localhost), the
-    kubelet's serving certificate for localhost, and metrics-server's for the name the
-    apiserver checks (and 127.0.0.1, where the node probes it)."""
+    """The node's client certificate (the Node authorizer's system:node:localhost) and the
+    kubelet's serving certificate for localhost (metrics-server's: ``metricsconfig``)."""
     p = layout.kubelet_pki
     return (
         Certificate(p / "node", f"/O=system:nodes/CN=system:node:{NODE_NAME}",
                     openssl_extensions(client=True)),
         Certificate(p / "serving", f"/CN={NODE_NAME}", openssl_extensions(client=False)),
-        Certificate(layout.metrics_server_pki / "serving", f"/CN={METRICS_SERVER_NAME}",
-                    openssl_extensions(client=False, names=(METRICS_SERVER_NAME, "localhost"))),
     )
-
-
-def metrics_server_args(layout: Layout) -> list[str]:
-    """metrics-server on 127.0.0.1, scraping the real kubelet only, as kwokctl's admin."""
-    serving = layout.metrics_server_pki / "serving"
-    return [
-        f"--kubeconfig={layout.kubeconfig}",
-        # Who asks (the request-header CA, the names it may carry) and may they: from the
-        # apiserver, through the same kubeconfig (there is no in-cluster config off-cluster).
-        f"--authentication-kubeconfig={layout.kubeconfig}",
-        f"--authorization-kubeconfig={layout.kubeconfig}",
-        "--bind-address=127.0.0.1",
-        f"--secure-port={METRICS_SERVER_PORT}",
-        f"--tls-cert-file={serving}.crt",
-        f"--tls-private-key-file={serving}.key",
-        # The kubelet as the apiserver reaches it: Hostname=localhost, port 10350, its serving
-        # certificate checked against the cluster's CA, kwokctl's admin certificate presented
-        # (the kubelet authenticates it with clientCAFile and asks the apiserver whether it may).
-        "--kubelet-preferred-address-types=Hostname",
-        f"--kubelet-port={KUBELET_PORT}",
-        f"--kubelet-certificate-authority={layout.pki / 'ca.crt'}",
-        f"--kubelet-client-certificate={layout.pki / 'admin.crt'}",
-        f"--kubelet-client-key={layout.pki / 'admin.key'}",
-        f"--kubelet-request-timeout={METRICS_KUBELET_TIMEOUT}",
-        # kwok's simulated nodes have no kubelet to scrape: every scrape of them would fail.
-        f"--node-selector={NODE_LABEL}=real",
-        f"--metric-resolution={METRIC_RESOLUTION}",
-    ]
-
-
-def metrics_api_objects(*, ca_crt: bytes) -> list[dict[str, object]]:
-    """The Service and APIService that make the apiserver serve metrics.k8s.io from
-    metrics-server on this host.
-
-    The apiserver runs on this host too, and a Service's endpoints may not be loopback
-    addresses. An ExternalName Service is the way: without --enable-aggregator-routing the
-    aggregator dials an ExternalName Service's name itself (k8s.io/apiserver's
-    proxy.ResolveCluster), at the APIService's port, and checks the certificate against
-    ``caBundle`` for the name <service>.<namespace>.svc.
-    """
-    labels = {"app.kubernetes.io/name": "metrics-server",
-              "app.kubernetes.io/managed-by": "reconcile-lab"}
-    return [
-        {"apiVersion": "v1", "kind": "Service",
-         "metadata": {"name": METRICS_SERVICE, "namespace": METRICS_NAMESPACE,
-                      "labels": labels},
-         "spec": {"type": "ExternalName", "externalName": "localhost"}},
-        {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
-         "metadata": {"name": METRICS_APISERVICE, "labels": labels},
-         "spec": {"group": METRICS_API_GROUP, "version": METRICS_API_VERSION,
-                  "service": {"name": METRICS_SERVICE, "namespace": METRICS_NAMESPACE,
-                              "port": METRICS_SERVER_PORT},
-                  "caBundle": base64.b64encode(ca_crt).decode(),
-                  "groupPriorityMinimum": 100, "versionPriority": 100}},
-    ]

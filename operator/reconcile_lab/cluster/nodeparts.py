@@ -28,7 +28,7 @@ from importlib import resources
 from pathlib import Path
 
 from reconcile_lab import paths
-from reconcile_lab.cluster import building, images, nodeconfig
+from reconcile_lab.cluster import building, images, metricsconfig, nodeconfig
 from reconcile_lab.cluster.probing import ClusterError, Progress
 
 CNI_PACKAGE = "containernetworking-plugins"
@@ -173,7 +173,7 @@ def _openssl(*args: str, cwd: Path) -> None:
 
 def certificates(layout: nodeconfig.Layout) -> None:
     """The node's certificates (``nodeconfig.certificates``), each signed by kwokctl's CA."""
-    for cert in nodeconfig.certificates(layout):
+    for cert in (*nodeconfig.certificates(layout), metricsconfig.certificate(layout)):
         out, name = cert.path.parent, cert.path.name
         out.mkdir(parents=True, exist_ok=True)
         if (out / f"{name}.crt").is_file():

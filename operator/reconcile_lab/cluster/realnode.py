@@ -39,6 +39,8 @@ from reconcile_lab.cluster import (
     dockerd,
     hostchanges,
     hostcheck,
+    metricsapi,
+    metricsconfig,
     nodeconfig,
     nodeparts,
     nodeprocs,
@@ -68,6 +70,11 @@ def _markers() -> tuple[str, str]:
 
 def _ours(cmdline: str) -> bool:
     return any(m in cmdline for m in _markers())
+
+
+def _metrics_dir() -> Path:
+    """metrics-server's files: its API's manifest, and the record of where it is registered."""
+    return node_dir() / "metrics-server"
 
 
 def record_file() -> Path:
@@ -193,8 +200,8 @@ def up(*, cluster_dir: Path, progress: Progress) -> None:
     """Start the real node (harmless when it runs); on any failure undo what was started."""
     kubeconfig = cluster_dir / "kubeconfig.yaml"
     if is_running() and node_ready(kubeconfig):
-        if not metrics_api_available(kubeconfig)[0]:  # deleted by hand, say: registered again
-            _register_metrics_api(kubeconfig, cluster_dir / "pki", proc=None)
+        if not metricsapi.available(kubeconfig)[0]:  # deleted by hand, say: registered again
+            metricsapi.register(kubeconfig, cluster_dir / "pki", _metrics_dir(), proc=None)
         progress(f"real node {nodeconfig.NODE_NAME!r} already running")
         return
     if down(progress=progress, leftovers=True):
@@ -273,13 +280,13 @@ def _start(layout: nodeconfig.Layout, *, progress: Progress) -> None:
     # Last: it scrapes a kubelet that answers, and its API is registered only once it serves.
     port = nodeconfig.METRICS_SERVER_PORT
     progress(f"starting metrics-server {building.METRICS_SERVER.version} (127.0.0.1:{port}, "
-             f"scraping every {nodeconfig.METRIC_RESOLUTION})")
+             f"scraping every {metricsconfig.RESOLUTION})")
     metrics = nodeprocs.spawn("metrics-server", [
         str(building.METRICS_SERVER.binary("metrics-server")),
-        *nodeconfig.metrics_server_args(layout)], node=n)
+        *metricsconfig.args(layout)], node=n)
     nodeprocs.wait("metrics-server", metrics, lambda: nodeprocs.http_ok(
         f"https://127.0.0.1:{port}/healthz", ca=layout.pki / "ca.crt"), 30, node=n)
-    _register_metrics_api(layout.kubeconfig, layout.pki, proc=metrics)
+    metricsapi.register(layout.kubeconfig, layout.pki, _metrics_dir(), proc=metrics)
 
 
 def _bridge() -> None:
@@ -319,84 +326,6 @@ def _prepare_cgroups(cgroups: hostcheck.Cgroups) -> None:
     (root / nodeconfig.CGROUP_ROOT).mkdir(exist_ok=True)
 
 
-# --- the metrics API -------------------------------------------------------------------------
-
-METRICS_API_WAIT = 30.0
-
-
-def _metrics_record() -> Path:
-    """The cluster the metrics API was registered with: ``down`` withdraws it from there."""
-    return node_dir() / "metrics-server" / "registered.json"
-
-
-def metrics_api_available(kubeconfig: Path) -> tuple[bool, str]:
-    """Whether the apiserver serves metrics.k8s.io through metrics-server, and why not."""
-    result = probing.kubectl(kubeconfig, "get", "apiservices.apiregistration.k8s.io",
-                             nodeconfig.METRICS_APISERVICE, "-o", "json")
-    if result.returncode != 0:
-        return False, result.stderr.strip() or "no answer"
-    for condition in json.loads(result.stdout).get("status", {}).get("conditions", []):
-        if condition.get("type") == "Available":
-            return (condition.get("status") == "True",
-                    f"{condition.get('reason')}: {condition.get('message')}")
-    return False, "the apiserver has not checked it yet"
-
-
-def _register_metrics_api(kubeconfig: Path, pki: Path,
-                          proc: subprocess.Popen[bytes] | None) -> None:
-    """The Service and APIService, then until the apiserver finds metrics-server answering.
-    On failure they are withdrawn again: an unavailable APIService breaks discovery."""
-    manifest = {"apiVersion": "v1", "kind": "List",
-                "items": nodeconfig.metrics_api_objects(ca_crt=(pki / "ca.crt").read_bytes())}
-    path = _write(node_dir() / "metrics-server" / "api.json", json.dumps(manifest, indent=2))
-    _write(_metrics_record(), json.dumps({"kubeconfig": str(kubeconfig)}) + "\n")
-    applied = probing.kubectl(kubeconfig, "apply", "--server-side", "--force-conflicts",
-                              "--field-manager=reconcile-lab", "-f", str(path))
-    why = applied.stderr.strip()
-    deadline = time.monotonic() + METRICS_API_WAIT
-    while applied.returncode == 0 and time.monotonic() < deadline \
-            and (proc is None or proc.poll() is None):
-        available, why = metrics_api_available(kubeconfig)
-        if available:
-            return
-        time.sleep(0.2)
-    withdraw_metrics_api(kubeconfig)
-    log = node_dir() / "logs" / "metrics-server.log"
-    raise ClusterError(
-        f"the apiserver does not reach metrics-server: APIService {nodeconfig.METRICS_APISERVICE}"
-        f" is not Available within {METRICS_API_WAIT:.0f}s ({why}); it was removed again so "
-        f"that API discovery keeps working. Last lines of {log}:\n{nodeprocs.tail(log)}\n"
-        "  fix: reconcile-lab cluster down, then reconcile-lab cluster up; if it happens again, "
-        f"the apiserver's side is in {kubeconfig.parent / 'logs' / 'kube-apiserver.log'}.")
-
-
-def withdraw_metrics_api(kubeconfig: Path) -> bool:
-    """Delete the metrics APIService and its Service (harmless when absent); whether the
-    apiserver answered. Never waits long: a cluster that is gone has no discovery to break."""
-    try:
-        result = probing.kubectl(
-            kubeconfig, "delete", f"apiservices.apiregistration.k8s.io/{nodeconfig.METRICS_APISERVICE}",
-            f"services/{nodeconfig.METRICS_SERVICE}", "-n", nodeconfig.METRICS_NAMESPACE,
-            "--ignore-not-found", "--request-timeout=5s", timeout=15)
-    except (ClusterError, subprocess.TimeoutExpired):
-        return False
-    return result.returncode == 0
-
-
-def _withdraw_recorded(progress: Progress) -> None:
-    try:
-        kubeconfig = Path(json.loads(_metrics_record().read_text())["kubeconfig"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return
-    if not kubeconfig.is_file() or withdraw_metrics_api(kubeconfig):
-        return
-    server = probing.server_of(kubeconfig)
-    if server is not None and probing.apiserver_ready(server):  # else the cluster is down too
-        progress(f"could not remove APIService {nodeconfig.METRICS_APISERVICE} (see "
-                 f"`reconcile-lab cluster kubectl -- get apiservice`); until it is gone, "
-                 "namespaces cannot be deleted. The next cluster up removes it first.")
-
-
 # --- down -----------------------------------------------------------------------------------
 
 
@@ -413,7 +342,8 @@ def down(*, progress: Progress, leftovers: bool = False, sweep: bool = True) -> 
             f"/sys/class/net/{nodeconfig.BRIDGE}").exists()))
     if not there:
         return False
-    _withdraw_recorded(progress)  # while metrics-server still answers: see the module's doc
+    # While metrics-server still answers: see the module's doc.
+    metricsapi.withdraw_recorded(_metrics_dir(), progress=progress)
     # The kubelet and kube-proxy first, so that nobody restarts a container while it goes.
     agents = [p for p in (_running_pid("kubelet"), _running_pid("kube-proxy")) if p]
     nodeprocs.signal_all(agents, signal.SIGTERM)
