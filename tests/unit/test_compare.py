@@ -520,3 +520,21 @@ def test_a_silent_fault_is_timed_from_the_fault_and_never_noticed_is_not_recover
     outcome = timeline.analyse(Timeline("machine-dies", "operator", "app", tuple(blind), fault,
                                         end=100, child_kinds=2), s)
     assert not outcome.recovered and outcome.seconds is None
+
+
+def test_scaling_by_hand_is_a_repair_and_a_loops_file_edit_counts_as_one_act(
+        tmp_path: Path) -> None:
+    class Loop(driving.Driver):
+        engine = scenarios.WATCH
+
+        def do(self, step: scenarios.Step, target: Target, mark: driving.Mark) -> None:
+            mark("edit", step.label, [])  # a loop re-reads the file: nothing typed
+
+    ctx = driving.Context(run="r", work=tmp_path, docker=None,  # type: ignore[arg-type]
+                          snapshot=None, env={})  # type: ignore[arg-type]
+    marks: list[tuple[str, str, list[str]]] = []
+    scenario = scenarios.BY_SCENARIO["autoscale-out"]
+    assert Loop(ctx, "app").scale_by_hand(scenario.target,
+                                          lambda *m: marks.append(m))  # type: ignore[arg-type]
+    assert marks == [("repair", "repair: scale to 4 by hand",
+                      ["edit webapp.yaml: replicas 4"])]

@@ -164,8 +164,10 @@ class Driver:
     def scale_by_hand(self, target: Target, mark: Mark) -> bool:
         """The repair of a load nothing answered: a person scales to what the load needs."""
         step = scenarios.scale(target.replicas)
+        # A loop reads the file: the person's one act is the edit, and it counts as one.
+        edit = [f"edit {DIR if self.folder else FILE}: replicas {target.replicas}"]
         self.do(step, target, lambda kind, label, commands: mark(
-            "repair", f"repair: {label} by hand", commands))
+            "repair", f"repair: {label} by hand", commands or edit))
         return True
 
     def sample(self) -> Values:
