@@ -65,6 +65,23 @@ class _RetryForever:
         yield from itertools.repeat(float(RETRY_CEILING))
 
 
+class _NoDiffBase(kopf.DiffBaseStorage):
+    """kopf works out what changed in an object, against a copy of it kept since the last
+    event, for create/update handlers. This operator has none: it compares each child with
+    what the WebApp says it should be, not one event with the one before. Without this, every
+    event of every watched object would be deep-copied and diffed for nothing (a profile of a
+    large convergence shows it as a tenth of the operator's CPU)."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        pass
+
+
 class Settings:
     """The operator's knobs, read once from the environment ``reconcile-lab operator run``
     prepares."""
@@ -158,6 +175,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.peering.stealth = True
     # kopf would post every INFO log line as an Event; post only what we decide to.
     settings.posting.level = logging.WARNING
+    settings.persistence.diffbase_storage = _NoDiffBase()
     # A watch can go silent without being closed (a dropped NAT entry, a half-dead peer:
     # `reconcile-lab fault stall`): no event, no error. These bound how long the operator can
     # be blind (docs/reliability.md, "a silent connection"):

@@ -3,9 +3,10 @@
 A create for a missing child (never an apply: an object someone made meanwhile must not be
 adopted), a server-side apply for a child that differs (field manager ``reconcile-lab``, only
 onto the object that was compared), a JSON patch that removes what someone else added, a
-merge patch for the WebApp's status subresource, and a read by name. Responses are returned as plain dicts
-(``_preload_content=False``): the operator compares JSON, it has no use for model objects.
-The client is synchronous; callers run these functions in threads.
+merge patch for the WebApp's status subresource, and a read by name. Requests go through the
+client's ApiClient (its credentials and connection pool) by path; responses are returned as
+plain dicts: the operator compares JSON, it has no use for model objects. The client is
+synchronous; callers run these functions in threads.
 """
 
 from __future__ import annotations
@@ -141,23 +142,46 @@ def _fail(what: str, e: ApiException) -> KubeError:
     return KubeError(f"{what}: {message}", e.status or 0, retry_after(e.headers))
 
 
-def _api_for(kind: str) -> tuple[Any, str]:
-    if kind == "Deployment":
-        return client.AppsV1Api(_client()), "deployment"
-    if kind == render.AUTOSCALER:
-        return client.AutoscalingV2Api(_client()), "horizontal_pod_autoscaler"
-    return client.CoreV1Api(_client()), "service"
+_PATHS = {spec.KIND: f"/apis/{spec.GROUP}/{spec.VERSION}{{scope}}/{spec.PLURAL}",
+          "Deployment": "/apis/apps/v1{scope}/deployments", "Service": "/api/v1{scope}/services",
+          render.AUTOSCALER: "/apis/autoscaling/v2{scope}/horizontalpodautoscalers"}
+
+
+def _path(kind: str, namespace: str, name: str = "", sub: str = "") -> str:
+    path = _PATHS[kind].format(scope=f"/namespaces/{namespace}")
+    return "/".join(p for p in (path, name, sub) if p)
+
+
+def _call(method: str, path: str, *, body: Any = None, content_type: str | None = None,
+          query: Mapping[str, str] | None = None, accept: str = "application/json",
+          timeout: Any = None) -> Any:
+    """One request through the shared client (its credentials, its pool); the response, read.
+    A status outside 2xx raises ApiException, as the generated API methods do. Those methods
+    are not used: each call through them validates its arguments with pydantic and, the first
+    time, imports the whole API group's models, work a profile of a large convergence shows
+    and the operator has no use for (it sends and compares JSON)."""
+    api = _client()
+    headers = {"Accept": accept, **({"Content-Type": content_type} if content_type else {})}
+    request = api.param_serialize(method, path, query_params=list((query or {}).items()),
+                                  header_params=headers, body=body,
+                                  auth_settings=["BearerToken"])
+    response = api.call_api(*request, _request_timeout=timeout)
+    response.read()  # type: ignore[no-untyped-call]
+    if not 200 <= response.status <= 299:
+        raise ApiException.from_response(http_resp=response, body=None, data=None)
+    return response
+
+
+_OURS = {"fieldManager": render.FIELD_MANAGER}
 
 
 def create(manifest: Mapping[str, Any]) -> dict[str, Any]:
     """Create a Deployment or a Service; 409 (a KubeError with ``conflict``) when one of that
     name exists, whoever made it."""
     meta = manifest["metadata"]
-    api, noun = _api_for(manifest["kind"])
     try:
-        return _json(getattr(api, f"create_namespaced_{noun}")(
-            meta["namespace"], dict(manifest), field_manager=render.FIELD_MANAGER,
-            _preload_content=False))
+        return _json(_call("POST", _path(manifest["kind"], meta["namespace"]),
+                           body=dict(manifest), query=_OURS))
     except ApiException as e:
         raise _fail(f"creating {manifest['kind']} {meta['namespace']}/{meta['name']}", e) from None
 
@@ -168,11 +192,9 @@ def apply(manifest: Mapping[str, Any], *, uid: str) -> dict[str, Any]:
     instead of being taken over or made again. Returns the object as stored."""
     meta = manifest["metadata"]
     body = {**manifest, "metadata": {**meta, "uid": uid}}
-    api, noun = _api_for(manifest["kind"])
     try:
-        return _json(getattr(api, f"patch_namespaced_{noun}")(
-            meta["name"], meta["namespace"], body, field_manager=render.FIELD_MANAGER,
-            force=True, _content_type=_APPLY, _preload_content=False))
+        return _json(_call("PATCH", _path(manifest["kind"], meta["namespace"], meta["name"]),
+                           body=body, content_type=_APPLY, query={**_OURS, "force": "true"}))
     except ApiException as e:
         if e.status == 422 and "metadata.uid" in (e.body or ""):  # another object now
             raise KubeError(f"applying {manifest['kind']} {meta['namespace']}/{meta['name']}: "
@@ -182,11 +204,9 @@ def apply(manifest: Mapping[str, Any], *, uid: str) -> dict[str, Any]:
 
 def patch(kind: str, namespace: str, name: str, ops: list[dict[str, Any]]) -> dict[str, Any]:
     """A JSON patch (its ``test`` operations are its preconditions)."""
-    api, noun = _api_for(kind)
     try:
-        return _json(getattr(api, f"patch_namespaced_{noun}")(
-            name, namespace, ops, field_manager=render.FIELD_MANAGER,
-            _content_type=_JSON_PATCH, _preload_content=False))
+        return _json(_call("PATCH", _path(kind, namespace, name), body=ops,
+                           content_type=_JSON_PATCH, query=_OURS))
     except ApiException as e:
         if e.status == 422:  # a failed ``test``: the apiserver says only "Invalid"
             raise KubeError(f"patching {kind} {namespace}/{name}: it changed since it was "
@@ -197,11 +217,9 @@ def patch(kind: str, namespace: str, name: str, ops: list[dict[str, Any]]) -> di
 def delete(kind: str, namespace: str, name: str, *, uid: str) -> bool:
     """Delete the object of that uid, and no other; False when it is gone already (or another
     object of that name stands there now: a KubeError with ``conflict``)."""
-    api, noun = _api_for(kind)
     try:
-        getattr(api, f"delete_namespaced_{noun}")(
-            name, namespace, body=client.V1DeleteOptions(preconditions=client.V1Preconditions(
-                uid=uid)), _preload_content=False)
+        _call("DELETE", _path(kind, namespace, name), body={
+            "apiVersion": "v1", "kind": "DeleteOptions", "preconditions": {"uid": uid}})
     except ApiException as e:
         if e.status == 404:
             return False
@@ -210,14 +228,10 @@ def delete(kind: str, namespace: str, name: str, *, uid: str) -> bool:
 
 
 def read(kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-    """A Deployment, Service or WebApp by name, or None when there is none."""
+    """A Deployment, Service, HorizontalPodAutoscaler or WebApp by name, or None when there
+    is none."""
     try:
-        if kind == spec.KIND:
-            return _json(client.CustomObjectsApi(_client()).get_namespaced_custom_object(
-                spec.GROUP, spec.VERSION, namespace, spec.PLURAL, name, _preload_content=False))
-        api, noun = _api_for(kind)
-        return _json(getattr(api, f"read_namespaced_{noun}")(name, namespace,
-                                                            _preload_content=False))
+        return _json(_call("GET", _path(kind, namespace, name)))
     except ApiException as e:
         if e.status == 404:
             return None
@@ -234,34 +248,23 @@ def get_json(path: str, **query: str) -> dict[str, Any] | None:
 
 
 def _get(path: str, query: Mapping[str, str], accept: str) -> dict[str, Any] | None:
-    reader = _client()
-    request = reader.param_serialize("GET", path, query_params=list(query.items()),
-                                      header_params={"Accept": accept},
-                                      auth_settings=["BearerToken"])
     try:
-        response = reader.call_api(*request, _request_timeout=5)
+        response = _call("GET", path, query=query, accept=accept, timeout=5)
     except ApiException as e:
+        if e.status == 404:
+            return None
+        if e.status:
+            raise KubeError(f"reading {path}: HTTP {e.status}", e.status) from None
         raise _fail(f"reading {path}", e) from None
     except Exception as e:  # urllib3's connection errors: the apiserver is not there
         raise KubeError(f"reading {path}: {type(e).__name__}: {e}") from None
-    data = response.read()  # type: ignore[no-untyped-call]
-    if response.status == 404:
-        return None
-    if response.status >= 400:
-        raise KubeError(f"reading {path}: HTTP {response.status}", response.status)
-    found: dict[str, Any] = json.loads(data)
-    return found
+    return _json(response)
 
 
 # Metadata only, in pages: a full list of 1000 Deployments is 4.5 MB of JSON, all of it decoded
 # at once; their metadata, a page at a time, stays under a megabyte.
 _METADATA = "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io"
 PAGE = 250  # objects per page of a LIST
-
-
-_PATHS = {spec.KIND: f"/apis/{spec.GROUP}/{spec.VERSION}{{scope}}/{spec.PLURAL}",
-          "Deployment": "/apis/apps/v1{scope}/deployments", "Service": "/api/v1{scope}/services",
-          render.AUTOSCALER: "/apis/autoscaling/v2{scope}/horizontalpodautoscalers"}
 
 
 def typed(page: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
@@ -324,9 +327,8 @@ def live_webapps(namespace: str | None = None) -> set[tuple[str, str, str]]:
 
 def patch_status(namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
     try:
-        return _json(client.CustomObjectsApi(_client()).patch_namespaced_custom_object_status(
-            spec.GROUP, spec.VERSION, namespace, spec.PLURAL, name, {"status": dict(status)},
-            _content_type=_MERGE, _preload_content=False))
+        return _json(_call("PATCH", _path(spec.KIND, namespace, name, "status"),
+                           body={"status": dict(status)}, content_type=_MERGE))
     except ApiException as e:
         raise _fail(f"writing the status of WebApp {namespace}/{name}", e) from None
 
@@ -336,10 +338,9 @@ def apply_webapp(manifest: Mapping[str, Any], *, field_manager: str) -> dict[str
     it sets from whoever changed them by hand (force), as a GitOps agent does."""
     meta = manifest["metadata"]
     try:
-        return _json(client.CustomObjectsApi(_client()).patch_namespaced_custom_object(
-            spec.GROUP, spec.VERSION, meta["namespace"], spec.PLURAL, meta["name"],
-            dict(manifest), field_manager=field_manager, force=True, _content_type=_APPLY,
-            _preload_content=False))
+        return _json(_call("PATCH", _path(spec.KIND, meta["namespace"], meta["name"]),
+                           body=dict(manifest), content_type=_APPLY,
+                           query={"fieldManager": field_manager, "force": "true"}))
     except ApiException as e:
         raise _fail(f"applying WebApp {meta['namespace']}/{meta['name']}", e) from None
 
@@ -347,8 +348,7 @@ def apply_webapp(manifest: Mapping[str, Any], *, field_manager: str) -> dict[str
 def delete_webapp(namespace: str, name: str) -> bool:
     """Delete a WebApp (its children follow by garbage collection); False: it was not there."""
     try:
-        client.CustomObjectsApi(_client()).delete_namespaced_custom_object(
-            spec.GROUP, spec.VERSION, namespace, spec.PLURAL, name, _preload_content=False)
+        _call("DELETE", _path(spec.KIND, namespace, name))
     except ApiException as e:
         if e.status == 404:
             return False
