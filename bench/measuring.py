@@ -151,7 +151,7 @@ def _profile(pid: int, out: Path) -> subprocess.Popen[bytes] | None:
         say("py-spy is not installed in this environment: no profile")
         return None
     return subprocess.Popen([str(spy), "record", "--pid", str(pid), "--format", "raw",
-                             "--nonblocking", "--rate", "50", "--output", str(out)],
+                             "--gil", "--nonblocking", "--rate", "50", "--output", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
