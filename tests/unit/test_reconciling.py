@@ -9,6 +9,7 @@ from typing import Any
 
 from reconcile_lab import spec
 from reconcile_lab.declarative import reconciling, render
+from reconcile_lab.declarative import status as statuses
 from tests import cases
 
 
@@ -167,20 +168,34 @@ def _observed(cluster: FakeCluster) -> dict[str, Any]:
     return {k: copy.deepcopy(cluster.objects.get((k, "web"))) for k in reconciling.KINDS}
 
 
-def test_from_nothing_creates_both_children_and_reports_status() -> None:
+def test_from_nothing_creates_both_children_and_reports_once_the_deployment_has() -> None:
     cluster = FakeCluster()
     outcome = _run(_webapp(replicas=2), cluster)
-    assert cluster.writes == ["create Deployment", "create Service", "status"]
+    # A Deployment made just now has nothing to report: the status waits for its controller.
+    assert cluster.writes == ["create Deployment", "create Service"]
     assert [w.verb for w in outcome.writes[:2]] == ["created", "created"]
     assert outcome.result == "success"
     assert ("Normal", "Created") in cluster.events
+    _ready(cluster)  # the Deployment controller reports: that event brings a reconcile
+    _run(_webapp(replicas=2), cluster, _observed(cluster))
+    assert cluster.writes[2:] == ["status"]
+    assert statuses.is_ready(cluster.status or {})
+    assert ("Normal", "Ready") in cluster.events
+
+
+def test_a_problem_at_creation_is_reported_at_once() -> None:
+    stranger = {"kind": "Service", "metadata": {"name": "web"}}
+    cluster = FakeCluster()
+    outcome = _run(_webapp(), cluster, {"Deployment": None, "Service": stranger})
+    assert cluster.writes == ["create Deployment", "status"]
+    assert outcome.result == "conflict"
 
 
 def test_a_cache_that_knows_the_children_are_absent_saves_the_reads() -> None:
     cluster = FakeCluster()
     _run(_webapp(), cluster, {"Deployment": None, "Service": None})
     assert cluster.reads == []
-    assert cluster.writes == ["create Deployment", "create Service", "status"]
+    assert cluster.writes == ["create Deployment", "create Service"]
     unknown = FakeCluster()
     _run(_webapp(), unknown)  # a kind the cache cannot speak for is read by name first
     assert unknown.reads == ["Deployment", "Service", "HorizontalPodAutoscaler"]
@@ -375,7 +390,9 @@ def test_our_own_create_whose_answer_was_lost_is_recognised() -> None:
     outcome = _run(_webapp(status=cluster.status), cluster, {"Deployment": None, "Service": None})
     assert outcome.result == "success"
     assert cluster.reads == ["Deployment", "Service"]  # asked once the create said 409
-    assert cluster.writes == writes
+    # No child written twice. The status the first pass left to the Deployment's first
+    # report is written now: that report may have come before the watch showed the child.
+    assert cluster.writes == [*writes, "status"]
 
 
 def test_a_warning_is_posted_once_even_when_the_status_write_keeps_failing() -> None:
@@ -488,6 +505,7 @@ def test_a_hand_edited_autoscaler_is_put_back() -> None:
     cluster = FakeCluster()
     _run(_webapp(autoscale=AUTOSCALE), cluster)
     _ready(cluster)
+    _run(_webapp(autoscale=AUTOSCALE), cluster, _observed(cluster))
     cluster.objects[("HorizontalPodAutoscaler", "web")]["spec"]["maxReplicas"] = 50
     cluster.writes.clear()
     outcome = _run(_webapp(status=cluster.status, autoscale=AUTOSCALE), cluster,
