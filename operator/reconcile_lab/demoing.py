@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from reconcile_lab.cluster import dockerd, images, probing, providers, realnode
+from reconcile_lab.cluster import dockerd, images, nodeinfo, probing, providers, realnode
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "01-hello" / "webapp.yaml"
@@ -75,7 +75,7 @@ class Demo:
         pods = self.pods()
         victim = self.ready_pods(pods)[0]
         pod = next(p for p in pods if p["metadata"]["name"] == victim)
-        pid = realnode.container_pid(pod) if real else None
+        pid = nodeinfo.container_pid(pod) if real else None
         if pid is None:
             self.kubectl("delete", "pod", "-n", NAMESPACE, victim, "--wait=false")
             return victim, ("deleted", "replaced")

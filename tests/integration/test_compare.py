@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from reconcile_lab.cluster import realnode
+from reconcile_lab.cluster import nodeinfo
 from reconcile_lab.compare import report, scenarios
 from tests import cases
 from tests.conftest import Cluster, Operator
@@ -51,7 +51,7 @@ def _compare(cluster: Cluster, operator: Operator, tmp_path_factory: pytest.Temp
              *args: str, quick: bool = False, timeout: float = 400) -> dict[str, Any]:
     """One `reconcile-lab compare` run on the test run's cluster, whose own operator (it
     watches every namespace) is stopped meanwhile: one operator per WebApp is measured."""
-    if not realnode.node_ready(cluster.kubeconfig):
+    if not nodeinfo.node_ready(cluster.kubeconfig):
         pytest.fail("no real node in this cluster: see the fall-back message of cluster up "
                     "(run with -m 'not realnode' on a host that cannot have one)")
     out = tmp_path_factory.mktemp("compare")

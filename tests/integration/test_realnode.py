@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from reconcile_lab.cluster import nodeconfig, realnode
+from reconcile_lab.cluster import nodeconfig, nodeinfo, realnode
 from tests.conftest import Cluster, Operator, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.realnode, pytest.mark.slow]
@@ -81,7 +81,7 @@ def ready_pods(cluster: Cluster, namespace: str, name: str, count: int) -> list[
 
 def container_pid(pod: dict[str, Any]) -> int:
     """The host PID of the pod's app container (the helper ``compare`` kills with, too)."""
-    pid = realnode.container_pid(pod)
+    pid = nodeinfo.container_pid(pod)
     assert pid is not None, f"no running container of {pod['metadata']['name']} on this host"
     return pid
 

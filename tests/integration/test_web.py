@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from reconcile_lab.cluster import realnode
+from reconcile_lab.cluster import nodeinfo
 from reconcile_lab.web import browser
 from reconcile_lab.workshop import catalog, running
 from tests.conftest import Cluster, Operator, answers, free_port, wait_for
@@ -83,7 +83,7 @@ def _pods_js(selector: str) -> str:
 def test_the_live_page_runs_a_fault_and_shows_the_fault_and_the_recovery(
         cluster: Cluster, operator: Operator, docker_engine: Any, namespace: str,
         chromium: browser.Browser, tmp_path: Path) -> None:
-    if not realnode.node_ready(cluster.kubeconfig):
+    if not nodeinfo.node_ready(cluster.kubeconfig):
         pytest.fail("no real node in this cluster: see the fall-back message of cluster up")
     env = _env(tmp_path)
     files = tmp_path / "files"
@@ -158,7 +158,7 @@ def test_the_live_page_runs_a_fault_and_shows_the_fault_and_the_recovery(
 def test_the_replay_plays_a_real_compare_run_with_its_faults_and_commands(
         cluster: Cluster, operator: Operator, docker_engine: Any, chromium: browser.Browser,
         tmp_path: Path) -> None:
-    if not realnode.node_ready(cluster.kubeconfig):
+    if not nodeinfo.node_ready(cluster.kubeconfig):
         pytest.fail("no real node in this cluster: see the fall-back message of cluster up")
     out = tmp_path / "compare"
     operator.kill(signal.SIGTERM)  # one operator per WebApp is measured: the run's own

@@ -440,7 +440,7 @@ def test_the_view_reads_the_twins_metrics_and_says_when_an_engine_is_down() -> N
 
 def test_a_containers_main_process_is_the_one_whose_parent_is_outside_its_cgroup(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from reconcile_lab.cluster import hostchanges, nodeprocs, realnode
+    from reconcile_lab.cluster import hostchanges, nodeinfo, nodeprocs
 
     # 210 (the entry point, started by the shim 50) runs 120 (a reused, lower PID) and 300.
     parents = {210: 50, 120: 210, 300: 210}
@@ -451,10 +451,10 @@ def test_a_containers_main_process_is_the_one_whose_parent_is_outside_its_cgroup
     monkeypatch.setattr(hostchanges, "cgroup_dirs", lambda: [tmp_path])
     monkeypatch.setattr(nodeprocs, "parent", parents.get)
     pod = {"status": {"containerStatuses": [{"containerID": "containerd://abc123"}]}}
-    assert realnode.container_pid(pod) == 210
-    assert realnode.container_pid({"status": {"containerStatuses": [
+    assert nodeinfo.container_pid(pod) == 210
+    assert nodeinfo.container_pid({"status": {"containerStatuses": [
         {"containerID": "containerd://other"}]}}) is None
-    assert realnode.container_pid({"status": {}}) is None  # not started yet
+    assert nodeinfo.container_pid({"status": {}}) is None  # not started yet
 
 
 def test_what_an_engine_counted_goes_into_its_outcomes_note() -> None:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from reconcile_lab.cluster import building, metricsapi, nodeconfig, probing, realnode
+from reconcile_lab.cluster import building, metricsapi, nodeconfig, nodeinfo, probing, realnode
 from reconcile_lab.cluster.kwokconfig import (
     APISERVER_ARGS,
     AUDIT_POLICY,
@@ -309,7 +309,7 @@ def status() -> dict[str, object]:
         "apiserver": apiserver_url(),
         "kubeconfig": str(kubeconfig()),
         "processes": len(_our_pids()),
-        "nodes": realnode.describe_nodes(kubeconfig()) if is_running() else "none",
+        "nodes": nodeinfo.describe_nodes(kubeconfig()) if is_running() else "none",
         "real node": "running" if realnode.is_running() else "not running",
         "data": str(cluster_dir()),
     }

@@ -21,17 +21,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import shutil
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 from reconcile_lab import paths
 from reconcile_lab.cluster import (
@@ -42,6 +39,7 @@ from reconcile_lab.cluster import (
     metricsapi,
     metricsconfig,
     nodeconfig,
+    nodeinfo,
     nodeparts,
     nodeprocs,
     probing,
@@ -181,14 +179,6 @@ def is_running() -> bool:
     return all(_running_pid(n) is not None for n in PROCESSES)
 
 
-def node_ready(kubeconfig: Path) -> bool:
-    result = probing.kubectl(kubeconfig, "get", "node", nodeconfig.NODE_NAME, "-o", "json")
-    if result.returncode != 0:
-        return False
-    conditions = json.loads(result.stdout).get("status", {}).get("conditions", [])
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-
-
 # --- up -------------------------------------------------------------------------------------
 
 
@@ -199,7 +189,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 def up(*, cluster_dir: Path, progress: Progress) -> None:
     """Start the real node (harmless when it runs); on any failure undo what was started."""
     kubeconfig = cluster_dir / "kubeconfig.yaml"
-    if is_running() and node_ready(kubeconfig):
+    if is_running() and nodeinfo.node_ready(kubeconfig):
         if not metricsapi.available(kubeconfig)[0]:  # deleted by hand, say: registered again
             metricsapi.register(kubeconfig, cluster_dir / "pki", _metrics_dir(), proc=None)
         progress(f"real node {nodeconfig.NODE_NAME!r} already running")
@@ -270,7 +260,7 @@ def _start(layout: nodeconfig.Layout, *, progress: Progress) -> None:
     kubelet = nodeprocs.spawn("kubelet", [str(building.KUBERNETES.binary("kubelet")),
                                           *nodeconfig.kubelet_args(layout, kubelet_config,
                                                                    kubelet_kubeconfig)], node=n)
-    nodeprocs.wait("kubelet", kubelet, lambda: node_ready(layout.kubeconfig), 90, node=n)
+    nodeprocs.wait("kubelet", kubelet, lambda: nodeinfo.node_ready(layout.kubeconfig), 90, node=n)
 
     proxy = nodeprocs.spawn("kube-proxy", [str(building.KUBERNETES.binary("kube-proxy")),
                                            f"--config={proxy_config}"], node=n)
@@ -379,29 +369,6 @@ def down(*, progress: Progress, leftovers: bool = False, sweep: bool = True) -> 
     return True
 
 
-# --- its containers -------------------------------------------------------------------------
-
-
-def container_pid(pod: Mapping[str, Any], index: int = 0) -> int | None:
-    """The host PID of the main process of a pod's container on this node (what ``kill -9``
-    from the host hits), found through the container's cgroup: the one process there whose
-    parent is outside it (the shim). None: the container does not run (yet)."""
-    statuses = (pod.get("status") or {}).get("containerStatuses") or []
-    if len(statuses) <= index or "://" not in str(statuses[index].get("containerID", "")):
-        return None
-    container_id = str(statuses[index]["containerID"]).split("://", 1)[1]
-    for top in hostchanges.cgroup_dirs():
-        for cgroup in top.rglob(f"*{container_id}*"):
-            try:
-                procs = {int(p) for p in (cgroup / "cgroup.procs").read_text().split()}
-            except (OSError, ValueError):
-                continue
-            main = sorted(p for p in procs if nodeprocs.parent(p) not in procs)
-            if main:
-                return main[0]
-    return None
-
-
 # --- images ---------------------------------------------------------------------------------
 
 
@@ -417,26 +384,10 @@ def load_images(names: list[str], *, cluster_dir: Path, progress: Progress) -> N
     progress(f"loaded in {time.monotonic() - started:.1f}s")
 
 
-# --- describing -----------------------------------------------------------------------------
+# --- leaving --------------------------------------------------------------------------------------
 
 
 def forget(kubeconfig: Path) -> None:
     """Remove the real node's Node object (when the cluster goes on without it)."""
     probing.kubectl(kubeconfig, "delete", "node", nodeconfig.NODE_NAME, "--ignore-not-found",
                     "--wait=false")
-
-
-def describe_nodes(kubeconfig: Path) -> str:
-    """One line per node: name, real or simulated, Ready or not."""
-    result = probing.kubectl(kubeconfig, "get", "nodes", "-o", "json")
-    if result.returncode != 0:
-        return "unknown (the apiserver does not answer)"
-    lines = []
-    for node in json.loads(result.stdout).get("items", []):
-        meta = node["metadata"]
-        fake = (meta.get("annotations") or {}).get(nodeconfig.FAKE_KEY) == nodeconfig.FAKE_VALUE
-        ready = any(c.get("type") == "Ready" and c.get("status") == "True"
-                    for c in node.get("status", {}).get("conditions", []))
-        kind = "simulated (kwok)" if fake else "real (kubelet + containerd)"
-        lines.append(f"{meta['name']}: {kind}, {'Ready' if ready else 'NotReady'}")
-    return "; ".join(lines) or "none"

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from reconcile_lab.cluster import nodeconfig, probing, realnode
+from reconcile_lab.cluster import nodeconfig, nodeinfo, probing
 from reconcile_lab.compare import driving, probes, processes, scenarios, timeline
 from reconcile_lab.compare.driving import DIR, FILE, Mark
 from reconcile_lab.compare.processes import DriverError
@@ -65,7 +65,7 @@ class OperatorDriver(driving.Driver):
         """SIGKILL to the main process of one running pod's container, from the host."""
         found = sorted((p["metadata"]["name"], pid) for p in self.pods()
                        if not p["metadata"].get("deletionTimestamp")
-                       and (pid := realnode.container_pid(p)) is not None)
+                       and (pid := nodeinfo.container_pid(p)) is not None)
         if not found:
             raise DriverError(f"{self.app}: no container of a pod runs on the real node")
         pod, pid = found[0]

@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from reconcile_lab import schema
-from reconcile_lab.cluster import kwok, nodeconfig, probing, realnode
+from reconcile_lab.cluster import kwok, nodeconfig, nodeinfo, probing, realnode
 from reconcile_lab.compare import driving, kubedriver, probes, processes, scenarios
 from reconcile_lab.compare.scenarios import Target
 from reconcile_lab.declarative import permissions
@@ -88,7 +88,7 @@ class KubeSide:
             self.was_running = kwok.is_running()
             # Simulated nodes beside the real one: where a machine can die (machine-dies).
             kubeconfig = kwok.up(progress=self.ctx.say, nodes="both")
-        if not realnode.node_ready(kubeconfig):
+        if not nodeinfo.node_ready(kubeconfig):
             raise probing.ClusterError(
                 f"the cluster of {kubeconfig} has no Ready real node {nodeconfig.NODE_NAME!r}: "
                 "the comparison measures real containers on both sides.\n"
