@@ -457,15 +457,32 @@ def test_a_throttled_read_ends_the_reconcile_with_the_wait_asked_and_writes_noth
     assert cluster.writes == [] and cluster.events == []
 
 
-def test_a_throttled_write_is_reported_with_the_wait_asked() -> None:
+def test_a_throttled_write_ends_the_pass_with_the_wait_asked() -> None:
     class Throttled(FakeCluster):
-        async def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
-            error = ApiError("too many requests", 429)
-            error.retry_after = 3.0  # type: ignore[attr-defined]
-            raise error
+        """Refuses the Deployment's create with 429; everything else would succeed."""
 
-    outcome = _run(_webapp(), Throttled(), {"Deployment": None, "Service": None})
+        def __init__(self) -> None:
+            super().__init__()
+            self.attempts: list[str] = []
+
+        async def create(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+            self.attempts.append(f"create {manifest['kind']}")
+            if manifest["kind"] == "Deployment":
+                error = ApiError("too many requests", 429)
+                error.retry_after = 3.0  # type: ignore[attr-defined]
+                raise error
+            return await super().create(manifest)
+
+        async def patch_status(self, namespace: str, name: str,
+                               status_: Mapping[str, Any]) -> dict[str, Any]:
+            self.attempts.append("status")
+            return await super().patch_status(namespace, name, status_)
+
+    cluster = Throttled()
+    outcome = _run(_webapp(), cluster, {"Deployment": None, "Service": None})
     assert outcome.result == "error" and outcome.retry_after == 3.0
+    # Asked to wait, the pass spends no more requests: no Service, no status write.
+    assert cluster.attempts == ["create Deployment"]
 
 
 AUTOSCALE = {"minReplicas": 2, "maxReplicas": 6, "targetCPUUtilizationPercentage": 50}

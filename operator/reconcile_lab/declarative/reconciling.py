@@ -5,7 +5,8 @@ create it from the pure constructor; not ours → refuse (Degraded, a Warning ev
 in a field we own → apply onto the object compared; entries someone else added to our lists →
 remove them → compute the status → write it only if it changed (and not yet when the
 Deployment was made just now: its controller's first report brings the next reconcile) →
-events.
+events. A request the apiserver answers with a wait (429 and Retry-After) ends the pass there:
+it is retried as a whole once that wait is over.
 
 The same function runs whatever triggered it (the WebApp changed, a child changed or vanished,
 the operator restarted): level-triggered. The outside world is reached only through the
@@ -201,8 +202,13 @@ async def reconcile(
         except Exception as e:  # any failure becomes a condition and a retry
             if getattr(e, "permanent", False):
                 return Outcome("gone", tuple(writes), None, str(e), retry=False)
+            if (asked := getattr(e, "retry_after", None)) is not None:
+                # The apiserver asked this client to wait (429, or 503 while it starts): the
+                # rest of the pass (the other children, the status) waits too, rather than
+                # spend requests it would refuse the same way.
+                _announce(cluster, webapp, writes)
+                return Outcome("error", tuple(writes), None, str(e), retry_after=asked)
             error = str(e)
-            wait = _longest(wait, getattr(e, "retry_after", None))
             problems.append(_failed(e, kind, name, namespace))
             current[kind] = child
             continue
