@@ -20,7 +20,11 @@ def node_ready(kubeconfig: Path) -> bool:
     result = probing.kubectl(kubeconfig, "get", "node", nodeconfig.NODE_NAME, "-o", "json")
     if result.returncode != 0:
         return False
-    conditions = json.loads(result.stdout).get("status", {}).get("conditions", [])
+    return _ready(json.loads(result.stdout))
+
+
+def _ready(node: Mapping[str, Any]) -> bool:
+    conditions = (node.get("status") or {}).get("conditions") or []
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
@@ -44,7 +48,6 @@ def container_pid(pod: Mapping[str, Any], index: int = 0) -> int | None:
     return None
 
 
-
 def describe_nodes(kubeconfig: Path) -> str:
     """One line per node: name, real or simulated, Ready or not."""
     result = probing.kubectl(kubeconfig, "get", "nodes", "-o", "json")
@@ -54,8 +57,7 @@ def describe_nodes(kubeconfig: Path) -> str:
     for node in json.loads(result.stdout).get("items", []):
         meta = node["metadata"]
         fake = (meta.get("annotations") or {}).get(nodeconfig.FAKE_KEY) == nodeconfig.FAKE_VALUE
-        ready = any(c.get("type") == "Ready" and c.get("status") == "True"
-                    for c in node.get("status", {}).get("conditions", []))
+        ready = _ready(node)
         kind = "simulated (kwok)" if fake else "real (kubelet + containerd)"
         lines.append(f"{meta['name']}: {kind}, {'Ready' if ready else 'NotReady'}")
     return "; ".join(lines) or "none"

@@ -384,7 +384,7 @@ def load_images(names: list[str], *, cluster_dir: Path, progress: Progress) -> N
     progress(f"loaded in {time.monotonic() - started:.1f}s")
 
 
-# --- leaving --------------------------------------------------------------------------------------
+# --- leaving ------------------------------------------------------------------------------------
 
 
 def forget(kubeconfig: Path) -> None:
